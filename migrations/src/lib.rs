@@ -1,0 +1,16 @@
+//! Versioned schema for wecom-scrm. Every migration is written with SeaQuery's schema builder so the
+//! same file serves SQLite and PostgreSQL. Tables are designed completely up front because SQLite
+//! cannot add constraints to an existing table.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_inbox;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_inbox::Migration)]
+    }
+}

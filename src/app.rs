@@ -1,0 +1,206 @@
+//! Start-up and shutdown. [`App::build`] validates the configuration, connects the database (and
+//! migrates it), connects the cache, binds the listener and starts the inbox writer; [`App::run`]
+//! serves until the shutdown future resolves, then finishes in-flight requests and stops the worker
+//! after its current row. Binding before running lets tests use port 0 and read the real address.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{Cache, CacheError};
+use crate::config::{Config, ConfigError, Needs};
+use crate::db::{self, DbSetupError};
+use crate::http::{self, AppContext, AppState};
+use crate::inbox::{InboxHandler, InboxWorker, InboxWriter, UnhandledKinds};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    #[error("{0} (check redis.url / SCRM_REDIS__URL, or leave it empty for the in-process cache)")]
+    Cache(#[from] CacheError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    worker: InboxWorker,
+    writer_task: JoinHandle<()>,
+    grace: Duration,
+}
+
+impl App {
+    /// Builds the service with the inbox handler of the current release.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_handler(config, Arc::new(UnhandledKinds)).await
+    }
+
+    pub async fn build_with_handler(
+        config: Config,
+        handler: Arc<dyn InboxHandler>,
+    ) -> Result<Self, StartError> {
+        config.validate(Needs::Service)?;
+        let crypto = config.wecom.crypto()?;
+        let addr = config.server_addr()?;
+
+        let db = db::connect(&config.database).await?;
+        if config.database.auto_migrate {
+            let applied = db::migrate(&db).await?;
+            if applied > 0 {
+                tracing::info!(applied, "database migrations applied");
+            }
+        }
+        let cache = Cache::connect(&config.redis).await?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+
+        let stored = Arc::new(Notify::new());
+        let (inbox, writer_task) =
+            InboxWriter::spawn(db.clone(), config.inbox.write_batch, stored.clone());
+        let worker = InboxWorker::new(
+            db.clone(),
+            config.inbox.clone(),
+            handler,
+            stored,
+            instance_id(),
+        );
+        let grace = config.shutdown_grace();
+        let state = AppState::new(AppContext {
+            config: Arc::new(config),
+            db,
+            cache,
+            crypto,
+            inbox,
+        });
+        Ok(Self {
+            listener,
+            state,
+            worker,
+            writer_task,
+            grace,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains: in-flight requests finish (bounded by
+    /// `server.shutdown_grace_secs`), the worker completes its current row, and every stored
+    /// callback is committed before this returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Self {
+            listener,
+            state,
+            worker,
+            writer_task,
+            grace,
+        } = self;
+        let addr = listener.local_addr().map_err(StartError::Serve)?;
+        let config = state.config.clone();
+        tracing::info!(
+            %addr,
+            database = %crate::config::redact_url(secrecy::ExposeSecret::expose_secret(&config.database.url)),
+            cache = state.cache.backend_name(),
+            "wecom-scrm listening"
+        );
+
+        let stop = CancellationToken::new();
+        let worker_task = tokio::spawn(worker.run(stop.child_token()));
+        let signalled = stop.clone();
+        let router = http::router(state);
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            signalled.cancel();
+        });
+        let deadline = {
+            let stop = stop.clone();
+            async move {
+                stop.cancelled().await;
+                tokio::time::sleep(grace).await;
+            }
+        };
+        let served = tokio::select! {
+            result = server => result.map_err(StartError::Serve),
+            () = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        stop.cancel();
+        // The router (and with it every writer handle) is gone now, so the writer drains its queue
+        // and ends.
+        if tokio::time::timeout(grace, writer_task).await.is_err() {
+            tracing::warn!("inbox writer did not finish within the grace period");
+        }
+        if tokio::time::timeout(grace, worker_task).await.is_err() {
+            tracing::warn!("inbox worker did not finish its current row within the grace period");
+        }
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Identifies this process in row leases: host, pid and a random suffix (a restarted process with
+/// the same pid is still a different holder).
+pub fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().chars().take(32).collect::<String>())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!(
+        "{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,619 @@
+//! Configuration, built once at start-up: code defaults < `config/default.toml` < `--config FILE` <
+//! environment (`SCRM_<SECTION>__<KEY>`). Secrets are [`SecretString`]s, so neither `Debug` nor a log
+//! line can print them. [`Config::validate`] checks meaning (not just types) and names the key at
+//! fault in both its TOML and its environment spelling.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::wecom::crypto::{WecomCrypto, decode_aes_key};
+
+pub const ENV_PREFIX: &str = "SCRM_";
+pub const DEFAULT_FILE: &str = "config/default.toml";
+
+/// Environment variables that share our prefix but are not configuration keys.
+const NON_CONFIG_ENV: &[&str] = &["test_database_url", "test_redis_url", "config"];
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub wecom: WecomConfig,
+    pub org: OrgConfig,
+    pub inbox: InboxConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: String,
+    /// Upper bound for any one HTTP request.
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests and the worker's current row.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            request_timeout_secs: 10,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path?mode=rwc` or `postgres://user:pass@host/db`.
+    pub url: SecretString,
+    /// Apply pending migrations when `serve` starts.
+    pub auto_migrate: bool,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    /// PostgreSQL only: the schema to use (created if missing). Empty means the server default.
+    pub schema: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://data/wecom-scrm.db?mode=rwc"),
+            auto_migrate: true,
+            max_connections: 10,
+            connect_timeout_secs: 5,
+            schema: String::new(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("auto_migrate", &self.auto_migrate)
+            .field("max_connections", &self.max_connections)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Empty: an in-process cache (one instance only).
+    pub url: SecretString,
+    /// Prepended to every key, so several deployments (or test runs) can share one Redis.
+    pub key_prefix: String,
+    /// Entry bound of the in-process cache.
+    pub memory_capacity: usize,
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from(""),
+            key_prefix: "scrm:".into(),
+            memory_capacity: 100_000,
+            connect_timeout_ms: 1000,
+            response_timeout_ms: 500,
+        }
+    }
+}
+
+impl RedisConfig {
+    pub fn is_configured(&self) -> bool {
+        !self.url.expose_secret().trim().is_empty()
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("key_prefix", &self.key_prefix)
+            .field("memory_capacity", &self.memory_capacity)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WecomConfig {
+    pub corp_id: String,
+    pub agent_id: i64,
+    /// The app's secret, for the server API.
+    pub secret: SecretString,
+    /// The callback token set in the admin console.
+    pub token: SecretString,
+    /// The callback EncodingAESKey: 43 characters of base64.
+    pub encoding_aes_key: SecretString,
+    pub api_base: String,
+    /// Callbacks whose `timestamp` is further than this from now are refused; 0 turns it off.
+    pub max_timestamp_age_secs: u64,
+}
+
+impl Default for WecomConfig {
+    fn default() -> Self {
+        Self {
+            corp_id: String::new(),
+            agent_id: 0,
+            secret: SecretString::from(""),
+            token: SecretString::from(""),
+            encoding_aes_key: SecretString::from(""),
+            api_base: "https://qyapi.weixin.qq.com".into(),
+            max_timestamp_age_secs: 1800,
+        }
+    }
+}
+
+impl WecomConfig {
+    /// The callback crypto; only valid after [`Config::validate`].
+    pub fn crypto(&self) -> Result<WecomCrypto, ConfigError> {
+        WecomCrypto::new(
+            self.token.clone(),
+            self.encoding_aes_key.expose_secret().trim(),
+            self.corp_id.trim(),
+        )
+        .map_err(|e| ConfigError::single("wecom.encoding_aes_key", e.to_string()))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrgConfig {
+    /// IANA zone in which times are shown and parsed.
+    pub timezone: String,
+}
+
+impl Default for OrgConfig {
+    fn default() -> Self {
+        Self {
+            timezone: "Asia/Shanghai".into(),
+        }
+    }
+}
+
+impl OrgConfig {
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxConfig {
+    /// Fallback poll for rows stored by other instances or left by a restart; new rows wake the
+    /// worker at once.
+    pub poll_interval_ms: u64,
+    /// Rows claimed per round.
+    pub claim_batch: u64,
+    /// A claimed row not finished within this is considered abandoned and claimed again.
+    pub lease_secs: u64,
+    /// Attempts before a row is marked failed.
+    pub max_attempts: i32,
+    /// Most callbacks committed together in one group commit.
+    pub write_batch: usize,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1000,
+            claim_batch: 32,
+            lease_secs: 60,
+            max_attempts: 8,
+            write_batch: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `wecom_scrm=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// A configuration problem, naming each key at fault as it is spelled in TOML and in the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<(String, String)>,
+}
+
+impl ConfigError {
+    pub fn single(key: &str, problem: impl Into<String>) -> Self {
+        Self {
+            problems: vec![(key.to_owned(), problem.into())],
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for (key, problem) in &self.problems {
+            if key.is_empty() {
+                write!(f, "\n  - {problem}")?;
+            } else {
+                write!(f, "\n  - {key} ({}): {problem}", env_name(key))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// `wecom.corp_id` → `SCRM_WECOM__CORP_ID`.
+pub fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+/// What a command needs from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Database (and cache) only: `migrate`, `inbox`.
+    Storage,
+    /// Everything, including the WeCom credentials: `serve`.
+    Service,
+}
+
+impl Config {
+    /// Loads the layered configuration. `file` is the `--config` argument.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if Path::new(DEFAULT_FILE).exists() {
+            figment = figment.merge(Toml::file(DEFAULT_FILE));
+        }
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::single(
+                    "",
+                    format!("config file {} does not exist", file.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(NON_CONFIG_ENV));
+        Self::from_figment(figment)
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        figment.extract::<Config>().map_err(|errors| ConfigError {
+            problems: errors
+                .into_iter()
+                .map(|e| (String::new(), e.to_string()))
+                .collect(),
+        })
+    }
+
+    pub fn server_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.addr.parse().map_err(|_| {
+            ConfigError::single(
+                "server.addr",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    self.server.addr
+                ),
+            )
+        })
+    }
+
+    /// Checks meaning, collecting every problem rather than stopping at the first.
+    pub fn validate(&self, needs: Needs) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, text: String| problems.push((key.to_owned(), text));
+
+        if let Err(e) = self.server_addr() {
+            problems_extend(&mut problem, e);
+        }
+        let db_url = self.database.url.expose_secret();
+        if !(db_url.starts_with("sqlite:")
+            || db_url.starts_with("postgres://")
+            || db_url.starts_with("postgresql://"))
+        {
+            problem(
+                "database.url",
+                "must start with sqlite: or postgres://".into(),
+            );
+        }
+        if self.database.max_connections == 0 {
+            problem("database.max_connections", "must be at least 1".into());
+        }
+        if !self.database.schema.is_empty() && !is_identifier(&self.database.schema) {
+            problem(
+                "database.schema",
+                "must be letters, digits and underscores".into(),
+            );
+        }
+        let redis_url = self.redis.url.expose_secret().trim();
+        if !redis_url.is_empty()
+            && !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://"))
+        {
+            problem(
+                "redis.url",
+                "must start with redis:// (or be empty for the in-process cache)".into(),
+            );
+        }
+        if self.redis.memory_capacity == 0 {
+            problem("redis.memory_capacity", "must be at least 1".into());
+        }
+        if self.org.timezone.parse::<chrono_tz::Tz>().is_err() {
+            problem(
+                "org.timezone",
+                format!(
+                    "{:?} is not an IANA time zone such as Asia/Shanghai",
+                    self.org.timezone
+                ),
+            );
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            problem("log.format", "must be text or json".into());
+        }
+        if self.inbox.poll_interval_ms == 0
+            || self.inbox.claim_batch == 0
+            || self.inbox.write_batch == 0
+        {
+            problem(
+                "inbox",
+                "poll_interval_ms, claim_batch and write_batch must be at least 1".into(),
+            );
+        }
+        if self.inbox.max_attempts < 1 {
+            problem("inbox.max_attempts", "must be at least 1".into());
+        }
+        if !(self.wecom.api_base.starts_with("http://")
+            || self.wecom.api_base.starts_with("https://"))
+        {
+            problem(
+                "wecom.api_base",
+                "must be an http:// or https:// URL".into(),
+            );
+        }
+
+        if needs == Needs::Service {
+            let w = &self.wecom;
+            if w.corp_id.trim().is_empty() {
+                problem("wecom.corp_id", "is required (the corp id, ww…)".into());
+            }
+            if w.agent_id <= 0 {
+                problem(
+                    "wecom.agent_id",
+                    "is required (the app's AgentId, e.g. 1000002)".into(),
+                );
+            }
+            if w.secret.expose_secret().trim().is_empty() {
+                problem("wecom.secret", "is required (the app's Secret)".into());
+            }
+            let token = w.token.expose_secret().trim();
+            if token.is_empty() {
+                problem("wecom.token", "is required (the callback Token)".into());
+            } else if !token.chars().all(|c| c.is_ascii_alphanumeric()) {
+                problem("wecom.token", "must be letters and digits only".into());
+            }
+            let key = w.encoding_aes_key.expose_secret().trim();
+            if key.is_empty() {
+                problem(
+                    "wecom.encoding_aes_key",
+                    "is required (the callback EncodingAESKey)".into(),
+                );
+            } else if let Err(e) = decode_aes_key(key) {
+                problem("wecom.encoding_aes_key", e.to_string());
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.server.request_timeout_secs.max(1))
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.server.shutdown_grace_secs)
+    }
+
+    /// The SQLite file a `sqlite:` URL points at, if any (to create its directory).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        sqlite_path(self.database.url.expose_secret())
+    }
+}
+
+fn problems_extend(push: &mut impl FnMut(&str, String), e: ConfigError) {
+    for (key, text) in e.problems {
+        push(&key, text);
+    }
+}
+
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(PathBuf::from(path))
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Removes the password from a URL for display.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:[REDACTED]@{host}{path}")
+            } else {
+                format!("{scheme}://{user}@{host}{path}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn service_config() -> Config {
+        let mut c = Config::default();
+        c.wecom.corp_id = "ww1".into();
+        c.wecom.agent_id = 1000002;
+        c.wecom.secret = SecretString::from("s3cret-value");
+        c.wecom.token = SecretString::from("QDG6eK");
+        c.wecom.encoding_aes_key =
+            SecretString::from("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C");
+        c
+    }
+
+    #[test]
+    fn defaults_are_valid_for_storage_commands_but_not_for_serve() {
+        let c = Config::default();
+        c.validate(Needs::Storage).unwrap();
+        let err = c.validate(Needs::Service).unwrap_err().to_string();
+        for key in [
+            "SCRM_WECOM__CORP_ID",
+            "SCRM_WECOM__AGENT_ID",
+            "SCRM_WECOM__SECRET",
+            "SCRM_WECOM__TOKEN",
+            "SCRM_WECOM__ENCODING_AES_KEY",
+        ] {
+            assert!(err.contains(key), "{err}");
+        }
+        service_config().validate(Needs::Service).unwrap();
+    }
+
+    #[test]
+    fn a_short_aes_key_is_named_with_what_is_wrong() {
+        let mut c = service_config();
+        c.wecom.encoding_aes_key = SecretString::from("tooshort");
+        let err = c.validate(Needs::Service).unwrap_err().to_string();
+        assert!(
+            err.contains("wecom.encoding_aes_key (SCRM_WECOM__ENCODING_AES_KEY)"),
+            "{err}"
+        );
+        assert!(err.contains("43 characters of base64"), "{err}");
+    }
+
+    #[test]
+    fn bad_timezone_and_address() {
+        let mut c = Config::default();
+        c.org.timezone = "Mars/Olympus".into();
+        c.server.addr = "nowhere".into();
+        let err = c.validate(Needs::Storage).unwrap_err().to_string();
+        assert!(
+            err.contains("SCRM_ORG__TIMEZONE") && err.contains("SCRM_SERVER__ADDR"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let mut c = service_config();
+        c.database.url = SecretString::from("postgres://app:hunter2@db.internal/scrm");
+        c.redis.url = SecretString::from("redis://:redispass@cache:6379");
+        let debug = format!("{c:?}");
+        for secret in [
+            "s3cret-value",
+            "QDG6eK",
+            "jWmYm7qr5nMo",
+            "hunter2",
+            "redispass",
+        ] {
+            assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+        }
+        assert!(debug.contains("db.internal"));
+    }
+
+    #[test]
+    fn layering_env_over_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\naddr = \"0.0.0.0:9000\"\n[org]\ntimezone = \"Europe/Berlin\"\n",
+        )
+        .unwrap();
+        let figment = Figment::new()
+            .merge(Toml::file(&file))
+            .merge(Serialized::default("org.timezone", "Asia/Tokyo"));
+        let c = Config::from_figment(figment).unwrap();
+        assert_eq!(c.server.addr, "0.0.0.0:9000");
+        assert_eq!(c.org.timezone, "Asia/Tokyo");
+        assert_eq!(c.inbox.max_attempts, 8);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_refused_with_the_key() {
+        let err =
+            Config::from_figment(Figment::new().merge(Serialized::default("wecom.corpid", "x")))
+                .unwrap_err();
+        assert!(err.to_string().contains("corpid"), "{err}");
+        let err = Config::from_figment(
+            Figment::new().merge(Serialized::default("wecom.agent_id", "abc")),
+        )
+        .unwrap_err();
+        assert!(err.to_string().to_lowercase().contains("agent_id"), "{err}");
+    }
+
+    #[test]
+    fn redaction_and_sqlite_paths() {
+        assert_eq!(
+            redact_url("postgres://u:p@h:5432/d"),
+            "postgres://u:[REDACTED]@h:5432/d"
+        );
+        assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        assert_eq!(
+            sqlite_path("sqlite://data/x.db?mode=rwc"),
+            Some(PathBuf::from("data/x.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(env_name("wecom.corp_id"), "SCRM_WECOM__CORP_ID");
+    }
+}

@@ -1,0 +1,97 @@
+//! Database connection set-up for both backends and the migration entry point.
+
+pub mod entity;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+};
+use secrecy::ExposeSecret;
+
+use crate::config::{DatabaseConfig, redact_url, sqlite_path};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("cannot create the directory {path} for the SQLite database: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database at {url}: {source}")]
+    Connect { url: String, source: DbErr },
+    #[error("cannot prepare schema {schema}: {source}")]
+    Schema { schema: String, source: DbErr },
+    #[error("migrations failed: {0}")]
+    Migrate(DbErr),
+}
+
+/// Connects to the configured database. SQLite: creates the file's directory, WAL journal and
+/// `synchronous = FULL` on every connection, so an acknowledged commit survives power loss.
+/// PostgreSQL: when `database.schema` is set, creates it and uses it as the search path.
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSetupError> {
+    let url = config.url.expose_secret().trim().to_owned();
+    let shown = redact_url(&url);
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .max_connections(config.max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
+        .acquire_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        if let Some(parent) = sqlite_path(&url).and_then(|p| p.parent().map(|p| p.to_path_buf()))
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&parent).map_err(|source| DbSetupError::CreateDir {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        options.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    } else if !config.schema.is_empty() {
+        options.set_schema_search_path(config.schema.clone());
+    }
+    let db = Database::connect(options)
+        .await
+        .map_err(|source| DbSetupError::Connect { url: shown, source })?;
+    if db.get_database_backend() == DbBackend::Postgres && !config.schema.is_empty() {
+        let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", config.schema);
+        db.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .map_err(|source| DbSetupError::Schema {
+                schema: config.schema.clone(),
+                source,
+            })?;
+    }
+    Ok(db)
+}
+
+/// Applies every pending migration; returns how many were applied.
+pub async fn migrate(db: &DatabaseConnection) -> Result<usize, DbSetupError> {
+    let pending = Migrator::get_pending_migrations(db)
+        .await
+        .map_err(DbSetupError::Migrate)?
+        .len();
+    Migrator::up(db, None)
+        .await
+        .map_err(DbSetupError::Migrate)?;
+    Ok(pending)
+}
+
+/// Whether the database answers, for `/readyz`.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}
+
+/// Milliseconds since the Unix epoch, the unit of every stored instant.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,155 @@
+//! `/wecom/callback`: URL verification (GET) and message/event delivery (POST). The handlers are
+//! thin: verify, decrypt and parse with `wecom`, store with `inbox`, answer. The answer to a POST is
+//! sent only after the callback is durably stored, so WeCom retries anything we did not keep.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::inbox::{NewCallback, StoreError, StoreOutcome};
+use crate::wecom::callback::{parse_callback, parse_envelope};
+use crate::wecom::crypto::CryptoError;
+
+/// WeCom gives up after 5 s; answer 503 well before that rather than let it time out.
+const STORE_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Deserialize)]
+pub struct SignatureQuery {
+    msg_signature: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    echostr: Option<String>,
+}
+
+struct Signed<'a> {
+    signature: &'a str,
+    timestamp: &'a str,
+    nonce: &'a str,
+}
+
+impl SignatureQuery {
+    fn signed(&self) -> Result<Signed<'_>, ApiError> {
+        match (&self.msg_signature, &self.timestamp, &self.nonce) {
+            (Some(signature), Some(timestamp), Some(nonce)) if !signature.is_empty() => {
+                Ok(Signed {
+                    signature,
+                    timestamp,
+                    nonce,
+                })
+            }
+            _ => Err(ApiError::MissingSignature),
+        }
+    }
+}
+
+fn check_timestamp(state: &AppState, timestamp: &str) -> Result<(), ApiError> {
+    let max_age = state.config.wecom.max_timestamp_age_secs;
+    if max_age == 0 {
+        return Ok(());
+    }
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::StaleTimestamp)?;
+    let now = chrono::Utc::now().timestamp();
+    if now.abs_diff(ts) > max_age {
+        return Err(ApiError::StaleTimestamp);
+    }
+    Ok(())
+}
+
+fn crypto_error(e: CryptoError) -> ApiError {
+    match e {
+        CryptoError::Signature => ApiError::BadSignature,
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+/// URL verification: answer the decrypted `echostr` exactly, as plain text.
+pub async fn verify_url(
+    State(state): State<AppState>,
+    Query(query): Query<SignatureQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let signed = query.signed()?;
+    let echostr = query
+        .echostr
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("missing echostr".into()))?;
+    check_timestamp(&state, signed.timestamp)?;
+    let crypto = &state.crypto;
+    let plain = match crypto.verify_and_decrypt(
+        signed.signature,
+        signed.timestamp,
+        signed.nonce,
+        echostr,
+    ) {
+        // A `+` that reached a form decoder unencoded arrives as a space; try it the way it was meant.
+        Err(CryptoError::Signature) if echostr.contains(' ') => {
+            let restored = echostr.replace(' ', "+");
+            crypto.verify_and_decrypt(signed.signature, signed.timestamp, signed.nonce, &restored)
+        }
+        other => other,
+    }
+    .map_err(crypto_error)?;
+    tracing::info!("callback URL verified");
+    Ok((
+        StatusCode::OK,
+        [("content-type", "text/plain; charset=utf-8")],
+        plain,
+    ))
+}
+
+/// Message and event delivery: verify, decrypt, parse, store, then 200 with an empty body.
+pub async fn receive(
+    State(state): State<AppState>,
+    Query(query): Query<SignatureQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(super::CALLBACK_BODY_LIMIT)
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    })?;
+    let signed = query.signed()?;
+    check_timestamp(&state, signed.timestamp)?;
+    let body =
+        std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
+    let envelope =
+        parse_envelope(body).map_err(|e| ApiError::BadRequest(format!("envelope: {e}")))?;
+    let plain = state
+        .crypto
+        .verify_and_decrypt(
+            signed.signature,
+            signed.timestamp,
+            signed.nonce,
+            &envelope.encrypt,
+        )
+        .map_err(crypto_error)?;
+    let callback =
+        parse_callback(&plain).map_err(|e| ApiError::BadRequest(format!("message: {e}")))?;
+    let row = NewCallback::new(&callback, plain);
+    let kind = row.kind.clone();
+    let outcome = tokio::time::timeout(STORE_TIMEOUT, state.inbox.store(row))
+        .await
+        .map_err(|_| ApiError::Unavailable("database did not answer in time".into()))?
+        .map_err(|e| match e {
+            StoreError::Unavailable(e) => ApiError::Unavailable(e),
+            StoreError::Stopped => ApiError::Unavailable("shutting down".into()),
+        })?;
+    match outcome {
+        StoreOutcome::Stored(id) => tracing::info!(id, kind = %kind, "callback stored"),
+        StoreOutcome::Duplicate => {
+            tracing::info!(kind = %kind, "callback already stored (WeCom retry)")
+        }
+    }
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,320 @@
+//! Processes stored callbacks. Rows are claimed in batches with a lease (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, an atomic conditional update on SQLite), handled one after another in arrival order,
+//! and finished with an outcome. A failed attempt is retried with exponential backoff; a row whose
+//! worker died is claimed again when its lease runs out. The worker wakes as soon as the writer stores
+//! a row; polling is only the fallback for rows stored by other instances or left by a restart.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::Status;
+use crate::config::InboxConfig;
+use crate::db::entity::inbox;
+use crate::db::now_ms;
+use crate::wecom::callback::{Callback, parse_callback};
+
+/// What a handler did with a callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The work was done; the text says what, for `inbox list`.
+    Processed(String),
+    /// Nothing to do; the text says why.
+    Ignored(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth another attempt later (a timeout, an unavailable dependency).
+    #[error("{0}")]
+    Transient(String),
+    /// Will fail the same way every time until something is fixed; the row is marked failed at
+    /// once and can be replayed with `inbox retry`.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+pub type HandlerFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Outcome, HandlerError>> + Send + 'a>>;
+
+/// Does the work a callback calls for. Implementations must be idempotent: a row can be handled
+/// again after a crash between the work and the outcome being recorded.
+pub trait InboxHandler: Send + Sync + 'static {
+    fn handle<'a>(&'a self, row: &'a inbox::Model, callback: &'a Callback) -> HandlerFuture<'a>;
+}
+
+/// Records every callback's kind and marks it ignored: the handler used until a capability that
+/// handles the kind is wired in.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnhandledKinds;
+
+impl InboxHandler for UnhandledKinds {
+    fn handle<'a>(&'a self, row: &'a inbox::Model, _callback: &'a Callback) -> HandlerFuture<'a> {
+        Box::pin(async move { Ok(Outcome::Ignored(format!("no handler for {}", row.kind))) })
+    }
+}
+
+pub struct InboxWorker {
+    db: DatabaseConnection,
+    config: InboxConfig,
+    handler: Arc<dyn InboxHandler>,
+    wake: Arc<Notify>,
+    instance: String,
+}
+
+impl InboxWorker {
+    pub fn new(
+        db: DatabaseConnection,
+        config: InboxConfig,
+        handler: Arc<dyn InboxHandler>,
+        wake: Arc<Notify>,
+        instance: String,
+    ) -> Self {
+        Self {
+            db,
+            config,
+            handler,
+            wake,
+            instance,
+        }
+    }
+
+    /// Runs until `shutdown`; the row being handled when it fires is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(Ord::max(self.config.poll_interval_ms, 1));
+        tracing::info!(instance = %self.instance, "inbox worker started");
+        while !shutdown.is_cancelled() {
+            match self.drain(&shutdown).await {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox worker cannot reach the database; will retry")
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(jittered(poll)) => {}
+            }
+        }
+        tracing::info!(instance = %self.instance, "inbox worker stopped");
+    }
+
+    /// Claims and handles rows until none is due; returns how many were handled.
+    pub async fn drain(&self, shutdown: &CancellationToken) -> Result<usize, DbErr> {
+        let mut total = 0;
+        loop {
+            let handled = self.run_once(shutdown).await?;
+            total += handled;
+            if handled == 0 || shutdown.is_cancelled() {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Claims one batch and handles it; returns how many rows were handled.
+    pub async fn run_once(&self, shutdown: &CancellationToken) -> Result<usize, DbErr> {
+        let mut claimed = self.claim().await?;
+        claimed.sort_by_key(|row| row.id);
+        let mut handled = 0;
+        let mut rows = claimed.into_iter();
+        for row in rows.by_ref() {
+            self.handle_row(row).await?;
+            handled += 1;
+            if shutdown.is_cancelled() {
+                break;
+            }
+        }
+        let unhandled: Vec<i64> = rows.map(|row| row.id).collect();
+        if !unhandled.is_empty() {
+            self.release(&unhandled).await?;
+        }
+        Ok(handled)
+    }
+
+    async fn claim(&self) -> Result<Vec<inbox::Model>, DbErr> {
+        use inbox::Column as C;
+        let now = now_ms();
+        let lease_ms =
+            i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let mut due = Query::select();
+        due.column(C::Id)
+            .from(inbox::Entity)
+            .cond_where(
+                Condition::any()
+                    .add(
+                        Expr::col(C::Status)
+                            .eq(Status::Pending.as_str())
+                            .and(Expr::col(C::NextAttemptAt).lte(now)),
+                    )
+                    .add(
+                        Expr::col(C::Status)
+                            .eq(Status::Processing.as_str())
+                            .and(Expr::col(C::LockedUntil).lt(now)),
+                    ),
+            )
+            .order_by(C::Id, Order::Asc)
+            .limit(self.config.claim_batch);
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        inbox::Entity::update_many()
+            .col_expr(C::Status, Expr::val(Status::Processing.as_str()))
+            .col_expr(C::LockedBy, Expr::val(self.instance.as_str()))
+            .col_expr(C::LockedUntil, Expr::val(now.saturating_add(lease_ms)))
+            .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+            .filter(Expr::col(C::Id).in_subquery(due))
+            .exec_with_returning(&self.db)
+            .await
+    }
+
+    /// Gives claimed rows back untouched (shutdown between rows).
+    async fn release(&self, ids: &[i64]) -> Result<(), DbErr> {
+        use inbox::Column as C;
+        inbox::Entity::update_many()
+            .col_expr(C::Status, Expr::val(Status::Pending.as_str()))
+            .col_expr(C::LockedBy, Expr::val(Option::<String>::None))
+            .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None))
+            .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
+            .filter(C::Id.is_in(ids.iter().copied()))
+            .filter(C::LockedBy.eq(self.instance.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn handle_row(&self, row: inbox::Model) -> Result<(), DbErr> {
+        let started = std::time::Instant::now();
+        let result = if row.attempts > self.config.max_attempts {
+            Err(HandlerError::Permanent(format!(
+                "abandoned after {} attempts (the worker handling it stopped or timed out)",
+                row.attempts - 1
+            )))
+        } else {
+            self.invoke(&row).await
+        };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let finish = match result {
+            Ok(Outcome::Processed(note)) => {
+                tracing::info!(id = row.id, kind = %row.kind, elapsed_ms, "inbox row processed");
+                Finish::Done(Status::Processed, note)
+            }
+            Ok(Outcome::Ignored(reason)) => {
+                tracing::info!(id = row.id, kind = %row.kind, reason = %reason, "inbox row ignored");
+                Finish::Done(Status::Ignored, reason)
+            }
+            Err(HandlerError::Transient(e)) if row.attempts < self.config.max_attempts => {
+                let delay = backoff(row.attempts);
+                tracing::warn!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e,
+                    retry_in_ms = delay.as_millis() as u64, "inbox row failed; will retry");
+                Finish::Retry(e, delay)
+            }
+            Err(e) => {
+                tracing::error!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e, "inbox row failed");
+                Finish::Done(Status::Failed, e.to_string())
+            }
+        };
+        self.record(&row, finish).await
+    }
+
+    /// Runs the handler on its own task so that a panic becomes an error for this row only, and
+    /// bounds it well inside the lease.
+    async fn invoke(&self, row: &inbox::Model) -> Result<Outcome, HandlerError> {
+        let callback = parse_callback(&row.payload).map_err(|e| {
+            HandlerError::Permanent(format!("stored payload cannot be parsed: {e}"))
+        })?;
+        let handler = self.handler.clone();
+        let owned_row = row.clone();
+        let limit = Duration::from_secs(Ord::max(self.config.lease_secs / 2, 1));
+        let task = tokio::spawn(async move { handler.handle(&owned_row, &callback).await });
+        match tokio::time::timeout(limit, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) if join.is_panic() => {
+                Err(HandlerError::Transient("handler panicked".into()))
+            }
+            Ok(Err(join)) => Err(HandlerError::Transient(format!(
+                "handler task ended: {join}"
+            ))),
+            Err(_) => Err(HandlerError::Transient(format!(
+                "handler timed out after {}s",
+                limit.as_secs()
+            ))),
+        }
+    }
+
+    async fn record(&self, row: &inbox::Model, finish: Finish) -> Result<(), DbErr> {
+        use inbox::Column as C;
+        let now = now_ms();
+        let mut update = inbox::Entity::update_many()
+            .col_expr(C::LockedBy, Expr::val(Option::<String>::None))
+            .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None));
+        update = match finish {
+            Finish::Done(status, text) => {
+                let (outcome, error) = if status == Status::Failed {
+                    (None, Some(text))
+                } else {
+                    (Some(text), None)
+                };
+                update
+                    .col_expr(C::Status, Expr::val(status.as_str()))
+                    .col_expr(C::Outcome, Expr::val(outcome))
+                    .col_expr(C::LastError, Expr::val(error))
+                    .col_expr(C::ProcessedAt, Expr::val(now))
+            }
+            Finish::Retry(error, delay) => update
+                .col_expr(C::Status, Expr::val(Status::Pending.as_str()))
+                .col_expr(C::LastError, Expr::val(error))
+                .col_expr(
+                    C::NextAttemptAt,
+                    Expr::val(now.saturating_add(delay.as_millis() as i64)),
+                ),
+        };
+        // Only while the lease is still ours: if it ran out and another worker took the row, that
+        // worker's outcome is the one that counts.
+        update
+            .filter(C::Id.eq(row.id))
+            .filter(C::LockedBy.eq(self.instance.as_str()))
+            .filter(C::Status.eq(Status::Processing.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+enum Finish {
+    Done(Status, String),
+    Retry(String, Duration),
+}
+
+/// 2 s, 4 s, 8 s … capped at 10 minutes, with ±20 % jitter so retries of many rows spread out.
+fn backoff(attempt: i32) -> Duration {
+    let exp = attempt.clamp(1, 20) as u32 - 1;
+    let base = Duration::from_secs(2).saturating_mul(1 << Ord::min(exp, 16));
+    jittered(base.min(Duration::from_secs(600)))
+}
+
+fn jittered(d: Duration) -> Duration {
+    let factor = 0.8 + rand::random::<f64>() * 0.4;
+    d.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(
+            backoff(1) <= Duration::from_millis(2400) && backoff(1) >= Duration::from_millis(1600)
+        );
+        assert!(backoff(3) >= Duration::from_millis(6400));
+        assert!(backoff(40) <= Duration::from_secs(720));
+    }
+}

@@ -1,0 +1,168 @@
+//! Group commit for the inbox. Each HTTP handler submits its row and waits; one writer task takes
+//! whatever rows are queued (up to `write_batch`) and stores them with a single
+//! `INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id` — one commit, one fsync, however many
+//! callbacks. A handler is answered only after that commit, so nothing is acknowledged before it is
+//! durable. Under light load a batch is one row and costs no extra latency.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityName, Iden};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{NewCallback, Status};
+use crate::db::entity::inbox;
+use crate::db::now_ms;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Newly stored with this id.
+    Stored(i64),
+    /// A row with the same dedupe key already exists (a WeCom retry).
+    Duplicate,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("the inbox writer has stopped")]
+    Stopped,
+}
+
+struct Request {
+    row: NewCallback,
+    reply: oneshot::Sender<Result<StoreOutcome, StoreError>>,
+}
+
+/// Submits callbacks to the writer task; cheap to clone. The task ends once every handle is dropped
+/// and the queue is drained.
+#[derive(Clone)]
+pub struct InboxWriter {
+    tx: mpsc::Sender<Request>,
+}
+
+impl InboxWriter {
+    /// Starts the writer task. `stored` is notified whenever new rows were committed.
+    pub fn spawn(
+        db: DatabaseConnection,
+        write_batch: usize,
+        stored: Arc<Notify>,
+    ) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(write_batch.max(1) * 4);
+        let handle = tokio::spawn(write_loop(db, rx, write_batch.max(1), stored));
+        (Self { tx }, handle)
+    }
+
+    /// Stores one callback durably, or reports why it could not be stored.
+    pub async fn store(&self, row: NewCallback) -> Result<StoreOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Request { row, reply })
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        answer.await.map_err(|_| StoreError::Stopped)?
+    }
+}
+
+async fn write_loop(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Request>,
+    max: usize,
+    stored: Arc<Notify>,
+) {
+    let mut batch = Vec::with_capacity(max);
+    while rx.recv_many(&mut batch, max).await > 0 {
+        let rows: Vec<&NewCallback> = batch.iter().map(|r| &r.row).collect();
+        match insert_batch(&db, &rows).await {
+            Ok(outcomes) => {
+                if outcomes
+                    .iter()
+                    .any(|o| matches!(o, StoreOutcome::Stored(_)))
+                {
+                    stored.notify_one();
+                }
+                for (request, outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = request.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, rows = batch.len(), "inbox write failed");
+                let error = StoreError::Unavailable(e.to_string());
+                for request in batch.drain(..) {
+                    let _ = request.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Inserts the rows in one statement; returns an outcome per input row, in order. Rows repeating a
+/// key already in the batch are duplicates without touching the database.
+async fn insert_batch(
+    db: &DatabaseConnection,
+    rows: &[&NewCallback],
+) -> Result<Vec<StoreOutcome>, sea_orm::DbErr> {
+    let mut first_of_key: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+    let mut unique = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        if let Entry::Vacant(slot) = first_of_key.entry(&row.dedupe_key) {
+            slot.insert(i);
+            unique.push(*row);
+        }
+    }
+    let now = now_ms();
+    let mut insert = Query::insert();
+    insert
+        .into_table(inbox::Entity.table_ref())
+        .columns([
+            inbox::Column::DedupeKey,
+            inbox::Column::Kind,
+            inbox::Column::FromUser,
+            inbox::Column::AgentId,
+            inbox::Column::CreateTime,
+            inbox::Column::Payload,
+            inbox::Column::Status,
+            inbox::Column::Attempts,
+            inbox::Column::NextAttemptAt,
+            inbox::Column::ReceivedAt,
+        ])
+        .on_conflict(
+            OnConflict::column(inbox::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning(Query::returning().columns([inbox::Column::Id, inbox::Column::DedupeKey]));
+    for row in &unique {
+        insert.values_panic([
+            row.dedupe_key.clone().into(),
+            row.kind.clone().into(),
+            row.from_user.clone().into(),
+            row.agent_id.into(),
+            row.create_time.into(),
+            row.payload.clone().into(),
+            Status::Pending.as_str().into(),
+            0i32.into(),
+            now.into(),
+            now.into(),
+        ]);
+    }
+    let inserted = db.query_all(&insert).await?;
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
+    let id_col = inbox::Column::Id.to_string();
+    let key_col = inbox::Column::DedupeKey.to_string();
+    for result in inserted {
+        ids.insert(result.try_get("", &key_col)?, result.try_get("", &id_col)?);
+    }
+    Ok(rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| match ids.get(&row.dedupe_key) {
+            Some(&id) if first_of_key[row.dedupe_key.as_str()] == i => StoreOutcome::Stored(id),
+            _ => StoreOutcome::Duplicate,
+        })
+        .collect())
+}

@@ -1,0 +1,8 @@
+//! The WeCom protocol: callback crypto, the XML of callbacks, and their typed values. No I/O here.
+
+pub mod callback;
+pub mod crypto;
+pub mod xml;
+
+#[cfg(test)]
+mod crypto_vectors;
