@@ -58,12 +58,9 @@ impl App {
         let crypto = config.wecom.crypto()?;
         let addr = config.server_addr()?;
 
-        let db = db::connect(&config.database).await?;
-        if config.database.auto_migrate {
-            let applied = db::migrate(&db).await?;
-            if applied > 0 {
-                tracing::info!(applied, "database migrations applied");
-            }
+        let (db, applied) = db::connect_migrated(&config.database, config.database.auto_migrate).await?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
         }
         let cache = Cache::connect(&config.redis).await?;
         let listener = TcpListener::bind(addr)

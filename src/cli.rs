@@ -93,6 +93,7 @@ impl CliError {
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    crate::install_crypto_provider();
     let config = Config::load(cli.config.as_deref()).map_err(StartError::from)?;
     crate::telemetry::init(&config.log);
     match cli.command.unwrap_or(Command::Serve) {

@@ -208,6 +208,8 @@ pub struct InboxConfig {
     pub max_attempts: i32,
     /// Most callbacks committed together in one group commit.
     pub write_batch: usize,
+    /// First retry delay after a failed attempt; doubles per attempt up to 10 minutes.
+    pub retry_base_ms: u64,
 }
 
 impl Default for InboxConfig {
@@ -218,6 +220,7 @@ impl Default for InboxConfig {
             lease_secs: 60,
             max_attempts: 8,
             write_batch: 256,
+            retry_base_ms: 2000,
         }
     }
 }
@@ -615,5 +618,22 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(env_name("wecom.corp_id"), "SCRM_WECOM__CORP_ID");
+    }
+}
+
+#[cfg(test)]
+mod default_file_tests {
+    use super::*;
+
+    /// The shipped `config/default.toml` documents the defaults; it must agree with the code.
+    #[test]
+    fn the_default_file_matches_the_built_in_defaults() {
+        let from_file =
+            Config::from_figment(Figment::new().merge(Toml::string(include_str!("../config/default.toml")))).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{:?}", Config::default()));
+        assert_eq!(
+            from_file.database.url.expose_secret(),
+            Config::default().database.url.expose_secret()
+        );
     }
 }

@@ -13,3 +13,10 @@ pub mod http;
 pub mod inbox;
 pub mod telemetry;
 pub mod wecom;
+
+/// Installs ring as the process-wide rustls crypto provider. HTTPS clients need one, and building
+/// with ring (already used by the database driver) avoids compiling a second crypto library.
+/// Calling it again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

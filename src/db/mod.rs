@@ -37,7 +37,6 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSe
     let mut options = ConnectOptions::new(url.clone());
     options
         .max_connections(config.max_connections)
-        .min_connections(1)
         .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
         .acquire_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
         .sqlx_logging(false);
@@ -72,6 +71,21 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSe
             })?;
     }
     Ok(db)
+}
+
+/// Migrates (when asked) on a connection of its own, then opens the pool the service uses.
+///
+/// SQLite connections cache the schema: a pooled connection opened before a migration can keep
+/// preparing statements against the old schema (e.g. an upsert whose unique index it has not seen
+/// yet). Opening the service pool only after migrating rules that out on every backend.
+pub async fn connect_migrated(config: &DatabaseConfig, run_migrations: bool) -> Result<(DatabaseConnection, usize), DbSetupError> {
+    let mut applied = 0;
+    if run_migrations {
+        let migrator = connect(config).await?;
+        applied = migrate(&migrator).await?;
+        let _ = migrator.close().await;
+    }
+    Ok((connect(config).await?, applied))
 }
 
 /// Applies every pending migration; returns how many were applied.

@@ -211,7 +211,7 @@ impl InboxWorker {
                 Finish::Done(Status::Ignored, reason)
             }
             Err(HandlerError::Transient(e)) if row.attempts < self.config.max_attempts => {
-                let delay = backoff(row.attempts);
+                let delay = backoff(Duration::from_millis(self.config.retry_base_ms), row.attempts);
                 tracing::warn!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e,
                     retry_in_ms = delay.as_millis() as u64, "inbox row failed; will retry");
                 Finish::Retry(e, delay)
@@ -293,11 +293,11 @@ enum Finish {
     Retry(String, Duration),
 }
 
-/// 2 s, 4 s, 8 s … capped at 10 minutes, with ±20 % jitter so retries of many rows spread out.
-fn backoff(attempt: i32) -> Duration {
+/// `base`, 2×, 4× … capped at 10 minutes, with ±20 % jitter so retries of many rows spread out.
+fn backoff(base: Duration, attempt: i32) -> Duration {
     let exp = attempt.clamp(1, 20) as u32 - 1;
-    let base = Duration::from_secs(2).saturating_mul(1 << Ord::min(exp, 16));
-    jittered(base.min(Duration::from_secs(600)))
+    let delay = base.saturating_mul(1 << Ord::min(exp, 16));
+    jittered(delay.min(Duration::from_secs(600)))
 }
 
 fn jittered(d: Duration) -> Duration {
@@ -311,10 +311,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert!(
-            backoff(1) <= Duration::from_millis(2400) && backoff(1) >= Duration::from_millis(1600)
-        );
-        assert!(backoff(3) >= Duration::from_millis(6400));
-        assert!(backoff(40) <= Duration::from_secs(720));
+        let base = Duration::from_secs(2);
+        let first = backoff(base, 1);
+        assert!(first <= Duration::from_millis(2400) && first >= Duration::from_millis(1600));
+        assert!(backoff(base, 3) >= Duration::from_millis(6400));
+        assert!(backoff(base, 40) <= Duration::from_secs(720));
     }
 }

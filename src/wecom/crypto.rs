@@ -34,6 +34,8 @@ const LENIENT_KEY_ENGINE: GeneralPurpose = GeneralPurpose::new(
 pub enum CryptoError {
     #[error("signature does not match")]
     Signature,
+    #[error("envelope is malformed or incomplete")]
+    Envelope,
     #[error("ciphertext is not valid base64")]
     Base64,
     #[error("ciphertext length {0} is not a non-zero multiple of 16")]
@@ -238,6 +240,48 @@ impl WecomCrypto {
         format!(
             "<xml>\n<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n<MsgSignature><![CDATA[{signature}]]></MsgSignature>\n<TimeStamp>{timestamp}</TimeStamp>\n<Nonce><![CDATA[{nonce}]]></Nonce>\n</xml>"
         )
+    }
+}
+
+/// A callback as WeCom delivers it: the envelope body and the `msg_signature` for the query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCallback {
+    pub msg_signature: String,
+    pub timestamp: String,
+    pub nonce: String,
+    pub body: String,
+}
+
+impl WecomCrypto {
+    /// Encrypts and signs an inner message exactly as WeCom does when it calls us (used by the fake
+    /// WeCom, `simulate` and tests).
+    pub fn seal_callback(&self, inner_xml: &str, agent_id: &str, timestamp: &str, nonce: &str) -> SealedCallback {
+        let encrypt = self.encrypt(inner_xml);
+        let signature = self.signature(timestamp, nonce, &encrypt);
+        SealedCallback {
+            msg_signature: String::from_utf8(signature.to_vec()).expect("hex is ASCII"),
+            timestamp: timestamp.to_owned(),
+            nonce: nonce.to_owned(),
+            body: format!(
+                "<xml><ToUserName><![CDATA[{}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[{agent_id}]]></AgentID></xml>",
+                self.receive_id
+            ),
+        }
+    }
+
+    /// Opens a passive reply envelope (the inverse of [`WecomCrypto::encrypt_reply_with_random`]):
+    /// checks its signature and returns the decrypted inner XML.
+    pub fn open_reply(&self, reply_xml: &str) -> Result<String, CryptoError> {
+        let fields = super::xml::parse_fields(reply_xml).map_err(|_| CryptoError::Envelope)?;
+        let (Some(encrypt), Some(signature), Some(timestamp), Some(nonce)) = (
+            fields.non_empty("Encrypt"),
+            fields.non_empty("MsgSignature"),
+            fields.non_empty("TimeStamp"),
+            fields.non_empty("Nonce"),
+        ) else {
+            return Err(CryptoError::Envelope);
+        };
+        self.verify_and_decrypt(signature, timestamp, nonce, encrypt)
     }
 }
 

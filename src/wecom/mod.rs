@@ -1,6 +1,7 @@
 //! The WeCom protocol: callback crypto, the XML of callbacks, and their typed values. No I/O here.
 
 pub mod callback;
+pub mod compose;
 pub mod crypto;
 pub mod xml;
 

@@ -1,0 +1,196 @@
+//! The real binary: help, migrate, configuration errors, serve with SIGTERM, and `inbox`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use wecom_scrm::wecom::compose;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wecom-scrm");
+
+/// The binary with this test's database and cache, run from an empty directory so nothing but the
+/// environment configures it.
+fn command(db: &TestDb, dir: &tempfile::TempDir) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SCRM_DATABASE__URL", &db.url)
+        .env("SCRM_DATABASE__SCHEMA", &db.schema)
+        .env("SCRM_REDIS__URL", redis_url())
+        .env("SCRM_REDIS__KEY_PREFIX", format!("test:cli:{}:", rand::random::<u32>()))
+        .env("SCRM_WECOM__CORP_ID", CORP_ID)
+        .env("SCRM_WECOM__AGENT_ID", AGENT_ID.to_string())
+        .env("SCRM_WECOM__SECRET", "test-app-secret")
+        .env("SCRM_WECOM__TOKEN", TOKEN)
+        .env("SCRM_WECOM__ENCODING_AES_KEY", AES_KEY)
+        .env("SCRM_SERVER__ADDR", "127.0.0.1:0")
+        .env("SCRM_LOG__FORMAT", "json");
+    cmd
+}
+
+fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let (code, stdout, _) = output(Command::new(BIN).arg("--help"));
+    assert_eq!(code, 0);
+    for word in ["serve", "migrate", "inbox", "--config"] {
+        assert!(stdout.contains(word), "{word} missing from:\n{stdout}");
+    }
+    let (code, stdout, _) = output(Command::new(BIN).args(["inbox", "retry", "--help"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("--failed"));
+}
+
+#[test]
+fn migrate_applies_then_finds_nothing_to_do() {
+    let (db, dir) = (TestDb::new(), tempfile::tempdir().unwrap());
+    let (code, stdout, stderr) = output(command(&db, &dir).arg("migrate"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("migrations applied: 1"), "{stdout}");
+    let (code, stdout, _) = output(command(&db, &dir).arg("migrate"));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("migrations applied: 0"), "{stdout}");
+}
+
+#[test]
+fn the_default_sqlite_file_is_created_with_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir.path()).env_clear().arg("migrate");
+    let (code, _, stderr) = output(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dir.path().join("data/wecom-scrm.db").exists());
+}
+
+#[test]
+fn a_wrong_value_fails_start_up_naming_the_key() {
+    let (db, dir) = (TestDb::new(), tempfile::tempdir().unwrap());
+    let (code, _, stderr) = output(command(&db, &dir).env("SCRM_WECOM__ENCODING_AES_KEY", "tooshort").arg("serve"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("SCRM_WECOM__ENCODING_AES_KEY"), "{stderr}");
+    assert!(stderr.contains("43 characters of base64"), "{stderr}");
+    assert!(!stderr.contains("test-app-secret"), "secrets never printed: {stderr}");
+
+    let (code, _, stderr) = output(command(&db, &dir).env("SCRM_WECOM__AGENT_ID", "abc"));
+    assert_eq!(code, 2);
+    assert!(stderr.to_lowercase().contains("agent_id"), "{stderr}");
+
+    let (code, _, stderr) = output(command(&db, &dir).env("SCRM_WECOM__CORPID", "typo"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("corpid"), "unknown keys are refused: {stderr}");
+
+    let (code, _, stderr) = output(command(&db, &dir).args(["--config", "missing.toml", "migrate"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+}
+
+#[test]
+fn a_config_file_is_layered_under_the_environment() {
+    let (db, dir) = (TestDb::new(), tempfile::tempdir().unwrap());
+    std::fs::write(dir.path().join("scrm.toml"), "[org]\ntimezone = \"Nowhere/Land\"\n").unwrap();
+    let (code, _, stderr) = output(command(&db, &dir).args(["--config", "scrm.toml", "migrate"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("SCRM_ORG__TIMEZONE"), "{stderr}");
+    let (code, _, stderr) = output(command(&db, &dir).args(["--config", "scrm.toml", "migrate"]).env("SCRM_ORG__TIMEZONE", "Asia/Shanghai"));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd.arg("serve").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && v["message"] == "wecom-scrm listening"
+                {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(20)).expect("server reports its address");
+        Self { child, addr }
+    }
+
+    fn terminate(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn serve_stores_callbacks_and_stops_cleanly_on_sigterm_then_inbox_commands_work() {
+    let (db, dir) = (TestDb::new(), tempfile::tempdir().unwrap());
+    let server = Server::start(command(&db, &dir));
+    let client = http_client();
+    let base = format!("http://{}", server.addr);
+    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), StatusCode::OK);
+
+    let crypto = crypto();
+    let inner = compose::text_message(CORP_ID, "zhangsan", "记 张总 回电话", next_msg_id(), AGENT_ID, now_secs());
+    let sealed = crypto.seal_callback(&inner, "1000002", &now_secs().to_string(), "42");
+    let response = client
+        .post(format!("{base}/wecom/callback"))
+        .query(&[("msg_signature", &sealed.msg_signature), ("timestamp", &sealed.timestamp), ("nonce", &sealed.nonce)])
+        .body(sealed.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.terminate(), 0, "graceful exit on SIGTERM");
+
+    let (code, stdout, stderr) = output(command(&db, &dir).args(["inbox", "list"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("text") && stdout.contains("zhangsan"), "{stdout}");
+    assert!(stdout.contains("ignored") || stdout.contains("pending"), "{stdout}");
+    let (code, stdout, _) = output(command(&db, &dir).args(["inbox", "list", "--status", "failed"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("no rows"), "{stdout}");
+    let (code, _, stderr) = output(command(&db, &dir).args(["inbox", "list", "--status", "weird"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("pending, processing, processed, ignored, failed"), "{stderr}");
+
+    let (code, stdout, _) = output(command(&db, &dir).args(["inbox", "retry", "--failed"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("0 failed row(s) re-queued"), "{stdout}");
+    let (code, stdout, _) = output(command(&db, &dir).args(["inbox", "retry", "1"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("row 1 re-queued"), "{stdout}");
+    let (code, _, stderr) = output(command(&db, &dir).args(["inbox", "retry", "999999"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no row 999999"), "{stderr}");
+    let (code, _, _) = output(command(&db, &dir).args(["inbox", "retry"]));
+    assert_eq!(code, 2, "either an id or --failed is required");
+}

@@ -1,0 +1,271 @@
+//! Test harness: starts the real app on a random port against a fresh database (a temp SQLite file,
+//! or a fresh PostgreSQL schema when `SCRM_TEST_DATABASE_URL` is set) and a fresh cache key prefix
+//! (in-process, or Redis when `SCRM_TEST_REDIS_URL` is set), and speaks to it as WeCom does.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryOrder, Statement};
+use secrecy::SecretString;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wecom_scrm::app::{App, StartError};
+use wecom_scrm::cache::Cache;
+use wecom_scrm::config::Config;
+use wecom_scrm::db::entity::inbox;
+use wecom_scrm::inbox::{InboxHandler, UnhandledKinds};
+use wecom_scrm::wecom::crypto::{SealedCallback, WecomCrypto};
+
+pub const CORP_ID: &str = "ww1436e0e65a779aee";
+pub const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+pub const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+pub const AGENT_ID: i64 = 1000002;
+
+static INIT: LazyLock<()> = LazyLock::new(|| {
+    wecom_scrm::install_crypto_provider();
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter("info,sqlx=warn").with_test_writer().try_init();
+    }
+});
+
+/// An HTTP client for talking to the app (process set-up done first).
+pub fn http_client() -> reqwest::Client {
+    LazyLock::force(&INIT);
+    reqwest::Client::new()
+}
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}_{}_{:04x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u16>()
+    )
+}
+
+/// A database of one test's own: a temp SQLite file, or a PostgreSQL schema dropped at the end.
+pub struct TestDb {
+    pub url: String,
+    pub schema: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        match std::env::var("SCRM_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            Some(url) => Self { url, schema: format!("t_{}", unique_suffix()), _dir: None },
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                Self { url, schema: String::new(), _dir: Some(dir) }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        !self.schema.is_empty()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if !self.is_postgres() {
+            return;
+        }
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Drop runs outside any runtime we could borrow; a short-lived one does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let db = sea_orm::Database::connect(url).await.ok()?;
+                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                db.execute_raw(Statement::from_string(DbBackend::Postgres, sql)).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+pub fn redis_url() -> String {
+    std::env::var("SCRM_TEST_REDIS_URL").unwrap_or_default()
+}
+
+/// A configuration for one test: its own database and cache prefix, the test WeCom credentials.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config::default();
+    config.server.addr = "127.0.0.1:0".into();
+    config.server.shutdown_grace_secs = 5;
+    config.database.url = SecretString::from(db.url.clone());
+    config.database.schema = db.schema.clone();
+    config.database.max_connections = 5;
+    config.redis.url = SecretString::from(redis_url());
+    config.redis.key_prefix = format!("test:{}:", unique_suffix());
+    config.wecom.corp_id = CORP_ID.into();
+    config.wecom.agent_id = AGENT_ID;
+    config.wecom.secret = SecretString::from("test-app-secret");
+    config.wecom.token = SecretString::from(TOKEN);
+    config.wecom.encoding_aes_key = SecretString::from(AES_KEY);
+    config.wecom.api_base = "http://127.0.0.1:9".into();
+    config.inbox.poll_interval_ms = 200;
+    config.inbox.retry_base_ms = 50;
+    config
+}
+
+/// A cache for one test on the configured backend, under its own prefix.
+pub async fn test_cache() -> Cache {
+    let db = TestDb::new();
+    let config = test_config(&db);
+    Cache::connect(&config.redis).await.expect("test cache")
+}
+
+pub fn crypto() -> WecomCrypto {
+    WecomCrypto::new(SecretString::from(TOKEN), AES_KEY, CORP_ID).unwrap()
+}
+
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Unique message ids across tests sharing a database server.
+pub fn next_msg_id() -> u64 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    (u64::from(rand::random::<u32>()) << 24) | u64::from(NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    /// A connection of the test's own, for assertions.
+    pub db: DatabaseConnection,
+    /// The app's own pool (to simulate its database going away).
+    pub app_db: DatabaseConnection,
+    pub config: Config,
+    pub crypto: WecomCrypto,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), StartError>>>,
+    pub test_db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}, Arc::new(UnhandledKinds)).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config), handler: Arc<dyn InboxHandler>) -> Self {
+        let test_db = TestDb::new();
+        let mut config = test_config(&test_db);
+        configure(&mut config);
+        Self::start(test_db, config, handler).await
+    }
+
+    /// Starts the app on an existing test database (e.g. a second instance, or a restart).
+    pub async fn start(test_db: TestDb, config: Config, handler: Arc<dyn InboxHandler>) -> Self {
+        LazyLock::force(&INIT);
+        let app = App::build_with_handler(config.clone(), handler).await.expect("app starts");
+        let base_url = format!("http://{}", app.local_addr());
+        let app_db = app.state().db.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run(async move {
+            let _ = rx.await;
+        }));
+        let db = wecom_scrm::db::connect(&config.database).await.expect("test connection");
+        Self {
+            base_url,
+            client: http_client(),
+            db,
+            app_db,
+            config,
+            crypto: crypto(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+            test_db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the app gracefully and returns its database for reuse.
+    pub async fn stop(mut self) -> (TestDb, Config) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(15), handle)
+                .await
+                .expect("app stops in time")
+                .expect("app task")
+                .expect("app ran cleanly");
+        }
+        let config = self.config.clone();
+        let test_db = std::mem::replace(&mut self.test_db, TestDb { url: String::new(), schema: String::new(), _dir: None });
+        (test_db, config)
+    }
+
+    pub fn seal(&self, inner_xml: &str) -> SealedCallback {
+        self.crypto
+            .seal_callback(inner_xml, &AGENT_ID.to_string(), &now_secs().to_string(), &rand::random::<u32>().to_string())
+    }
+
+    pub async fn post_sealed(&self, sealed: &SealedCallback) -> reqwest::Response {
+        self.client
+            .post(self.url("/wecom/callback"))
+            .query(&[
+                ("msg_signature", sealed.msg_signature.as_str()),
+                ("timestamp", sealed.timestamp.as_str()),
+                ("nonce", sealed.nonce.as_str()),
+            ])
+            .body(sealed.body.clone())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Encrypts, signs and posts an inner message as WeCom would.
+    pub async fn post_callback(&self, inner_xml: &str) -> reqwest::Response {
+        self.post_sealed(&self.seal(inner_xml)).await
+    }
+
+    pub async fn inbox_rows(&self) -> Vec<inbox::Model> {
+        inbox::Entity::find().order_by_asc(inbox::Column::Id).all(&self.db).await.expect("inbox rows")
+    }
+
+    /// Waits (bounded) until every inbox row has left pending/processing; returns the rows.
+    pub async fn wait_until_settled(&self, limit: Duration) -> Vec<inbox::Model> {
+        wait_for(limit, || async {
+            let rows = self.inbox_rows().await;
+            rows.iter().all(|r| r.status != "pending" && r.status != "processing").then_some(rows)
+        })
+        .await
+        .expect("inbox settles in time")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Polls `check` until it yields a value or `limit` passes.
+pub async fn wait_for<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,10 @@
+//! All integration tests in one binary (one link on a 2-core machine). Each test starts the real
+//! app on a random port with its own database and cache prefix; the backend is chosen by
+//! `SCRM_TEST_DATABASE_URL` / `SCRM_TEST_REDIS_URL`, never by `cfg`.
+
+mod cache;
+mod callback;
+mod cli;
+mod health;
+mod helpers;
+mod inbox;
