@@ -58,7 +58,8 @@ impl App {
         let crypto = config.wecom.crypto()?;
         let addr = config.server_addr()?;
 
-        let (db, applied) = db::connect_migrated(&config.database, config.database.auto_migrate).await?;
+        let (db, applied) =
+            db::connect_migrated(&config.database, config.database.auto_migrate).await?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }

@@ -359,9 +359,9 @@ impl Config {
             );
         }
         let redis_url = self.redis.url.expose_secret().trim();
-        if !redis_url.is_empty()
-            && !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://"))
-        {
+        let redis_scheme_ok =
+            redis_url.starts_with("redis://") || redis_url.starts_with("rediss://");
+        if !redis_url.is_empty() && !redis_scheme_ok {
             problem(
                 "redis.url",
                 "must start with redis:// (or be empty for the in-process cache)".into(),
@@ -628,8 +628,10 @@ mod default_file_tests {
     /// The shipped `config/default.toml` documents the defaults; it must agree with the code.
     #[test]
     fn the_default_file_matches_the_built_in_defaults() {
-        let from_file =
-            Config::from_figment(Figment::new().merge(Toml::string(include_str!("../config/default.toml")))).unwrap();
+        let from_file = Config::from_figment(
+            Figment::new().merge(Toml::string(include_str!("../config/default.toml"))),
+        )
+        .unwrap();
         assert_eq!(format!("{from_file:?}"), format!("{:?}", Config::default()));
         assert_eq!(
             from_file.database.url.expose_secret(),

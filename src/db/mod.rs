@@ -78,7 +78,10 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSe
 /// SQLite connections cache the schema: a pooled connection opened before a migration can keep
 /// preparing statements against the old schema (e.g. an upsert whose unique index it has not seen
 /// yet). Opening the service pool only after migrating rules that out on every backend.
-pub async fn connect_migrated(config: &DatabaseConfig, run_migrations: bool) -> Result<(DatabaseConnection, usize), DbSetupError> {
+pub async fn connect_migrated(
+    config: &DatabaseConfig,
+    run_migrations: bool,
+) -> Result<(DatabaseConnection, usize), DbSetupError> {
     let mut applied = 0;
     if run_migrations {
         let migrator = connect(config).await?;

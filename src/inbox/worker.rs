@@ -211,7 +211,10 @@ impl InboxWorker {
                 Finish::Done(Status::Ignored, reason)
             }
             Err(HandlerError::Transient(e)) if row.attempts < self.config.max_attempts => {
-                let delay = backoff(Duration::from_millis(self.config.retry_base_ms), row.attempts);
+                let delay = backoff(
+                    Duration::from_millis(self.config.retry_base_ms),
+                    row.attempts,
+                );
                 tracing::warn!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e,
                     retry_in_ms = delay.as_millis() as u64, "inbox row failed; will retry");
                 Finish::Retry(e, delay)

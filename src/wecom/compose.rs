@@ -16,7 +16,9 @@ pub struct XmlBuilder {
 
 impl XmlBuilder {
     pub fn new() -> Self {
-        Self { out: String::from("<xml>") }
+        Self {
+            out: String::from("<xml>"),
+        }
     }
 
     pub fn text(mut self, name: &str, value: &str) -> Self {
@@ -43,7 +45,14 @@ impl XmlBuilder {
 }
 
 /// A member's text message to the app.
-pub fn text_message(corp_id: &str, from_user: &str, content: &str, msg_id: u64, agent_id: i64, create_time: i64) -> String {
+pub fn text_message(
+    corp_id: &str,
+    from_user: &str,
+    content: &str,
+    msg_id: u64,
+    agent_id: i64,
+    create_time: i64,
+) -> String {
     XmlBuilder::new()
         .text("ToUserName", corp_id)
         .text("FromUserName", from_user)
@@ -103,7 +112,14 @@ pub fn contact_event(corp_id: &str, change_type: &str, user_id: &str, create_tim
 }
 
 /// A member-originated app event such as `enter_agent` or `click`.
-pub fn app_event(corp_id: &str, from_user: &str, event: &str, event_key: &str, agent_id: i64, create_time: i64) -> String {
+pub fn app_event(
+    corp_id: &str,
+    from_user: &str,
+    event: &str,
+    event_key: &str,
+    agent_id: i64,
+    create_time: i64,
+) -> String {
     XmlBuilder::new()
         .text("ToUserName", corp_id)
         .text("FromUserName", from_user)
@@ -124,17 +140,39 @@ mod tests {
     fn composed_messages_parse_back() {
         let xml = text_message("ww1", "zhangsan", "a ]]> b <c>", 42, 1000002, 1700000000);
         let cb = parse_callback(&xml).unwrap();
-        assert_eq!(cb.kind, CallbackKind::Text { msg_id: "42".into(), content: "a ]]> b <c>".into() });
+        assert_eq!(
+            cb.kind,
+            CallbackKind::Text {
+                msg_id: "42".into(),
+                content: "a ]]> b <c>".into()
+            }
+        );
         let add = external_contact_event(
             "ww1",
             "add_external_contact",
             "zhangsan",
             "wmA",
-            &ExternalContactExtras { state: Some("expo"), ..Default::default() },
+            &ExternalContactExtras {
+                state: Some("expo"),
+                ..Default::default()
+            },
             1,
         );
-        assert_eq!(parse_callback(&add).unwrap().kind_name(), "change_external_contact:add_external_contact");
-        assert_eq!(parse_callback(&contact_event("ww1", "delete_user", "lisi", 1)).unwrap().kind_name(), "change_contact:delete_user");
-        assert_eq!(parse_callback(&app_event("ww1", "a", "click", "K", 1, 1)).unwrap().kind_name(), "event:click");
+        assert_eq!(
+            parse_callback(&add).unwrap().kind_name(),
+            "change_external_contact:add_external_contact"
+        );
+        assert_eq!(
+            parse_callback(&contact_event("ww1", "delete_user", "lisi", 1))
+                .unwrap()
+                .kind_name(),
+            "change_contact:delete_user"
+        );
+        assert_eq!(
+            parse_callback(&app_event("ww1", "a", "click", "K", 1, 1))
+                .unwrap()
+                .kind_name(),
+            "event:click"
+        );
     }
 }

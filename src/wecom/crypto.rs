@@ -255,7 +255,13 @@ pub struct SealedCallback {
 impl WecomCrypto {
     /// Encrypts and signs an inner message exactly as WeCom does when it calls us (used by the fake
     /// WeCom, `simulate` and tests).
-    pub fn seal_callback(&self, inner_xml: &str, agent_id: &str, timestamp: &str, nonce: &str) -> SealedCallback {
+    pub fn seal_callback(
+        &self,
+        inner_xml: &str,
+        agent_id: &str,
+        timestamp: &str,
+        nonce: &str,
+    ) -> SealedCallback {
         let encrypt = self.encrypt(inner_xml);
         let signature = self.signature(timestamp, nonce, &encrypt);
         SealedCallback {

@@ -13,7 +13,11 @@ const MINUTE: Duration = Duration::from_secs(60);
 #[tokio::test]
 async fn backend_matches_the_environment() {
     let cache = test_cache().await;
-    let expected = if redis_url().is_empty() { "memory" } else { "redis" };
+    let expected = if redis_url().is_empty() {
+        "memory"
+    } else {
+        "redis"
+    };
     assert_eq!(cache.backend_name(), expected);
     cache.ping().await.unwrap();
 }
@@ -34,10 +38,19 @@ async fn get_set_delete() {
 #[tokio::test]
 async fn entries_expire() {
     let cache = test_cache().await;
-    cache.set("short", "v", Duration::from_millis(100)).await.unwrap();
+    cache
+        .set("short", "v", Duration::from_millis(100))
+        .await
+        .unwrap();
     let ttl = cache.ttl("short").await.unwrap().unwrap();
-    assert!(ttl <= Duration::from_millis(100) && ttl > Duration::ZERO, "{ttl:?}");
-    let gone = wait_for(Duration::from_secs(2), || async { cache.get("short").await.unwrap().is_none().then_some(()) }).await;
+    assert!(
+        ttl <= Duration::from_millis(100) && ttl > Duration::ZERO,
+        "{ttl:?}"
+    );
+    let gone = wait_for(Duration::from_secs(2), || async {
+        cache.get("short").await.unwrap().is_none().then_some(())
+    })
+    .await;
     assert!(gone.is_some(), "the entry expired");
     assert_eq!(cache.ttl("short").await.unwrap(), None);
     // An expired key can be set-if-absent again.
@@ -49,9 +62,18 @@ async fn set_if_absent_has_exactly_one_winner_under_concurrency() {
     let cache = test_cache().await;
     let attempts = (0..50).map(|i| {
         let cache = cache.clone();
-        async move { cache.set_nx("dedupe:msg:1", &i.to_string(), MINUTE).await.unwrap() }
+        async move {
+            cache
+                .set_nx("dedupe:msg:1", &i.to_string(), MINUTE)
+                .await
+                .unwrap()
+        }
     });
-    let winners = join_all(attempts).await.into_iter().filter(|won| *won).count();
+    let winners = join_all(attempts)
+        .await
+        .into_iter()
+        .filter(|won| *won)
+        .count();
     assert_eq!(winners, 1);
 }
 
@@ -86,21 +108,48 @@ async fn counters_are_atomic_fixed_windows() {
 #[tokio::test]
 async fn locks_exclude_and_release_only_for_the_holder() {
     let cache = test_cache().await;
-    let lock = cache.try_lock("token-refresh", MINUTE).await.unwrap().expect("free lock");
-    assert!(cache.try_lock("token-refresh", MINUTE).await.unwrap().is_none());
+    let lock = cache
+        .try_lock("token-refresh", MINUTE)
+        .await
+        .unwrap()
+        .expect("free lock");
+    assert!(
+        cache
+            .try_lock("token-refresh", MINUTE)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(cache.unlock(lock.clone()).await.unwrap());
     // Releasing twice, or after someone else took it, does nothing.
-    let second = cache.try_lock("token-refresh", MINUTE).await.unwrap().expect("free again");
+    let second = cache
+        .try_lock("token-refresh", MINUTE)
+        .await
+        .unwrap()
+        .expect("free again");
     assert!(!cache.unlock(lock).await.unwrap());
-    assert!(cache.try_lock("token-refresh", MINUTE).await.unwrap().is_none());
+    assert!(
+        cache
+            .try_lock("token-refresh", MINUTE)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(cache.unlock(second).await.unwrap());
 }
 
 #[tokio::test]
 async fn a_lock_frees_itself_when_its_holder_dies() {
     let cache = test_cache().await;
-    let _abandoned = cache.try_lock("job", Duration::from_millis(100)).await.unwrap().unwrap();
-    let retaken = wait_for(Duration::from_secs(2), || async { cache.try_lock("job", MINUTE).await.unwrap() }).await;
+    let _abandoned = cache
+        .try_lock("job", Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+    let retaken = wait_for(Duration::from_secs(2), || async {
+        cache.try_lock("job", MINUTE).await.unwrap()
+    })
+    .await;
     assert!(retaken.is_some());
 }
 
@@ -111,14 +160,20 @@ async fn prefixes_keep_tenants_apart() {
     let b = cache.scoped("b:");
     a.set("session:zhangsan", "A", MINUTE).await.unwrap();
     assert_eq!(b.get("session:zhangsan").await.unwrap(), None);
-    assert_eq!(a.get("session:zhangsan").await.unwrap().as_deref(), Some("A"));
+    assert_eq!(
+        a.get("session:zhangsan").await.unwrap().as_deref(),
+        Some("A")
+    );
 }
 
 #[tokio::test]
 async fn the_in_process_cache_is_bounded() {
     let cache = Cache::memory(3, "t:");
     for i in 0..10 {
-        cache.set(&format!("k{i}"), "v", Duration::from_secs(60 + i)).await.unwrap();
+        cache
+            .set(&format!("k{i}"), "v", Duration::from_secs(60 + i))
+            .await
+            .unwrap();
     }
     let mut present = 0;
     for i in 0..10 {

@@ -21,7 +21,10 @@ fn command(db: &TestDb, dir: &tempfile::TempDir) -> Command {
         .env("SCRM_DATABASE__URL", &db.url)
         .env("SCRM_DATABASE__SCHEMA", &db.schema)
         .env("SCRM_REDIS__URL", redis_url())
-        .env("SCRM_REDIS__KEY_PREFIX", format!("test:cli:{}:", rand::random::<u32>()))
+        .env(
+            "SCRM_REDIS__KEY_PREFIX",
+            format!("test:cli:{}:", rand::random::<u32>()),
+        )
         .env("SCRM_WECOM__CORP_ID", CORP_ID)
         .env("SCRM_WECOM__AGENT_ID", AGENT_ID.to_string())
         .env("SCRM_WECOM__SECRET", "test-app-secret")
@@ -77,11 +80,18 @@ fn the_default_sqlite_file_is_created_with_its_directory() {
 #[test]
 fn a_wrong_value_fails_start_up_naming_the_key() {
     let (db, dir) = (TestDb::new(), tempfile::tempdir().unwrap());
-    let (code, _, stderr) = output(command(&db, &dir).env("SCRM_WECOM__ENCODING_AES_KEY", "tooshort").arg("serve"));
+    let (code, _, stderr) = output(
+        command(&db, &dir)
+            .env("SCRM_WECOM__ENCODING_AES_KEY", "tooshort")
+            .arg("serve"),
+    );
     assert_eq!(code, 2);
     assert!(stderr.contains("SCRM_WECOM__ENCODING_AES_KEY"), "{stderr}");
     assert!(stderr.contains("43 characters of base64"), "{stderr}");
-    assert!(!stderr.contains("test-app-secret"), "secrets never printed: {stderr}");
+    assert!(
+        !stderr.contains("test-app-secret"),
+        "secrets never printed: {stderr}"
+    );
 
     let (code, _, stderr) = output(command(&db, &dir).env("SCRM_WECOM__AGENT_ID", "abc"));
     assert_eq!(code, 2);
@@ -89,9 +99,13 @@ fn a_wrong_value_fails_start_up_naming_the_key() {
 
     let (code, _, stderr) = output(command(&db, &dir).env("SCRM_WECOM__CORPID", "typo"));
     assert_eq!(code, 2);
-    assert!(stderr.contains("corpid"), "unknown keys are refused: {stderr}");
+    assert!(
+        stderr.contains("corpid"),
+        "unknown keys are refused: {stderr}"
+    );
 
-    let (code, _, stderr) = output(command(&db, &dir).args(["--config", "missing.toml", "migrate"]));
+    let (code, _, stderr) =
+        output(command(&db, &dir).args(["--config", "missing.toml", "migrate"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("missing.toml"), "{stderr}");
 }
@@ -99,11 +113,19 @@ fn a_wrong_value_fails_start_up_naming_the_key() {
 #[test]
 fn a_config_file_is_layered_under_the_environment() {
     let (db, dir) = (TestDb::new(), tempfile::tempdir().unwrap());
-    std::fs::write(dir.path().join("scrm.toml"), "[org]\ntimezone = \"Nowhere/Land\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("scrm.toml"),
+        "[org]\ntimezone = \"Nowhere/Land\"\n",
+    )
+    .unwrap();
     let (code, _, stderr) = output(command(&db, &dir).args(["--config", "scrm.toml", "migrate"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("SCRM_ORG__TIMEZONE"), "{stderr}");
-    let (code, _, stderr) = output(command(&db, &dir).args(["--config", "scrm.toml", "migrate"]).env("SCRM_ORG__TIMEZONE", "Asia/Shanghai"));
+    let (code, _, stderr) = output(
+        command(&db, &dir)
+            .args(["--config", "scrm.toml", "migrate"])
+            .env("SCRM_ORG__TIMEZONE", "Asia/Shanghai"),
+    );
     assert_eq!(code, 0, "{stderr}");
 }
 
@@ -114,7 +136,12 @@ struct Server {
 
 impl Server {
     fn start(mut cmd: Command) -> Self {
-        let mut child = cmd.arg("serve").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let mut child = cmd
+            .arg("serve")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -126,7 +153,9 @@ impl Server {
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(20)).expect("server reports its address");
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server reports its address");
         Self { child, addr }
     }
 
@@ -138,7 +167,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code().unwrap_or(-1);
             }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -156,14 +188,33 @@ async fn serve_stores_callbacks_and_stops_cleanly_on_sigterm_then_inbox_commands
     let server = Server::start(command(&db, &dir));
     let client = http_client();
     let base = format!("http://{}", server.addr);
-    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 
     let crypto = crypto();
-    let inner = compose::text_message(CORP_ID, "zhangsan", "记 张总 回电话", next_msg_id(), AGENT_ID, now_secs());
+    let inner = compose::text_message(
+        CORP_ID,
+        "zhangsan",
+        "记 张总 回电话",
+        next_msg_id(),
+        AGENT_ID,
+        now_secs(),
+    );
     let sealed = crypto.seal_callback(&inner, "1000002", &now_secs().to_string(), "42");
     let response = client
         .post(format!("{base}/wecom/callback"))
-        .query(&[("msg_signature", &sealed.msg_signature), ("timestamp", &sealed.timestamp), ("nonce", &sealed.nonce)])
+        .query(&[
+            ("msg_signature", &sealed.msg_signature),
+            ("timestamp", &sealed.timestamp),
+            ("nonce", &sealed.nonce),
+        ])
         .body(sealed.body.clone())
         .send()
         .await
@@ -173,14 +224,24 @@ async fn serve_stores_callbacks_and_stops_cleanly_on_sigterm_then_inbox_commands
 
     let (code, stdout, stderr) = output(command(&db, &dir).args(["inbox", "list"]));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("text") && stdout.contains("zhangsan"), "{stdout}");
-    assert!(stdout.contains("ignored") || stdout.contains("pending"), "{stdout}");
-    let (code, stdout, _) = output(command(&db, &dir).args(["inbox", "list", "--status", "failed"]));
+    assert!(
+        stdout.contains("text") && stdout.contains("zhangsan"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ignored") || stdout.contains("pending"),
+        "{stdout}"
+    );
+    let (code, stdout, _) =
+        output(command(&db, &dir).args(["inbox", "list", "--status", "failed"]));
     assert_eq!(code, 0);
     assert!(stdout.contains("no rows"), "{stdout}");
     let (code, _, stderr) = output(command(&db, &dir).args(["inbox", "list", "--status", "weird"]));
     assert_eq!(code, 2);
-    assert!(stderr.contains("pending, processing, processed, ignored, failed"), "{stderr}");
+    assert!(
+        stderr.contains("pending, processing, processed, ignored, failed"),
+        "{stderr}"
+    );
 
     let (code, stdout, _) = output(command(&db, &dir).args(["inbox", "retry", "--failed"]));
     assert_eq!(code, 0);

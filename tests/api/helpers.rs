@@ -25,7 +25,10 @@ pub const AGENT_ID: i64 = 1000002;
 static INIT: LazyLock<()> = LazyLock::new(|| {
     wecom_scrm::install_crypto_provider();
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt().with_env_filter("info,sqlx=warn").with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,sqlx=warn")
+            .with_test_writer()
+            .try_init();
     }
 });
 
@@ -54,12 +57,23 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new() -> Self {
-        match std::env::var("SCRM_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-            Some(url) => Self { url, schema: format!("t_{}", unique_suffix()), _dir: None },
+        match std::env::var("SCRM_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            Some(url) => Self {
+                url,
+                schema: format!("t_{}", unique_suffix()),
+                _dir: None,
+            },
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
-                Self { url, schema: String::new(), _dir: Some(dir) }
+                Self {
+                    url,
+                    schema: String::new(),
+                    _dir: Some(dir),
+                }
             }
         }
     }
@@ -77,11 +91,16 @@ impl Drop for TestDb {
         let (url, schema) = (self.url.clone(), self.schema.clone());
         // Drop runs outside any runtime we could borrow; a short-lived one does the cleanup.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let db = sea_orm::Database::connect(url).await.ok()?;
                 let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-                db.execute_raw(Statement::from_string(DbBackend::Postgres, sql)).await.ok()
+                db.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+                    .await
+                    .ok()
             })
         })
         .join();
@@ -153,7 +172,10 @@ impl TestApp {
         Self::spawn_with(|_| {}, Arc::new(UnhandledKinds)).await
     }
 
-    pub async fn spawn_with(configure: impl FnOnce(&mut Config), handler: Arc<dyn InboxHandler>) -> Self {
+    pub async fn spawn_with(
+        configure: impl FnOnce(&mut Config),
+        handler: Arc<dyn InboxHandler>,
+    ) -> Self {
         let test_db = TestDb::new();
         let mut config = test_config(&test_db);
         configure(&mut config);
@@ -163,14 +185,18 @@ impl TestApp {
     /// Starts the app on an existing test database (e.g. a second instance, or a restart).
     pub async fn start(test_db: TestDb, config: Config, handler: Arc<dyn InboxHandler>) -> Self {
         LazyLock::force(&INIT);
-        let app = App::build_with_handler(config.clone(), handler).await.expect("app starts");
+        let app = App::build_with_handler(config.clone(), handler)
+            .await
+            .expect("app starts");
         let base_url = format!("http://{}", app.local_addr());
         let app_db = app.state().db.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run(async move {
             let _ = rx.await;
         }));
-        let db = wecom_scrm::db::connect(&config.database).await.expect("test connection");
+        let db = wecom_scrm::db::connect(&config.database)
+            .await
+            .expect("test connection");
         Self {
             base_url,
             client: http_client(),
@@ -201,13 +227,24 @@ impl TestApp {
                 .expect("app ran cleanly");
         }
         let config = self.config.clone();
-        let test_db = std::mem::replace(&mut self.test_db, TestDb { url: String::new(), schema: String::new(), _dir: None });
+        let test_db = std::mem::replace(
+            &mut self.test_db,
+            TestDb {
+                url: String::new(),
+                schema: String::new(),
+                _dir: None,
+            },
+        );
         (test_db, config)
     }
 
     pub fn seal(&self, inner_xml: &str) -> SealedCallback {
-        self.crypto
-            .seal_callback(inner_xml, &AGENT_ID.to_string(), &now_secs().to_string(), &rand::random::<u32>().to_string())
+        self.crypto.seal_callback(
+            inner_xml,
+            &AGENT_ID.to_string(),
+            &now_secs().to_string(),
+            &rand::random::<u32>().to_string(),
+        )
     }
 
     pub async fn post_sealed(&self, sealed: &SealedCallback) -> reqwest::Response {
@@ -230,14 +267,20 @@ impl TestApp {
     }
 
     pub async fn inbox_rows(&self) -> Vec<inbox::Model> {
-        inbox::Entity::find().order_by_asc(inbox::Column::Id).all(&self.db).await.expect("inbox rows")
+        inbox::Entity::find()
+            .order_by_asc(inbox::Column::Id)
+            .all(&self.db)
+            .await
+            .expect("inbox rows")
     }
 
     /// Waits (bounded) until every inbox row has left pending/processing; returns the rows.
     pub async fn wait_until_settled(&self, limit: Duration) -> Vec<inbox::Model> {
         wait_for(limit, || async {
             let rows = self.inbox_rows().await;
-            rows.iter().all(|r| r.status != "pending" && r.status != "processing").then_some(rows)
+            rows.iter()
+                .all(|r| r.status != "pending" && r.status != "processing")
+                .then_some(rows)
         })
         .await
         .expect("inbox settles in time")

@@ -8,7 +8,8 @@ use sea_orm::{ActiveModelTrait, Set};
 use wecom_scrm::db::entity::inbox;
 use wecom_scrm::db::now_ms;
 use wecom_scrm::inbox::{
-    self as store, HandlerError, HandlerFuture, InboxHandler, Outcome, RetryTarget, Status, UnhandledKinds,
+    self as store, HandlerError, HandlerFuture, InboxHandler, Outcome, RetryTarget, Status,
+    UnhandledKinds,
 };
 use wecom_scrm::wecom::callback::Callback;
 use wecom_scrm::wecom::compose;
@@ -29,7 +30,10 @@ impl InboxHandler for Flaky {
                 self.failures_left.fetch_sub(1, Ordering::SeqCst);
                 return Err(HandlerError::Transient("WeCom API busy".into()));
             }
-            Ok(Outcome::Processed(format!("handled {}", callback.kind_name())))
+            Ok(Outcome::Processed(format!(
+                "handled {}",
+                callback.kind_name()
+            )))
         })
     }
 }
@@ -60,12 +64,22 @@ impl InboxHandler for Panics {
 }
 
 fn text() -> String {
-    compose::text_message(CORP_ID, "zhangsan", "hello", next_msg_id(), AGENT_ID, now_secs())
+    compose::text_message(
+        CORP_ID,
+        "zhangsan",
+        "hello",
+        next_msg_id(),
+        AGENT_ID,
+        now_secs(),
+    )
 }
 
 #[tokio::test]
 async fn transient_failures_are_retried_with_backoff_until_processed() {
-    let handler = Arc::new(Flaky { failures_left: AtomicU32::new(2), calls: AtomicU32::new(0) });
+    let handler = Arc::new(Flaky {
+        failures_left: AtomicU32::new(2),
+        calls: AtomicU32::new(0),
+    });
     let app = TestApp::spawn_with(|_| {}, handler.clone()).await;
     assert_eq!(app.post_callback(&text()).await.status(), 200);
     let rows = app.wait_until_settled(Duration::from_secs(10)).await;
@@ -78,7 +92,10 @@ async fn transient_failures_are_retried_with_backoff_until_processed() {
 
 #[tokio::test]
 async fn rows_fail_after_max_attempts_with_the_error_recorded() {
-    let handler = Arc::new(Flaky { failures_left: AtomicU32::new(100), calls: AtomicU32::new(0) });
+    let handler = Arc::new(Flaky {
+        failures_left: AtomicU32::new(100),
+        calls: AtomicU32::new(0),
+    });
     let app = TestApp::spawn_with(|c| c.inbox.max_attempts = 3, handler.clone()).await;
     app.post_callback(&text()).await;
     let rows = app.wait_until_settled(Duration::from_secs(10)).await;
@@ -90,20 +107,46 @@ async fn rows_fail_after_max_attempts_with_the_error_recorded() {
 
 #[tokio::test]
 async fn a_failed_row_can_be_replayed_after_the_fix() {
-    let handler = Arc::new(Buggy { fixed: false.into() });
+    let handler = Arc::new(Buggy {
+        fixed: false.into(),
+    });
     let app = TestApp::spawn_with(|_| {}, handler.clone()).await;
     app.post_callback(&text()).await;
     app.post_callback(&text()).await;
     let rows = app.wait_until_settled(Duration::from_secs(5)).await;
-    assert!(rows.iter().all(|r| r.status == "failed" && r.attempts == 1), "permanent errors fail at once: {rows:#?}");
-    assert_eq!(store::list(&app.db, Some(Status::Failed), 10).await.unwrap().len(), 2);
+    assert!(
+        rows.iter().all(|r| r.status == "failed" && r.attempts == 1),
+        "permanent errors fail at once: {rows:#?}"
+    );
+    assert_eq!(
+        store::list(&app.db, Some(Status::Failed), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     handler.fixed.store(true, Ordering::SeqCst);
-    assert_eq!(store::retry(&app.db, RetryTarget::Id(rows[0].id)).await.unwrap(), 1);
-    assert_eq!(store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(), 1);
+    assert_eq!(
+        store::retry(&app.db, RetryTarget::Id(rows[0].id))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(),
+        1
+    );
     let rows = app.wait_until_settled(Duration::from_secs(5)).await;
-    assert!(rows.iter().all(|r| r.status == "processed" && r.last_error.is_none()), "{rows:#?}");
-    assert_eq!(store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(), 0);
+    assert!(
+        rows.iter()
+            .all(|r| r.status == "processed" && r.last_error.is_none()),
+        "{rows:#?}"
+    );
+    assert_eq!(
+        store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -141,20 +184,42 @@ async fn rows_left_by_a_restart_or_another_instance_are_picked_up() {
         received_at: Set(now),
         ..Default::default()
     };
-    leftover("msg:left-pending", "pending", None).insert(&db).await.unwrap();
-    leftover("msg:lease-expired", "processing", Some(now - 1)).insert(&db).await.unwrap();
-    leftover("msg:lease-held", "processing", Some(now + 3_600_000)).insert(&db).await.unwrap();
+    leftover("msg:left-pending", "pending", None)
+        .insert(&db)
+        .await
+        .unwrap();
+    leftover("msg:lease-expired", "processing", Some(now - 1))
+        .insert(&db)
+        .await
+        .unwrap();
+    leftover("msg:lease-held", "processing", Some(now + 3_600_000))
+        .insert(&db)
+        .await
+        .unwrap();
 
     let app = TestApp::start(test_db, config, Arc::new(UnhandledKinds)).await;
     let settled = wait_for(Duration::from_secs(5), || async {
         let rows = app.inbox_rows().await;
-        rows.iter().filter(|r| r.status == "ignored").count().eq(&2).then_some(rows)
+        rows.iter()
+            .filter(|r| r.status == "ignored")
+            .count()
+            .eq(&2)
+            .then_some(rows)
     })
     .await
     .expect("left-over rows handled");
-    let held = settled.iter().find(|r| r.dedupe_key == "msg:lease-held").unwrap();
-    assert_eq!(held.status, "processing", "a row under another live lease is not taken");
-    let expired = settled.iter().find(|r| r.dedupe_key == "msg:lease-expired").unwrap();
+    let held = settled
+        .iter()
+        .find(|r| r.dedupe_key == "msg:lease-held")
+        .unwrap();
+    assert_eq!(
+        held.status, "processing",
+        "a row under another live lease is not taken"
+    );
+    let expired = settled
+        .iter()
+        .find(|r| r.dedupe_key == "msg:lease-expired")
+        .unwrap();
     assert_eq!(expired.attempts, 2);
 }
 
@@ -167,9 +232,12 @@ async fn the_first_callback_on_a_freshly_migrated_database_is_stored() {
     for i in 0..rounds {
         let test_db = TestDb::new();
         let config = test_config(&test_db);
-        let (db, applied) = wecom_scrm::db::connect_migrated(&config.database, true).await.unwrap();
+        let (db, applied) = wecom_scrm::db::connect_migrated(&config.database, true)
+            .await
+            .unwrap();
         assert_eq!(applied, 1);
-        let (writer, _task) = store::InboxWriter::spawn(db, 8, Arc::new(tokio::sync::Notify::new()));
+        let (writer, _task) =
+            store::InboxWriter::spawn(db, 8, Arc::new(tokio::sync::Notify::new()));
         let row = store::NewCallback {
             dedupe_key: format!("msg:fresh-{i}"),
             kind: "text".into(),
@@ -178,6 +246,9 @@ async fn the_first_callback_on_a_freshly_migrated_database_is_stored() {
             create_time: 0,
             payload: text(),
         };
-        assert!(matches!(writer.store(row).await, Ok(store::StoreOutcome::Stored(_))), "iteration {i}");
+        assert!(
+            matches!(writer.store(row).await, Ok(store::StoreOutcome::Stored(_))),
+            "iteration {i}"
+        );
     }
 }
