@@ -28,10 +28,7 @@ pub enum StartError {
     #[error("{0} (check redis.url / SCRM_REDIS__URL, or leave it empty for the in-process cache)")]
     Cache(#[from] CacheError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -50,16 +47,12 @@ impl App {
         Self::build_with_handler(config, Arc::new(UnhandledKinds)).await
     }
 
-    pub async fn build_with_handler(
-        config: Config,
-        handler: Arc<dyn InboxHandler>,
-    ) -> Result<Self, StartError> {
+    pub async fn build_with_handler(config: Config, handler: Arc<dyn InboxHandler>) -> Result<Self, StartError> {
         config.validate(Needs::Service)?;
         let crypto = config.wecom.crypto()?;
         let addr = config.server_addr()?;
 
-        let (db, applied) =
-            db::connect_migrated(&config.database, config.database.auto_migrate).await?;
+        let (db, applied) = db::connect_migrated(&config.database, config.database.auto_migrate).await?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
@@ -69,15 +62,8 @@ impl App {
             .map_err(|source| StartError::Bind { addr, source })?;
 
         let stored = Arc::new(Notify::new());
-        let (inbox, writer_task) =
-            InboxWriter::spawn(db.clone(), config.inbox.write_batch, stored.clone());
-        let worker = InboxWorker::new(
-            db.clone(),
-            config.inbox.clone(),
-            handler,
-            stored,
-            instance_id(),
-        );
+        let (inbox, writer_task) = InboxWriter::spawn(db.clone(), config.inbox.write_batch, stored.clone());
+        let worker = InboxWorker::new(db.clone(), config.inbox.clone(), handler, stored, instance_id());
         let grace = config.shutdown_grace();
         let state = AppState::new(AppContext {
             config: Arc::new(config),
@@ -96,9 +82,7 @@ impl App {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -108,10 +92,7 @@ impl App {
     /// Serves until `shutdown` resolves, then drains: in-flight requests finish (bounded by
     /// `server.shutdown_grace_secs`), the worker completes its current row, and every stored
     /// callback is committed before this returns.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartError> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
         let Self {
             listener,
             state,
@@ -174,11 +155,7 @@ pub fn instance_id() -> String {
         .map(|h| h.trim().chars().take(32).collect::<String>())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".into());
-    format!(
-        "{host}-{}-{:04x}",
-        std::process::id(),
-        rand::random::<u16>()
-    )
+    format!("{host}-{}-{:04x}", std::process::id(), rand::random::<u16>())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -18,13 +18,7 @@ use crate::inbox::{self, RetryTarget, Status};
 pub struct Cli {
     /// A TOML file layered over config/default.toml (environment variables SCRM_<SECTION>__<KEY>
     /// override both).
-    #[arg(
-        long,
-        short = 'c',
-        global = true,
-        env = "SCRM_CONFIG",
-        value_name = "FILE"
-    )]
+    #[arg(long, short = 'c', global = true, env = "SCRM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -103,17 +97,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Migrate => {
             config.validate(Needs::Storage).map_err(StartError::from)?;
-            let db = db::connect(&config.database)
-                .await
-                .map_err(StartError::from)?;
+            let db = db::connect(&config.database).await.map_err(StartError::from)?;
             let applied = db::migrate(&db).await.map_err(StartError::from)?;
             println!("migrations applied: {applied} (database is up to date)");
         }
         Command::Inbox(command) => {
             config.validate(Needs::Storage).map_err(StartError::from)?;
-            let db = db::connect(&config.database)
-                .await
-                .map_err(StartError::from)?;
+            let db = db::connect(&config.database).await.map_err(StartError::from)?;
             inbox_command(&db, command, config.org.tz()).await?;
         }
     }
@@ -141,11 +131,7 @@ async fn inbox_command(
                 let received = chrono::DateTime::from_timestamp_millis(row.received_at)
                     .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string())
                     .unwrap_or_default();
-                let note = row
-                    .last_error
-                    .as_deref()
-                    .or(row.outcome.as_deref())
-                    .unwrap_or("");
+                let note = row.last_error.as_deref().or(row.outcome.as_deref()).unwrap_or("");
                 println!(
                     "{:>8}  {:<19}  {:<44}  {:<16}  {:<10}  {:>3}  {}",
                     row.id,

@@ -145,6 +145,24 @@ pub struct WecomConfig {
     pub api_base: String,
     /// Callbacks whose `timestamp` is further than this from now are refused; 0 turns it off.
     pub max_timestamp_age_secs: u64,
+    /// Per API request.
+    pub request_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Attempts for a call that fails transiently (busy, rate-limited, 5xx, timeout).
+    pub max_attempts: u32,
+    /// Total time one call may spend on retries.
+    pub retry_budget_ms: u64,
+    /// First retry delay (exponential with full jitter after that).
+    pub retry_base_ms: u64,
+    /// API calls in flight at once from one instance.
+    pub max_concurrency: usize,
+    /// Calls per API per minute from all instances (WeCom allows 10,000).
+    pub api_calls_per_minute: i64,
+    /// App messages per member per minute / per hour (WeCom silently drops beyond 30 / 1,000).
+    pub messages_per_user_per_minute: u32,
+    pub messages_per_user_per_hour: u32,
+    /// Refresh the access token this long before WeCom says it expires.
+    pub token_refresh_margin_secs: u64,
 }
 
 impl Default for WecomConfig {
@@ -157,6 +175,16 @@ impl Default for WecomConfig {
             encoding_aes_key: SecretString::from(""),
             api_base: "https://qyapi.weixin.qq.com".into(),
             max_timestamp_age_secs: 1800,
+            request_timeout_ms: 10_000,
+            connect_timeout_ms: 3_000,
+            max_attempts: 4,
+            retry_budget_ms: 15_000,
+            retry_base_ms: 250,
+            max_concurrency: 5,
+            api_calls_per_minute: 4_500,
+            messages_per_user_per_minute: 28,
+            messages_per_user_per_hour: 950,
+            token_refresh_margin_secs: 300,
         }
     }
 }
@@ -275,10 +303,7 @@ impl std::error::Error for ConfigError {}
 
 /// `wecom.corp_id` → `SCRM_WECOM__CORP_ID`.
 pub fn env_name(key: &str) -> String {
-    format!(
-        "{ENV_PREFIX}{}",
-        key.replace('.', "__").to_ascii_uppercase()
-    )
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_ascii_uppercase())
 }
 
 /// What a command needs from the configuration.
@@ -312,10 +337,7 @@ impl Config {
 
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
         figment.extract::<Config>().map_err(|errors| ConfigError {
-            problems: errors
-                .into_iter()
-                .map(|e| (String::new(), e.to_string()))
-                .collect(),
+            problems: errors.into_iter().map(|e| (String::new(), e.to_string())).collect(),
         })
     }
 
@@ -323,10 +345,7 @@ impl Config {
         self.server.addr.parse().map_err(|_| {
             ConfigError::single(
                 "server.addr",
-                format!(
-                    "{:?} is not an address like 127.0.0.1:8080",
-                    self.server.addr
-                ),
+                format!("{:?} is not an address like 127.0.0.1:8080", self.server.addr),
             )
         })
     }
@@ -340,27 +359,18 @@ impl Config {
             problems_extend(&mut problem, e);
         }
         let db_url = self.database.url.expose_secret();
-        if !(db_url.starts_with("sqlite:")
-            || db_url.starts_with("postgres://")
-            || db_url.starts_with("postgresql://"))
+        if !(db_url.starts_with("sqlite:") || db_url.starts_with("postgres://") || db_url.starts_with("postgresql://"))
         {
-            problem(
-                "database.url",
-                "must start with sqlite: or postgres://".into(),
-            );
+            problem("database.url", "must start with sqlite: or postgres://".into());
         }
         if self.database.max_connections == 0 {
             problem("database.max_connections", "must be at least 1".into());
         }
         if !self.database.schema.is_empty() && !is_identifier(&self.database.schema) {
-            problem(
-                "database.schema",
-                "must be letters, digits and underscores".into(),
-            );
+            problem("database.schema", "must be letters, digits and underscores".into());
         }
         let redis_url = self.redis.url.expose_secret().trim();
-        let redis_scheme_ok =
-            redis_url.starts_with("redis://") || redis_url.starts_with("rediss://");
+        let redis_scheme_ok = redis_url.starts_with("redis://") || redis_url.starts_with("rediss://");
         if !redis_url.is_empty() && !redis_scheme_ok {
             problem(
                 "redis.url",
@@ -373,19 +383,13 @@ impl Config {
         if self.org.timezone.parse::<chrono_tz::Tz>().is_err() {
             problem(
                 "org.timezone",
-                format!(
-                    "{:?} is not an IANA time zone such as Asia/Shanghai",
-                    self.org.timezone
-                ),
+                format!("{:?} is not an IANA time zone such as Asia/Shanghai", self.org.timezone),
             );
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             problem("log.format", "must be text or json".into());
         }
-        if self.inbox.poll_interval_ms == 0
-            || self.inbox.claim_batch == 0
-            || self.inbox.write_batch == 0
-        {
+        if self.inbox.poll_interval_ms == 0 || self.inbox.claim_batch == 0 || self.inbox.write_batch == 0 {
             problem(
                 "inbox",
                 "poll_interval_ms, claim_batch and write_batch must be at least 1".into(),
@@ -394,13 +398,8 @@ impl Config {
         if self.inbox.max_attempts < 1 {
             problem("inbox.max_attempts", "must be at least 1".into());
         }
-        if !(self.wecom.api_base.starts_with("http://")
-            || self.wecom.api_base.starts_with("https://"))
-        {
-            problem(
-                "wecom.api_base",
-                "must be an http:// or https:// URL".into(),
-            );
+        if !(self.wecom.api_base.starts_with("http://") || self.wecom.api_base.starts_with("https://")) {
+            problem("wecom.api_base", "must be an http:// or https:// URL".into());
         }
 
         if needs == Needs::Service {
@@ -409,10 +408,7 @@ impl Config {
                 problem("wecom.corp_id", "is required (the corp id, ww…)".into());
             }
             if w.agent_id <= 0 {
-                problem(
-                    "wecom.agent_id",
-                    "is required (the app's AgentId, e.g. 1000002)".into(),
-                );
+                problem("wecom.agent_id", "is required (the app's AgentId, e.g. 1000002)".into());
             }
             if w.secret.expose_secret().trim().is_empty() {
                 problem("wecom.secret", "is required (the app's Secret)".into());
@@ -461,9 +457,7 @@ fn problems_extend(push: &mut impl FnMut(&str, String), e: ConfigError) {
 }
 
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         None
@@ -509,8 +503,7 @@ mod tests {
         c.wecom.agent_id = 1000002;
         c.wecom.secret = SecretString::from("s3cret-value");
         c.wecom.token = SecretString::from("QDG6eK");
-        c.wecom.encoding_aes_key =
-            SecretString::from("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C");
+        c.wecom.encoding_aes_key = SecretString::from("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C");
         c
     }
 
@@ -561,13 +554,7 @@ mod tests {
         c.database.url = SecretString::from("postgres://app:hunter2@db.internal/scrm");
         c.redis.url = SecretString::from("redis://:redispass@cache:6379");
         let debug = format!("{c:?}");
-        for secret in [
-            "s3cret-value",
-            "QDG6eK",
-            "jWmYm7qr5nMo",
-            "hunter2",
-            "redispass",
-        ] {
+        for secret in ["s3cret-value", "QDG6eK", "jWmYm7qr5nMo", "hunter2", "redispass"] {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
         assert!(debug.contains("db.internal"));
@@ -593,14 +580,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_wrong_types_are_refused_with_the_key() {
-        let err =
-            Config::from_figment(Figment::new().merge(Serialized::default("wecom.corpid", "x")))
-                .unwrap_err();
+        let err = Config::from_figment(Figment::new().merge(Serialized::default("wecom.corpid", "x"))).unwrap_err();
         assert!(err.to_string().contains("corpid"), "{err}");
-        let err = Config::from_figment(
-            Figment::new().merge(Serialized::default("wecom.agent_id", "abc")),
-        )
-        .unwrap_err();
+        let err = Config::from_figment(Figment::new().merge(Serialized::default("wecom.agent_id", "abc"))).unwrap_err();
         assert!(err.to_string().to_lowercase().contains("agent_id"), "{err}");
     }
 
@@ -628,10 +610,8 @@ mod default_file_tests {
     /// The shipped `config/default.toml` documents the defaults; it must agree with the code.
     #[test]
     fn the_default_file_matches_the_built_in_defaults() {
-        let from_file = Config::from_figment(
-            Figment::new().merge(Toml::string(include_str!("../config/default.toml"))),
-        )
-        .unwrap();
+        let from_file =
+            Config::from_figment(Figment::new().merge(Toml::string(include_str!("../config/default.toml")))).unwrap();
         assert_eq!(format!("{from_file:?}"), format!("{:?}", Config::default()));
         assert_eq!(
             from_file.database.url.expose_secret(),

@@ -49,17 +49,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Inbox::CreateTime).big_integer().not_null())
                     .col(ColumnDef::new(Inbox::Payload).text().not_null())
                     .col(ColumnDef::new(Inbox::Status).string_len(16).not_null())
-                    .col(
-                        ColumnDef::new(Inbox::Attempts)
-                            .integer()
-                            .not_null()
-                            .default(0),
-                    )
-                    .col(
-                        ColumnDef::new(Inbox::NextAttemptAt)
-                            .big_integer()
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Inbox::Attempts).integer().not_null().default(0))
+                    .col(ColumnDef::new(Inbox::NextAttemptAt).big_integer().not_null())
                     .col(ColumnDef::new(Inbox::LockedBy).string_len(64))
                     .col(ColumnDef::new(Inbox::LockedUntil).big_integer())
                     .col(ColumnDef::new(Inbox::LastError).text())
@@ -92,8 +83,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Inbox::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Inbox::Table).to_owned()).await
     }
 }

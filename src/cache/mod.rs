@@ -43,6 +43,22 @@ impl std::fmt::Debug for Cache {
     }
 }
 
+/// The answer of [`Cache::take_slot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// Recorded; `id` undoes it with [`Cache::release_slot`].
+    Granted { id: String },
+    /// A window is full; the earliest moment a slot frees up is this far away.
+    Wait(Duration),
+}
+
+/// A window of a sliding-window limit: at most `max` events in any `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub window: Duration,
+    pub max: u32,
+}
+
 /// A held lock; release it with [`Cache::unlock`]. If the holder dies the TTL frees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
@@ -55,10 +71,7 @@ impl Cache {
     pub async fn connect(config: &RedisConfig) -> Result<Self, CacheError> {
         if config.is_configured() {
             let redis = RedisCache::connect(config).await?;
-            Ok(Self::from_backend(
-                Backend::Redis(redis),
-                &config.key_prefix,
-            ))
+            Ok(Self::from_backend(Backend::Redis(redis), &config.key_prefix))
         } else {
             Ok(Self::memory(config.memory_capacity, &config.key_prefix))
         }
@@ -81,6 +94,11 @@ impl Cache {
             backend: self.backend.clone(),
             prefix: format!("{}{}", self.prefix, sub_prefix).into(),
         }
+    }
+
+    /// The prefix of every key this handle touches.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -172,15 +190,37 @@ impl Cache {
     pub async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<Lock>, CacheError> {
         let key = format!("lock:{name}");
         let token = format!("{:032x}", rand::random::<u128>());
-        Ok(self
-            .set_nx(&key, &token, ttl)
-            .await?
-            .then_some(Lock { key, token }))
+        Ok(self.set_nx(&key, &token, ttl).await?.then_some(Lock { key, token }))
     }
 
     /// Releases a lock if it is still ours (it may have expired and been taken by another holder).
     pub async fn unlock(&self, lock: Lock) -> Result<bool, CacheError> {
         self.delete_if_equals(&lock.key, &lock.token).await
+    }
+
+    /// Records an event under `key` if every window still has room, atomically: an exact sliding
+    /// window (a log of event times), so the limit holds over *any* span of that length, across all
+    /// instances sharing the cache. Used for WeCom's per-member message limits.
+    pub async fn take_slot(&self, key: &str, windows: &[Window]) -> Result<Slot, CacheError> {
+        let key = self.key(key);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let id = format!("{now_ms}-{:08x}", rand::random::<u32>());
+        match &*self.backend {
+            Backend::Redis(r) => r.take_slot(&key, windows, now_ms, &id).await,
+            Backend::Memory(m) => Ok(m.take_slot(&key, windows, now_ms, &id)),
+        }
+    }
+
+    /// Gives back a slot taken by [`Cache::take_slot`] (the event did not happen after all).
+    pub async fn release_slot(&self, key: &str, id: &str) -> Result<(), CacheError> {
+        let key = self.key(key);
+        match &*self.backend {
+            Backend::Redis(r) => r.release_slot(&key, id).await,
+            Backend::Memory(m) => {
+                m.release_slot(&key, id);
+                Ok(())
+            }
+        }
     }
 
     pub async fn ping(&self) -> Result<(), CacheError> {

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 use secrecy::ExposeSecret;
 
 use crate::config::{DatabaseConfig, redact_url, sqlite_path};
@@ -16,10 +14,7 @@ use crate::config::{DatabaseConfig, redact_url, sqlite_path};
 #[derive(Debug, thiserror::Error)]
 pub enum DbSetupError {
     #[error("cannot create the directory {path} for the SQLite database: {source}")]
-    CreateDir {
-        path: String,
-        source: std::io::Error,
-    },
+    CreateDir { path: String, source: std::io::Error },
     #[error("cannot connect to the database at {url}: {source}")]
     Connect { url: String, source: DbErr },
     #[error("cannot prepare schema {schema}: {source}")]
@@ -97,9 +92,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<usize, DbSetupError> {
         .await
         .map_err(DbSetupError::Migrate)?
         .len();
-    Migrator::up(db, None)
-        .await
-        .map_err(DbSetupError::Migrate)?;
+    Migrator::up(db, None).await.map_err(DbSetupError::Migrate)?;
     Ok(pending)
 }
 

@@ -37,13 +37,11 @@ struct Signed<'a> {
 impl SignatureQuery {
     fn signed(&self) -> Result<Signed<'_>, ApiError> {
         match (&self.msg_signature, &self.timestamp, &self.nonce) {
-            (Some(signature), Some(timestamp), Some(nonce)) if !signature.is_empty() => {
-                Ok(Signed {
-                    signature,
-                    timestamp,
-                    nonce,
-                })
-            }
+            (Some(signature), Some(timestamp), Some(nonce)) if !signature.is_empty() => Ok(Signed {
+                signature,
+                timestamp,
+                nonce,
+            }),
             _ => Err(ApiError::MissingSignature),
         }
     }
@@ -54,10 +52,7 @@ fn check_timestamp(state: &AppState, timestamp: &str) -> Result<(), ApiError> {
     if max_age == 0 {
         return Ok(());
     }
-    let ts: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::StaleTimestamp)?;
+    let ts: i64 = timestamp.trim().parse().map_err(|_| ApiError::StaleTimestamp)?;
     let now = chrono::Utc::now().timestamp();
     if now.abs_diff(ts) > max_age {
         return Err(ApiError::StaleTimestamp);
@@ -84,12 +79,7 @@ pub async fn verify_url(
         .ok_or_else(|| ApiError::BadRequest("missing echostr".into()))?;
     check_timestamp(&state, signed.timestamp)?;
     let crypto = &state.crypto;
-    let plain = match crypto.verify_and_decrypt(
-        signed.signature,
-        signed.timestamp,
-        signed.nonce,
-        echostr,
-    ) {
+    let plain = match crypto.verify_and_decrypt(signed.signature, signed.timestamp, signed.nonce, echostr) {
         // A `+` that reached a form decoder unencoded arrives as a space; try it the way it was meant.
         Err(CryptoError::Signature) if echostr.contains(' ') => {
             let restored = echostr.replace(' ', "+");
@@ -99,11 +89,7 @@ pub async fn verify_url(
     }
     .map_err(crypto_error)?;
     tracing::info!("callback URL verified");
-    Ok((
-        StatusCode::OK,
-        [("content-type", "text/plain; charset=utf-8")],
-        plain,
-    ))
+    Ok((StatusCode::OK, [("content-type", "text/plain; charset=utf-8")], plain))
 }
 
 /// Message and event delivery: verify, decrypt, parse, store, then 200 with an empty body.
@@ -121,21 +107,13 @@ pub async fn receive(
     })?;
     let signed = query.signed()?;
     check_timestamp(&state, signed.timestamp)?;
-    let body =
-        std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
-    let envelope =
-        parse_envelope(body).map_err(|e| ApiError::BadRequest(format!("envelope: {e}")))?;
+    let body = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
+    let envelope = parse_envelope(body).map_err(|e| ApiError::BadRequest(format!("envelope: {e}")))?;
     let plain = state
         .crypto
-        .verify_and_decrypt(
-            signed.signature,
-            signed.timestamp,
-            signed.nonce,
-            &envelope.encrypt,
-        )
+        .verify_and_decrypt(signed.signature, signed.timestamp, signed.nonce, &envelope.encrypt)
         .map_err(crypto_error)?;
-    let callback =
-        parse_callback(&plain).map_err(|e| ApiError::BadRequest(format!("message: {e}")))?;
+    let callback = parse_callback(&plain).map_err(|e| ApiError::BadRequest(format!("message: {e}")))?;
     let row = NewCallback::new(&callback, plain);
     let kind = row.kind.clone();
     let outcome = tokio::time::timeout(STORE_TIMEOUT, state.inbox.store(row))

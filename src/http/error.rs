@@ -24,9 +24,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingSignature | Self::BadSignature | Self::StaleTimestamp => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::MissingSignature | Self::BadSignature | Self::StaleTimestamp => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -47,11 +45,6 @@ impl IntoResponse for ApiError {
             Self::Unavailable(_) => "service unavailable, retry later".to_owned(),
             other => other.to_string(),
         };
-        (
-            status,
-            [("content-type", "text/plain; charset=utf-8")],
-            body,
-        )
-            .into_response()
+        (status, [("content-type", "text/plain; charset=utf-8")], body).into_response()
     }
 }

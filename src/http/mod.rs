@@ -16,9 +16,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -59,19 +57,13 @@ impl Deref for AppState {
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout();
     Router::new()
-        .route(
-            "/wecom/callback",
-            get(callback::verify_url).post(callback::receive),
-        )
+        .route("/wecom/callback", get(callback::verify_url).post(callback::receive))
         .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
         // Layers run outermost-last-added: request id → trace span → … → handler.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -117,9 +109,6 @@ impl Default for RequestIds {
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-{n:06}", self.prefix)
-            .parse()
-            .ok()
-            .map(RequestId::new)
+        format!("{:08x}-{n:06}", self.prefix).parse().ok().map(RequestId::new)
     }
 }

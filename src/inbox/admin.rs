@@ -1,23 +1,15 @@
 //! Operator access to the inbox: list rows, and re-queue failed ones once the cause is fixed.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Status;
 use crate::db::entity::inbox;
 use crate::db::now_ms;
 
 /// The newest rows first, optionally only those with `status`.
-pub async fn list(
-    db: &DatabaseConnection,
-    status: Option<Status>,
-    limit: u64,
-) -> Result<Vec<inbox::Model>, DbErr> {
-    let mut query = inbox::Entity::find()
-        .order_by_desc(inbox::Column::Id)
-        .limit(limit);
+pub async fn list(db: &DatabaseConnection, status: Option<Status>, limit: u64) -> Result<Vec<inbox::Model>, DbErr> {
+    let mut query = inbox::Entity::find().order_by_desc(inbox::Column::Id).limit(limit);
     if let Some(status) = status {
         query = query.filter(inbox::Column::Status.eq(status.as_str()));
     }

@@ -75,9 +75,7 @@ impl NewCallback {
         Self {
             dedupe_key: callback.dedupe_key.clone(),
             kind: callback.kind_name(),
-            from_user: callback
-                .subject_user()
-                .map(|u| u.chars().take(128).collect()),
+            from_user: callback.subject_user().map(|u| u.chars().take(128).collect()),
             agent_id: callback.agent_id,
             create_time: callback.create_time,
             payload,

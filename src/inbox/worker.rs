@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -42,8 +40,7 @@ pub enum HandlerError {
     Permanent(String),
 }
 
-pub type HandlerFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Outcome, HandlerError>> + Send + 'a>>;
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, HandlerError>> + Send + 'a>>;
 
 /// Does the work a callback calls for. Implementations must be idempotent: a row can be handled
 /// again after a crash between the work and the outcome being recorded.
@@ -142,8 +139,7 @@ impl InboxWorker {
     async fn claim(&self) -> Result<Vec<inbox::Model>, DbErr> {
         use inbox::Column as C;
         let now = now_ms();
-        let lease_ms =
-            i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let lease_ms = i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let mut due = Query::select();
         due.column(C::Id)
             .from(inbox::Entity)
@@ -211,10 +207,7 @@ impl InboxWorker {
                 Finish::Done(Status::Ignored, reason)
             }
             Err(HandlerError::Transient(e)) if row.attempts < self.config.max_attempts => {
-                let delay = backoff(
-                    Duration::from_millis(self.config.retry_base_ms),
-                    row.attempts,
-                );
+                let delay = backoff(Duration::from_millis(self.config.retry_base_ms), row.attempts);
                 tracing::warn!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e,
                     retry_in_ms = delay.as_millis() as u64, "inbox row failed; will retry");
                 Finish::Retry(e, delay)
@@ -230,21 +223,16 @@ impl InboxWorker {
     /// Runs the handler on its own task so that a panic becomes an error for this row only, and
     /// bounds it well inside the lease.
     async fn invoke(&self, row: &inbox::Model) -> Result<Outcome, HandlerError> {
-        let callback = parse_callback(&row.payload).map_err(|e| {
-            HandlerError::Permanent(format!("stored payload cannot be parsed: {e}"))
-        })?;
+        let callback = parse_callback(&row.payload)
+            .map_err(|e| HandlerError::Permanent(format!("stored payload cannot be parsed: {e}")))?;
         let handler = self.handler.clone();
         let owned_row = row.clone();
         let limit = Duration::from_secs(Ord::max(self.config.lease_secs / 2, 1));
         let task = tokio::spawn(async move { handler.handle(&owned_row, &callback).await });
         match tokio::time::timeout(limit, task).await {
             Ok(Ok(result)) => result,
-            Ok(Err(join)) if join.is_panic() => {
-                Err(HandlerError::Transient("handler panicked".into()))
-            }
-            Ok(Err(join)) => Err(HandlerError::Transient(format!(
-                "handler task ended: {join}"
-            ))),
+            Ok(Err(join)) if join.is_panic() => Err(HandlerError::Transient("handler panicked".into())),
+            Ok(Err(join)) => Err(HandlerError::Transient(format!("handler task ended: {join}"))),
             Err(_) => Err(HandlerError::Transient(format!(
                 "handler timed out after {}s",
                 limit.as_secs()

@@ -47,11 +47,7 @@ pub struct InboxWriter {
 
 impl InboxWriter {
     /// Starts the writer task. `stored` is notified whenever new rows were committed.
-    pub fn spawn(
-        db: DatabaseConnection,
-        write_batch: usize,
-        stored: Arc<Notify>,
-    ) -> (Self, JoinHandle<()>) {
+    pub fn spawn(db: DatabaseConnection, write_batch: usize, stored: Arc<Notify>) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(write_batch.max(1) * 4);
         let handle = tokio::spawn(write_loop(db, rx, write_batch.max(1), stored));
         (Self { tx }, handle)
@@ -68,21 +64,13 @@ impl InboxWriter {
     }
 }
 
-async fn write_loop(
-    db: DatabaseConnection,
-    mut rx: mpsc::Receiver<Request>,
-    max: usize,
-    stored: Arc<Notify>,
-) {
+async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Request>, max: usize, stored: Arc<Notify>) {
     let mut batch = Vec::with_capacity(max);
     while rx.recv_many(&mut batch, max).await > 0 {
         let rows: Vec<&NewCallback> = batch.iter().map(|r| &r.row).collect();
         match insert_batch(&db, &rows).await {
             Ok(outcomes) => {
-                if outcomes
-                    .iter()
-                    .any(|o| matches!(o, StoreOutcome::Stored(_)))
-                {
+                if outcomes.iter().any(|o| matches!(o, StoreOutcome::Stored(_))) {
                     stored.notify_one();
                 }
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
@@ -102,10 +90,7 @@ async fn write_loop(
 
 /// Inserts the rows in one statement; returns an outcome per input row, in order. Rows repeating a
 /// key already in the batch are duplicates without touching the database.
-async fn insert_batch(
-    db: &DatabaseConnection,
-    rows: &[&NewCallback],
-) -> Result<Vec<StoreOutcome>, sea_orm::DbErr> {
+async fn insert_batch(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result<Vec<StoreOutcome>, sea_orm::DbErr> {
     let mut first_of_key: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
     let mut unique = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
@@ -130,11 +115,7 @@ async fn insert_batch(
             inbox::Column::NextAttemptAt,
             inbox::Column::ReceivedAt,
         ])
-        .on_conflict(
-            OnConflict::column(inbox::Column::DedupeKey)
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::column(inbox::Column::DedupeKey).do_nothing().to_owned())
         .returning(Query::returning().columns([inbox::Column::Id, inbox::Column::DedupeKey]));
     for row in &unique {
         insert.values_panic([

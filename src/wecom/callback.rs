@@ -24,9 +24,7 @@ pub enum EnvelopeError {
 
 pub fn parse_envelope(body: &str) -> Result<Envelope<'_>, EnvelopeError> {
     let mut fields = parse_fields(body)?;
-    let encrypt = fields
-        .take("Encrypt")
-        .ok_or(EnvelopeError::MissingEncrypt)?;
+    let encrypt = fields.take("Encrypt").ok_or(EnvelopeError::MissingEncrypt)?;
     let encrypt = match encrypt {
         std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.trim()),
         std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.trim().to_owned()),
@@ -214,13 +212,7 @@ impl Callback {
 pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
     let fields = parse_fields(xml)?;
     let dedupe_key = dedupe_key(&fields);
-    let text = |name: &str| {
-        fields
-            .get(name)
-            .map(str::trim)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let text = |name: &str| fields.get(name).map(str::trim).unwrap_or_default().to_owned();
     let optional = |name: &str| fields.non_empty(name).map(str::to_owned);
     let lower = |name: &str| fields.non_empty(name).map(str::to_ascii_lowercase);
 
@@ -248,11 +240,7 @@ pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
         ("event", Some("change_external_contact")) => change_type
             .as_deref()
             .and_then(ExternalContactChange::parse)
-            .zip(
-                fields
-                    .non_empty("UserID")
-                    .zip(fields.non_empty("ExternalUserID")),
-            )
+            .zip(fields.non_empty("UserID").zip(fields.non_empty("ExternalUserID")))
             .map(|(change, (user_id, external_user_id))| {
                 CallbackKind::ExternalContact(ExternalContactEvent {
                     change,
@@ -274,18 +262,10 @@ pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
                     user_id: user_id.to_owned(),
                     new_user_id: optional("NewUserID"),
                     name: optional("Name"),
-                    departments: list(fields.get("Department"))
-                        .filter_map(|d| d.parse().ok())
-                        .collect(),
-                    main_department: fields
-                        .non_empty("MainDepartment")
-                        .and_then(|d| d.parse().ok()),
-                    is_leader_in_dept: list(fields.get("IsLeaderInDept"))
-                        .map(|f| f == "1")
-                        .collect(),
-                    direct_leader: list(fields.get("DirectLeader"))
-                        .map(str::to_owned)
-                        .collect(),
+                    departments: list(fields.get("Department")).filter_map(|d| d.parse().ok()).collect(),
+                    main_department: fields.non_empty("MainDepartment").and_then(|d| d.parse().ok()),
+                    is_leader_in_dept: list(fields.get("IsLeaderInDept")).map(|f| f == "1").collect(),
+                    direct_leader: list(fields.get("DirectLeader")).map(str::to_owned).collect(),
                     position: optional("Position"),
                     status: fields.non_empty("Status").and_then(|s| s.parse().ok()),
                     alias: optional("Alias"),
@@ -306,10 +286,7 @@ pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
     Ok(Callback {
         to_user: text("ToUserName"),
         from_user: text("FromUserName"),
-        create_time: fields
-            .non_empty("CreateTime")
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0),
+        create_time: fields.non_empty("CreateTime").and_then(|t| t.parse().ok()).unwrap_or(0),
         agent_id: fields.non_empty("AgentID").and_then(|a| a.parse().ok()),
         kind,
         dedupe_key,
@@ -388,10 +365,7 @@ mod tests {
         assert_eq!(e.external_user_id, "wmAAA");
         assert_eq!(e.state.as_deref(), Some("expo2025_booth3"));
         assert_eq!(e.welcome_code.as_deref(), Some("Kx9f2mL0qW8rT5yZ"));
-        assert_eq!(
-            cb.kind_name(),
-            "change_external_contact:add_external_contact"
-        );
+        assert_eq!(cb.kind_name(), "change_external_contact:add_external_contact");
         assert_eq!(cb.subject_user(), Some("zhangsan"));
         assert!(cb.dedupe_key.starts_with("evt:") && cb.dedupe_key.len() == 44);
     }
@@ -423,9 +397,7 @@ mod tests {
     #[test]
     fn contact_events() {
         let cb = parse_callback("<xml><ToUserName><![CDATA[ww1]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>1700002000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_contact]]></Event><ChangeType>update_user</ChangeType><UserID><![CDATA[zhangsan]]></UserID><NewUserID><![CDATA[zhangsan01]]></NewUserID><Department><![CDATA[1,3]]></Department><MainDepartment>3</MainDepartment><IsLeaderInDept><![CDATA[1,0]]></IsLeaderInDept></xml>").unwrap();
-        let CallbackKind::Contact(e) = cb.kind else {
-            panic!()
-        };
+        let CallbackKind::Contact(e) = cb.kind else { panic!() };
         assert_eq!(e.change, ContactChange::UpdateUser);
         assert_eq!(e.new_user_id.as_deref(), Some("zhangsan01"));
         assert_eq!(e.departments, vec![1, 3]);
@@ -440,8 +412,7 @@ mod tests {
         assert_eq!(image.dedupe_key, "msg:99");
         let chat = parse_callback("<xml><MsgType>event</MsgType><Event>change_external_chat</Event><ChangeType>update</ChangeType><ChatId>wr1</ChatId></xml>").unwrap();
         assert_eq!(chat.kind_name(), "event:change_external_chat:update");
-        let no_msg_id =
-            parse_callback("<xml><MsgType>text</MsgType><Content>hi</Content></xml>").unwrap();
+        let no_msg_id = parse_callback("<xml><MsgType>text</MsgType><Content>hi</Content></xml>").unwrap();
         assert!(matches!(no_msg_id.kind, CallbackKind::Unknown { .. }));
         let nothing = parse_callback("<xml></xml>").unwrap();
         assert_eq!(nothing.kind_name(), "unknown");
@@ -455,10 +426,7 @@ mod tests {
             parse_envelope("<xml><Encrypt></Encrypt></xml>"),
             Err(EnvelopeError::MissingEncrypt)
         );
-        assert_eq!(
-            parse_envelope("<xml><A/></xml>"),
-            Err(EnvelopeError::MissingEncrypt)
-        );
+        assert_eq!(parse_envelope("<xml><A/></xml>"), Err(EnvelopeError::MissingEncrypt));
         assert!(matches!(parse_envelope("<xml"), Err(EnvelopeError::Xml(_))));
     }
 }

@@ -102,11 +102,7 @@ impl std::fmt::Debug for WecomCrypto {
 pub type Signature = [u8; 40];
 
 impl WecomCrypto {
-    pub fn new(
-        token: SecretString,
-        encoding_aes_key: &str,
-        receive_id: impl Into<String>,
-    ) -> Result<Self, KeyError> {
+    pub fn new(token: SecretString, encoding_aes_key: &str, receive_id: impl Into<String>) -> Result<Self, KeyError> {
         Ok(Self {
             token,
             key: decode_aes_key(encoding_aes_key)?,
@@ -182,11 +178,8 @@ impl WecomCrypto {
             }
             unpadded
         };
-        let msg_len =
-            u32::from_be_bytes(buf[RANDOM_LEN..HEADER_LEN].try_into().expect("4 bytes")) as usize;
-        let msg_end = HEADER_LEN
-            .checked_add(msg_len)
-            .ok_or(CryptoError::FrameLength)?;
+        let msg_len = u32::from_be_bytes(buf[RANDOM_LEN..HEADER_LEN].try_into().expect("4 bytes")) as usize;
+        let msg_end = HEADER_LEN.checked_add(msg_len).ok_or(CryptoError::FrameLength)?;
         if msg_end > plain_len {
             return Err(CryptoError::FrameLength);
         }
@@ -255,13 +248,7 @@ pub struct SealedCallback {
 impl WecomCrypto {
     /// Encrypts and signs an inner message exactly as WeCom does when it calls us (used by the fake
     /// WeCom, `simulate` and tests).
-    pub fn seal_callback(
-        &self,
-        inner_xml: &str,
-        agent_id: &str,
-        timestamp: &str,
-        nonce: &str,
-    ) -> SealedCallback {
+    pub fn seal_callback(&self, inner_xml: &str, agent_id: &str, timestamp: &str, nonce: &str) -> SealedCallback {
         let encrypt = self.encrypt(inner_xml);
         let signature = self.signature(timestamp, nonce, &encrypt);
         SealedCallback {
@@ -356,14 +343,8 @@ mod tests {
         frame.resize(frame.len() + pad, pad as u8);
         let total = frame.len();
         let enc = cbc::Encryptor::<Aes256>::new_from_slices(&c.key, &c.key[..16]).unwrap();
-        let cipher = enc
-            .encrypt_padded::<NoPadding>(&mut frame, total)
-            .unwrap()
-            .to_vec();
-        assert_eq!(
-            c.decrypt(&STANDARD.encode(cipher)),
-            Err(CryptoError::FrameLength)
-        );
+        let cipher = enc.encrypt_padded::<NoPadding>(&mut frame, total).unwrap().to_vec();
+        assert_eq!(c.decrypt(&STANDARD.encode(cipher)), Err(CryptoError::FrameLength));
     }
 
     #[test]
@@ -383,10 +364,7 @@ mod tests {
             "ww1436e0e65a779aee",
         )
         .unwrap();
-        assert_eq!(
-            ours.decrypt(&theirs.encrypt("<xml/>")),
-            Err(CryptoError::ReceiveId)
-        );
+        assert_eq!(ours.decrypt(&theirs.encrypt("<xml/>")), Err(CryptoError::ReceiveId));
     }
 
     #[test]

@@ -21,9 +21,7 @@ fn crypto_for(cfg: &Value) -> WecomCrypto {
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("missing {key} in {v}"))
+    v[key].as_str().unwrap_or_else(|| panic!("missing {key} in {v}"))
 }
 
 fn random16(case: &Value) -> [u8; 16] {
@@ -36,24 +34,14 @@ fn check_case(crypto: &WecomCrypto, case: &Value) -> &'static str {
     match s(case, "kind") {
         "verify_url" => {
             let plain = crypto
-                .verify_and_decrypt(
-                    s(q, "msg_signature"),
-                    s(q, "timestamp"),
-                    s(q, "nonce"),
-                    s(q, "echostr"),
-                )
+                .verify_and_decrypt(s(q, "msg_signature"), s(q, "timestamp"), s(q, "nonce"), s(q, "echostr"))
                 .unwrap();
             assert_eq!(plain, s(&case["expected"], "response_body"));
             "verify_url"
         }
         "verify_url_negative" => {
             let err = crypto
-                .verify_and_decrypt(
-                    s(q, "msg_signature"),
-                    s(q, "timestamp"),
-                    s(q, "nonce"),
-                    s(q, "echostr"),
-                )
+                .verify_and_decrypt(s(q, "msg_signature"), s(q, "timestamp"), s(q, "nonce"), s(q, "echostr"))
                 .unwrap_err();
             assert_eq!(err, CryptoError::Signature);
             "negative"
@@ -67,12 +55,7 @@ fn check_case(crypto: &WecomCrypto, case: &Value) -> &'static str {
                 s(case, "encrypt").to_owned()
             };
             let plain = crypto
-                .verify_and_decrypt(
-                    s(q, "msg_signature"),
-                    s(q, "timestamp"),
-                    s(q, "nonce"),
-                    &encrypt,
-                )
+                .verify_and_decrypt(s(q, "msg_signature"), s(q, "timestamp"), s(q, "nonce"), &encrypt)
                 .unwrap();
             assert_eq!(plain, s(&case["expected"], "plaintext"));
             if case["format"] == "xml" {
@@ -85,28 +68,13 @@ fn check_case(crypto: &WecomCrypto, case: &Value) -> &'static str {
             let expected = &case["expected"];
             let random = random16(case);
             let plaintext = s(case, "plaintext");
-            assert_eq!(
-                crypto.encrypt_with_random(plaintext, &random),
-                s(expected, "encrypt")
-            );
-            let reply = crypto.encrypt_reply_with_random(
-                plaintext,
-                s(case, "timestamp"),
-                s(case, "nonce"),
-                &random,
-            );
+            assert_eq!(crypto.encrypt_with_random(plaintext, &random), s(expected, "encrypt"));
+            let reply = crypto.encrypt_reply_with_random(plaintext, s(case, "timestamp"), s(case, "nonce"), &random);
             if let Some(response_xml) = expected["response_xml"].as_str() {
                 assert_eq!(reply, response_xml);
             }
-            let sig = crypto.signature(
-                s(case, "timestamp"),
-                s(case, "nonce"),
-                s(expected, "encrypt"),
-            );
-            assert_eq!(
-                std::str::from_utf8(&sig).unwrap(),
-                s(expected, "msg_signature")
-            );
+            let sig = crypto.signature(s(case, "timestamp"), s(case, "nonce"), s(expected, "encrypt"));
+            assert_eq!(std::str::from_utf8(&sig).unwrap(), s(expected, "msg_signature"));
             assert_eq!(crypto.decrypt(s(expected, "encrypt")).unwrap(), plaintext);
             "encrypt"
         }
@@ -125,10 +93,7 @@ fn official_and_wechatpy_vectors() {
         }
     }
     for case in vectors["derived"]["cases"].as_array().unwrap() {
-        checked.push((
-            s(case, "name").to_owned(),
-            check_case(&crypto_for(&case["cfg"]), case),
-        ));
+        checked.push((s(case, "name").to_owned(), check_case(&crypto_for(&case["cfg"]), case)));
     }
     // Sets A, B, W: 3 verify_url + 1 negative + 4 decrypt_post + 1 encrypt; derived: 2 encrypt.
     assert_eq!(checked.len(), 11, "{checked:?}");
@@ -143,10 +108,7 @@ fn receive_id_mismatch_with_the_right_key() {
     cfg["receiveid"] = vectors["sets"]["B_official_2016"]["cfg"]["receiveid"].clone();
     let crypto = crypto_for(&cfg);
     let post = &a["cases"][1];
-    assert_eq!(
-        crypto.decrypt(s(post, "encrypt")),
-        Err(CryptoError::ReceiveId)
-    );
+    assert_eq!(crypto.decrypt(s(post, "encrypt")), Err(CryptoError::ReceiveId));
 }
 
 #[test]

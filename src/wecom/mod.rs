@@ -1,8 +1,10 @@
 //! The WeCom protocol: callback crypto, the XML of callbacks, and their typed values. No I/O here.
 
+pub mod api;
 pub mod callback;
 pub mod compose;
 pub mod crypto;
+pub mod fake;
 pub mod xml;
 
 #[cfg(test)]

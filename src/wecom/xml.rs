@@ -31,10 +31,7 @@ pub struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// The value of the first child named `name` (case-sensitive, as WeCom names are fixed).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_ref())
+        self.entries.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_ref())
     }
 
     /// Like [`Fields::get`], but trimmed and `None` when empty.
@@ -72,9 +69,7 @@ pub fn parse_fields(xml: &str) -> Result<Fields<'_>, XmlError> {
     // The child element currently open at depth 2 and the text gathered for it so far.
     let mut current: Option<(&str, Cow<'_, str>)> = None;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        let event = reader.read_event().map_err(|e| XmlError::Malformed(e.to_string()))?;
         match event {
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Start(start) => {
@@ -138,9 +133,7 @@ pub fn parse_fields(xml: &str) -> Result<Fields<'_>, XmlError> {
         }
     }
     if depth != 0 {
-        return Err(XmlError::Malformed(
-            "document ends inside an element".into(),
-        ));
+        return Err(XmlError::Malformed("document ends inside an element".into()));
     }
     if !seen_root {
         return Err(XmlError::Empty);
@@ -189,9 +182,7 @@ fn resolve_reference(name: &str) -> Result<Cow<'static, str>, XmlError> {
     .map_err(|_| XmlError::Malformed(format!("invalid character reference &{name};")))?;
     match char::from_u32(code) {
         Some(c) if c != '\0' => Ok(Cow::Owned(c.to_string())),
-        _ => Err(XmlError::Malformed(format!(
-            "invalid character reference &{name};"
-        ))),
+        _ => Err(XmlError::Malformed(format!("invalid character reference &{name};"))),
     }
 }
 
@@ -201,10 +192,8 @@ mod tests {
 
     #[test]
     fn reads_cdata_and_plain_text_alike() {
-        let f = parse_fields(
-            "<xml><A><![CDATA[明天 & <ok>]]></A><B>42</B><C/><D></D><E>a &amp; b &#x4E2D;</E></xml>",
-        )
-        .unwrap();
+        let f = parse_fields("<xml><A><![CDATA[明天 & <ok>]]></A><B>42</B><C/><D></D><E>a &amp; b &#x4E2D;</E></xml>")
+            .unwrap();
         assert_eq!(f.get("A"), Some("明天 & <ok>"));
         assert_eq!(f.get("B"), Some("42"));
         assert_eq!(f.get("C"), Some(""));
@@ -215,10 +204,7 @@ mod tests {
 
     #[test]
     fn nested_children_are_skipped() {
-        let f = parse_fields(
-            "<xml><A>1</A><ExtAttr><Item><Name>x</Name></Item></ExtAttr><B>2</B></xml>",
-        )
-        .unwrap();
+        let f = parse_fields("<xml><A>1</A><ExtAttr><Item><Name>x</Name></Item></ExtAttr><B>2</B></xml>").unwrap();
         assert_eq!(f.get("A"), Some("1"));
         assert_eq!(f.get("ExtAttr"), Some(""));
         assert_eq!(f.get("Name"), None);

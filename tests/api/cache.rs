@@ -13,11 +13,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 #[tokio::test]
 async fn backend_matches_the_environment() {
     let cache = test_cache().await;
-    let expected = if redis_url().is_empty() {
-        "memory"
-    } else {
-        "redis"
-    };
+    let expected = if redis_url().is_empty() { "memory" } else { "redis" };
     assert_eq!(cache.backend_name(), expected);
     cache.ping().await.unwrap();
 }
@@ -38,15 +34,9 @@ async fn get_set_delete() {
 #[tokio::test]
 async fn entries_expire() {
     let cache = test_cache().await;
-    cache
-        .set("short", "v", Duration::from_millis(100))
-        .await
-        .unwrap();
+    cache.set("short", "v", Duration::from_millis(100)).await.unwrap();
     let ttl = cache.ttl("short").await.unwrap().unwrap();
-    assert!(
-        ttl <= Duration::from_millis(100) && ttl > Duration::ZERO,
-        "{ttl:?}"
-    );
+    assert!(ttl <= Duration::from_millis(100) && ttl > Duration::ZERO, "{ttl:?}");
     let gone = wait_for(Duration::from_secs(2), || async {
         cache.get("short").await.unwrap().is_none().then_some(())
     })
@@ -62,18 +52,9 @@ async fn set_if_absent_has_exactly_one_winner_under_concurrency() {
     let cache = test_cache().await;
     let attempts = (0..50).map(|i| {
         let cache = cache.clone();
-        async move {
-            cache
-                .set_nx("dedupe:msg:1", &i.to_string(), MINUTE)
-                .await
-                .unwrap()
-        }
+        async move { cache.set_nx("dedupe:msg:1", &i.to_string(), MINUTE).await.unwrap() }
     });
-    let winners = join_all(attempts)
-        .await
-        .into_iter()
-        .filter(|won| *won)
-        .count();
+    let winners = join_all(attempts).await.into_iter().filter(|won| *won).count();
     assert_eq!(winners, 1);
 }
 
@@ -113,13 +94,7 @@ async fn locks_exclude_and_release_only_for_the_holder() {
         .await
         .unwrap()
         .expect("free lock");
-    assert!(
-        cache
-            .try_lock("token-refresh", MINUTE)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(cache.try_lock("token-refresh", MINUTE).await.unwrap().is_none());
     assert!(cache.unlock(lock.clone()).await.unwrap());
     // Releasing twice, or after someone else took it, does nothing.
     let second = cache
@@ -128,13 +103,7 @@ async fn locks_exclude_and_release_only_for_the_holder() {
         .unwrap()
         .expect("free again");
     assert!(!cache.unlock(lock).await.unwrap());
-    assert!(
-        cache
-            .try_lock("token-refresh", MINUTE)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(cache.try_lock("token-refresh", MINUTE).await.unwrap().is_none());
     assert!(cache.unlock(second).await.unwrap());
 }
 
@@ -160,10 +129,7 @@ async fn prefixes_keep_tenants_apart() {
     let b = cache.scoped("b:");
     a.set("session:zhangsan", "A", MINUTE).await.unwrap();
     assert_eq!(b.get("session:zhangsan").await.unwrap(), None);
-    assert_eq!(
-        a.get("session:zhangsan").await.unwrap().as_deref(),
-        Some("A")
-    );
+    assert_eq!(a.get("session:zhangsan").await.unwrap().as_deref(), Some("A"));
 }
 
 #[tokio::test]
@@ -182,4 +148,55 @@ async fn the_in_process_cache_is_bounded() {
     assert_eq!(present, 3);
     // The entries closest to expiry were evicted first.
     assert!(cache.get("k9").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sliding_window_slots_never_exceed_the_limit_in_any_span() {
+    use wecom_scrm::cache::{Slot, Window};
+    let cache = test_cache().await;
+    let windows = [
+        Window {
+            window: Duration::from_millis(400),
+            max: 3,
+        },
+        Window { window: MINUTE, max: 5 },
+    ];
+    let mut granted = Vec::new();
+    for _ in 0..3 {
+        match cache.take_slot("sent:zhangsan", &windows).await.unwrap() {
+            Slot::Granted { id } => granted.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    let Slot::Wait(wait) = cache.take_slot("sent:zhangsan", &windows).await.unwrap() else {
+        panic!("the short window is full")
+    };
+    assert!(wait > Duration::ZERO && wait <= Duration::from_millis(400), "{wait:?}");
+    // Giving one back frees its place at once.
+    cache.release_slot("sent:zhangsan", &granted[0]).await.unwrap();
+    assert!(matches!(
+        cache.take_slot("sent:zhangsan", &windows).await.unwrap(),
+        Slot::Granted { .. }
+    ));
+    // Once the short window has passed, the long one (5) is what limits.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let mut later = 0;
+    for _ in 0..4 {
+        if matches!(
+            cache.take_slot("sent:zhangsan", &windows).await.unwrap(),
+            Slot::Granted { .. }
+        ) {
+            later += 1;
+        }
+    }
+    assert_eq!(later, 2, "3 already in the minute window, 5 allowed");
+    let Slot::Wait(wait) = cache.take_slot("sent:zhangsan", &windows).await.unwrap() else {
+        panic!("the minute window is full")
+    };
+    assert!(wait > Duration::from_secs(50) && wait <= MINUTE, "{wait:?}");
+    // Another key is independent.
+    assert!(matches!(
+        cache.take_slot("sent:lisi", &windows).await.unwrap(),
+        Slot::Granted { .. }
+    ));
 }

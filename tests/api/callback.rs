@@ -16,8 +16,7 @@ async fn url_verification_answers_the_decrypted_echostr_exactly() {
     let echo = "1288432023552776189";
     let echostr = crypto.encrypt(echo);
     let (timestamp, nonce) = (now_secs().to_string(), "47744683".to_string());
-    let signature =
-        String::from_utf8(crypto.signature(&timestamp, &nonce, &echostr).to_vec()).unwrap();
+    let signature = String::from_utf8(crypto.signature(&timestamp, &nonce, &echostr).to_vec()).unwrap();
     let response = app
         .client
         .get(app.url("/wecom/callback"))
@@ -92,11 +91,7 @@ async fn a_text_message_is_stored_once_and_processed_within_a_second() {
     );
     let response = app.post_callback(&inner).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.text().await.unwrap(),
-        "",
-        "no passive reply: an empty body"
-    );
+    assert_eq!(response.text().await.unwrap(), "", "no passive reply: an empty body");
 
     let rows = app.inbox_rows().await;
     assert_eq!(rows.len(), 1);
@@ -116,14 +111,7 @@ async fn a_text_message_is_stored_once_and_processed_within_a_second() {
 #[tokio::test]
 async fn wecom_retries_of_the_same_callback_create_one_row() {
     let app = TestApp::spawn().await;
-    let text = compose::text_message(
-        CORP_ID,
-        "zhangsan",
-        "hello",
-        next_msg_id(),
-        AGENT_ID,
-        now_secs(),
-    );
+    let text = compose::text_message(CORP_ID, "zhangsan", "hello", next_msg_id(), AGENT_ID, now_secs());
     let add = compose::external_contact_event(
         CORP_ID,
         "add_external_contact",
@@ -170,10 +158,7 @@ async fn two_customers_adding_the_same_rep_in_the_same_second_are_two_rows() {
         rows.iter()
             .all(|r| r.kind == "change_external_contact:add_external_contact")
     );
-    assert!(
-        rows.iter()
-            .all(|r| r.from_user.as_deref() == Some("zhangsan"))
-    );
+    assert!(rows.iter().all(|r| r.from_user.as_deref() == Some("zhangsan")));
 }
 
 #[tokio::test]
@@ -190,14 +175,7 @@ async fn every_event_kind_is_stored_with_its_kind_and_plain_text_xml_is_accepted
             "event:click",
         ),
         (
-            compose::app_event(
-                CORP_ID,
-                "zhangsan",
-                "view",
-                "https://example.com",
-                AGENT_ID,
-                at,
-            ),
+            compose::app_event(CORP_ID, "zhangsan", "view", "https://example.com", AGENT_ID, at),
             "event:view",
         ),
         (
@@ -244,11 +222,7 @@ async fn every_event_kind_is_stored_with_its_kind_and_plain_text_xml_is_accepted
         "event:change_external_chat:dismiss",
     ));
     for (inner, _) in &inputs {
-        assert_eq!(
-            app.post_callback(inner).await.status(),
-            StatusCode::OK,
-            "{inner}"
-        );
+        assert_eq!(app.post_callback(inner).await.status(), StatusCode::OK, "{inner}");
     }
     let rows = app.wait_until_settled(Duration::from_secs(5)).await;
     let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
@@ -271,17 +245,11 @@ async fn bad_or_missing_signature_is_401_and_stores_nothing() {
 
     let mut forged = sealed.clone();
     forged.msg_signature = "0".repeat(40);
-    assert_eq!(
-        app.post_sealed(&forged).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.post_sealed(&forged).await.status(), StatusCode::UNAUTHORIZED);
 
     let mut short = sealed.clone();
     short.msg_signature = "abc".into();
-    assert_eq!(
-        app.post_sealed(&short).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.post_sealed(&short).await.status(), StatusCode::UNAUTHORIZED);
 
     let missing = app
         .client
@@ -300,21 +268,11 @@ async fn stale_or_future_timestamps_are_401() {
     let app = TestApp::spawn().await;
     let inner = compose::text_message(CORP_ID, "a", "x", next_msg_id(), AGENT_ID, now_secs());
     for ts in [now_secs() - 1900, now_secs() + 1900] {
-        let sealed = app
-            .crypto
-            .seal_callback(&inner, "1000002", &ts.to_string(), "123");
-        assert_eq!(
-            app.post_sealed(&sealed).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        let sealed = app.crypto.seal_callback(&inner, "1000002", &ts.to_string(), "123");
+        assert_eq!(app.post_sealed(&sealed).await.status(), StatusCode::UNAUTHORIZED);
     }
-    let sealed = app
-        .crypto
-        .seal_callback(&inner, "1000002", "not-a-number", "123");
-    assert_eq!(
-        app.post_sealed(&sealed).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    let sealed = app.crypto.seal_callback(&inner, "1000002", "not-a-number", "123");
+    assert_eq!(app.post_sealed(&sealed).await.status(), StatusCode::UNAUTHORIZED);
     assert!(app.inbox_rows().await.is_empty());
 }
 
@@ -323,34 +281,20 @@ async fn malformed_input_is_400() {
     let app = TestApp::spawn().await;
     let (ts, nonce) = (now_secs().to_string(), "5".to_string());
     let post = |body: String, encrypt_for_signature: String| {
-        let signature = String::from_utf8(
-            app.crypto
-                .signature(&ts, &nonce, &encrypt_for_signature)
-                .to_vec(),
-        )
-        .unwrap();
+        let signature = String::from_utf8(app.crypto.signature(&ts, &nonce, &encrypt_for_signature).to_vec()).unwrap();
         app.client
             .post(app.url("/wecom/callback"))
-            .query(&[
-                ("msg_signature", &signature),
-                ("timestamp", &ts),
-                ("nonce", &nonce),
-            ])
+            .query(&[("msg_signature", &signature), ("timestamp", &ts), ("nonce", &nonce)])
             .body(body)
             .send()
     };
     let envelope = |encrypt: &str| {
-        format!(
-            "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-        )
+        format!("<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
     };
 
     // Broken envelope XML, an envelope without Encrypt, a DOCTYPE.
     assert_eq!(
-        post("<xml><Encrypt>".into(), String::new())
-            .await
-            .unwrap()
-            .status(),
+        post("<xml><Encrypt>".into(), String::new()).await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
@@ -374,27 +318,18 @@ async fn malformed_input_is_400() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        post(envelope("AAAA"), "AAAA".into())
-            .await
-            .unwrap()
-            .status(),
+        post(envelope("AAAA"), "AAAA".into()).await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
     let zeros = base64_standard(&[0u8; 32]);
     assert_eq!(
-        post(envelope(&zeros), zeros.clone())
-            .await
-            .unwrap()
-            .status(),
+        post(envelope(&zeros), zeros.clone()).await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
     // Encrypted for another corp (wrong receive id).
-    let other = wecom_scrm::wecom::crypto::WecomCrypto::new(
-        secrecy::SecretString::from(TOKEN),
-        AES_KEY,
-        "wwSomeoneElse",
-    )
-    .unwrap();
+    let other =
+        wecom_scrm::wecom::crypto::WecomCrypto::new(secrecy::SecretString::from(TOKEN), AES_KEY, "wwSomeoneElse")
+            .unwrap();
     let foreign = other.encrypt(&compose::text_message(
         "wwSomeoneElse",
         "a",
@@ -404,10 +339,7 @@ async fn malformed_input_is_400() {
         now_secs(),
     ));
     assert_eq!(
-        post(envelope(&foreign), foreign.clone())
-            .await
-            .unwrap()
-            .status(),
+        post(envelope(&foreign), foreign.clone()).await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
     // Authentic envelope whose inner XML is broken or declares a DOCTYPE.
@@ -417,10 +349,7 @@ async fn malformed_input_is_400() {
     ] {
         let encrypted = app.crypto.encrypt(inner);
         assert_eq!(
-            post(envelope(&encrypted), encrypted.clone())
-                .await
-                .unwrap()
-                .status(),
+            post(envelope(&encrypted), encrypted.clone()).await.unwrap().status(),
             StatusCode::BAD_REQUEST
         );
     }
@@ -472,14 +401,7 @@ async fn bodies_over_64_kib_are_413() {
 #[tokio::test]
 async fn database_unavailable_is_503_and_recovers_without_losing_the_retry() {
     let app = TestApp::spawn().await;
-    let inner = compose::text_message(
-        CORP_ID,
-        "zhangsan",
-        "note 1",
-        next_msg_id(),
-        AGENT_ID,
-        now_secs(),
-    );
+    let inner = compose::text_message(CORP_ID, "zhangsan", "note 1", next_msg_id(), AGENT_ID, now_secs());
     // Make the inbox unwritable by moving its table away.
     app.db
         .execute_raw(Statement::from_string(
@@ -491,11 +413,7 @@ async fn database_unavailable_is_503_and_recovers_without_losing_the_retry() {
     let response = app.post_callback(&inner).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let ready = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(
-        ready.status(),
-        StatusCode::OK,
-        "the process itself stays alive"
-    );
+    assert_eq!(ready.status(), StatusCode::OK, "the process itself stays alive");
 
     app.db
         .execute_raw(Statement::from_string(
@@ -526,10 +444,7 @@ async fn concurrent_callbacks_are_group_committed_and_all_stored() {
         .collect();
     let sends = inners.iter().map(|inner| app.post_callback(inner));
     let statuses: Vec<StatusCode> = join_all(sends).await.iter().map(|r| r.status()).collect();
-    assert!(
-        statuses.iter().all(|s| *s == StatusCode::OK),
-        "{statuses:?}"
-    );
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     let rows = app.inbox_rows().await;
     assert_eq!(rows.len(), 200);
     let mut payloads: Vec<&str> = rows.iter().map(|r| r.payload.as_str()).collect();

@@ -21,10 +21,7 @@ fn command(db: &TestDb, dir: &tempfile::TempDir) -> Command {
         .env("SCRM_DATABASE__URL", &db.url)
         .env("SCRM_DATABASE__SCHEMA", &db.schema)
         .env("SCRM_REDIS__URL", redis_url())
-        .env(
-            "SCRM_REDIS__KEY_PREFIX",
-            format!("test:cli:{}:", rand::random::<u32>()),
-        )
+        .env("SCRM_REDIS__KEY_PREFIX", format!("test:cli:{}:", rand::random::<u32>()))
         .env("SCRM_WECOM__CORP_ID", CORP_ID)
         .env("SCRM_WECOM__AGENT_ID", AGENT_ID.to_string())
         .env("SCRM_WECOM__SECRET", "test-app-secret")
@@ -88,10 +85,7 @@ fn a_wrong_value_fails_start_up_naming_the_key() {
     assert_eq!(code, 2);
     assert!(stderr.contains("SCRM_WECOM__ENCODING_AES_KEY"), "{stderr}");
     assert!(stderr.contains("43 characters of base64"), "{stderr}");
-    assert!(
-        !stderr.contains("test-app-secret"),
-        "secrets never printed: {stderr}"
-    );
+    assert!(!stderr.contains("test-app-secret"), "secrets never printed: {stderr}");
 
     let (code, _, stderr) = output(command(&db, &dir).env("SCRM_WECOM__AGENT_ID", "abc"));
     assert_eq!(code, 2);
@@ -99,13 +93,9 @@ fn a_wrong_value_fails_start_up_naming_the_key() {
 
     let (code, _, stderr) = output(command(&db, &dir).env("SCRM_WECOM__CORPID", "typo"));
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("corpid"),
-        "unknown keys are refused: {stderr}"
-    );
+    assert!(stderr.contains("corpid"), "unknown keys are refused: {stderr}");
 
-    let (code, _, stderr) =
-        output(command(&db, &dir).args(["--config", "missing.toml", "migrate"]));
+    let (code, _, stderr) = output(command(&db, &dir).args(["--config", "missing.toml", "migrate"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("missing.toml"), "{stderr}");
 }
@@ -113,11 +103,7 @@ fn a_wrong_value_fails_start_up_naming_the_key() {
 #[test]
 fn a_config_file_is_layered_under_the_environment() {
     let (db, dir) = (TestDb::new(), tempfile::tempdir().unwrap());
-    std::fs::write(
-        dir.path().join("scrm.toml"),
-        "[org]\ntimezone = \"Nowhere/Land\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("scrm.toml"), "[org]\ntimezone = \"Nowhere/Land\"\n").unwrap();
     let (code, _, stderr) = output(command(&db, &dir).args(["--config", "scrm.toml", "migrate"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("SCRM_ORG__TIMEZONE"), "{stderr}");
@@ -167,10 +153,7 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code().unwrap_or(-1);
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not stop after SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -189,12 +172,7 @@ async fn serve_stores_callbacks_and_stops_cleanly_on_sigterm_then_inbox_commands
     let client = http_client();
     let base = format!("http://{}", server.addr);
     assert_eq!(
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        client.get(format!("{base}/readyz")).send().await.unwrap().status(),
         StatusCode::OK
     );
 
@@ -224,16 +202,9 @@ async fn serve_stores_callbacks_and_stops_cleanly_on_sigterm_then_inbox_commands
 
     let (code, stdout, stderr) = output(command(&db, &dir).args(["inbox", "list"]));
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stdout.contains("text") && stdout.contains("zhangsan"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("ignored") || stdout.contains("pending"),
-        "{stdout}"
-    );
-    let (code, stdout, _) =
-        output(command(&db, &dir).args(["inbox", "list", "--status", "failed"]));
+    assert!(stdout.contains("text") && stdout.contains("zhangsan"), "{stdout}");
+    assert!(stdout.contains("ignored") || stdout.contains("pending"), "{stdout}");
+    let (code, stdout, _) = output(command(&db, &dir).args(["inbox", "list", "--status", "failed"]));
     assert_eq!(code, 0);
     assert!(stdout.contains("no rows"), "{stdout}");
     let (code, _, stderr) = output(command(&db, &dir).args(["inbox", "list", "--status", "weird"]));

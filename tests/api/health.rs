@@ -39,10 +39,7 @@ async fn readyz_names_the_failing_dependency() {
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["cache"], "ok");
-    assert!(
-        body["database"].as_str().unwrap().starts_with("error"),
-        "{body}"
-    );
+    assert!(body["database"].as_str().unwrap().starts_with("error"), "{body}");
     // And callbacks are refused with 503 rather than acknowledged.
     let inner = compose::text_message(CORP_ID, "a", "x", next_msg_id(), AGENT_ID, now_secs());
     assert_eq!(
@@ -96,15 +93,8 @@ async fn shutdown_under_load_acknowledges_only_what_was_stored() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let db = app.db.clone();
     let (_db, _config) = app.stop().await;
-    let statuses: Vec<Option<StatusCode>> = join_all(sends)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    let acknowledged = statuses
-        .iter()
-        .filter(|s| **s == Some(StatusCode::OK))
-        .count();
+    let statuses: Vec<Option<StatusCode>> = join_all(sends).await.into_iter().map(|r| r.unwrap()).collect();
+    let acknowledged = statuses.iter().filter(|s| **s == Some(StatusCode::OK)).count();
     let stored = wecom_scrm::inbox::list(&db, None, 1000).await.unwrap();
     assert!(
         acknowledged <= stored.len(),
@@ -112,15 +102,11 @@ async fn shutdown_under_load_acknowledges_only_what_was_stored() {
         stored.len()
     );
     assert!(
-        statuses.iter().all(|s| matches!(
-            s,
-            None | Some(StatusCode::OK) | Some(StatusCode::SERVICE_UNAVAILABLE)
-        )),
+        statuses
+            .iter()
+            .all(|s| matches!(s, None | Some(StatusCode::OK) | Some(StatusCode::SERVICE_UNAVAILABLE))),
         "{statuses:?}"
     );
     // Nothing is left claimed: the worker finished or released what it held.
-    assert!(
-        stored.iter().all(|r| r.status != "processing"),
-        "{stored:#?}"
-    );
+    assert!(stored.iter().all(|r| r.status != "processing"), "{stored:#?}");
 }

@@ -32,9 +32,14 @@ static INIT: LazyLock<()> = LazyLock::new(|| {
     }
 });
 
+/// One-time process set-up: TLS provider, and test logging when `TEST_LOG` is set.
+pub fn init_test_process() {
+    LazyLock::force(&INIT);
+}
+
 /// An HTTP client for talking to the app (process set-up done first).
 pub fn http_client() -> reqwest::Client {
-    LazyLock::force(&INIT);
+    init_test_process();
     reqwest::Client::new()
 }
 
@@ -57,10 +62,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new() -> Self {
-        match std::env::var("SCRM_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
+        match std::env::var("SCRM_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
             Some(url) => Self {
                 url,
                 schema: format!("t_{}", unique_suffix()),
@@ -172,10 +174,7 @@ impl TestApp {
         Self::spawn_with(|_| {}, Arc::new(UnhandledKinds)).await
     }
 
-    pub async fn spawn_with(
-        configure: impl FnOnce(&mut Config),
-        handler: Arc<dyn InboxHandler>,
-    ) -> Self {
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config), handler: Arc<dyn InboxHandler>) -> Self {
         let test_db = TestDb::new();
         let mut config = test_config(&test_db);
         configure(&mut config);

@@ -8,8 +8,7 @@ use sea_orm::{ActiveModelTrait, Set};
 use wecom_scrm::db::entity::inbox;
 use wecom_scrm::db::now_ms;
 use wecom_scrm::inbox::{
-    self as store, HandlerError, HandlerFuture, InboxHandler, Outcome, RetryTarget, Status,
-    UnhandledKinds,
+    self as store, HandlerError, HandlerFuture, InboxHandler, Outcome, RetryTarget, Status, UnhandledKinds,
 };
 use wecom_scrm::wecom::callback::Callback;
 use wecom_scrm::wecom::compose;
@@ -30,10 +29,7 @@ impl InboxHandler for Flaky {
                 self.failures_left.fetch_sub(1, Ordering::SeqCst);
                 return Err(HandlerError::Transient("WeCom API busy".into()));
             }
-            Ok(Outcome::Processed(format!(
-                "handled {}",
-                callback.kind_name()
-            )))
+            Ok(Outcome::Processed(format!("handled {}", callback.kind_name())))
         })
     }
 }
@@ -64,14 +60,7 @@ impl InboxHandler for Panics {
 }
 
 fn text() -> String {
-    compose::text_message(
-        CORP_ID,
-        "zhangsan",
-        "hello",
-        next_msg_id(),
-        AGENT_ID,
-        now_secs(),
-    )
+    compose::text_message(CORP_ID, "zhangsan", "hello", next_msg_id(), AGENT_ID, now_secs())
 }
 
 #[tokio::test]
@@ -107,9 +96,7 @@ async fn rows_fail_after_max_attempts_with_the_error_recorded() {
 
 #[tokio::test]
 async fn a_failed_row_can_be_replayed_after_the_fix() {
-    let handler = Arc::new(Buggy {
-        fixed: false.into(),
-    });
+    let handler = Arc::new(Buggy { fixed: false.into() });
     let app = TestApp::spawn_with(|_| {}, handler.clone()).await;
     app.post_callback(&text()).await;
     app.post_callback(&text()).await;
@@ -118,35 +105,17 @@ async fn a_failed_row_can_be_replayed_after_the_fix() {
         rows.iter().all(|r| r.status == "failed" && r.attempts == 1),
         "permanent errors fail at once: {rows:#?}"
     );
-    assert_eq!(
-        store::list(&app.db, Some(Status::Failed), 10)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(store::list(&app.db, Some(Status::Failed), 10).await.unwrap().len(), 2);
 
     handler.fixed.store(true, Ordering::SeqCst);
-    assert_eq!(
-        store::retry(&app.db, RetryTarget::Id(rows[0].id))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(),
-        1
-    );
+    assert_eq!(store::retry(&app.db, RetryTarget::Id(rows[0].id)).await.unwrap(), 1);
+    assert_eq!(store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(), 1);
     let rows = app.wait_until_settled(Duration::from_secs(5)).await;
     assert!(
-        rows.iter()
-            .all(|r| r.status == "processed" && r.last_error.is_none()),
+        rows.iter().all(|r| r.status == "processed" && r.last_error.is_none()),
         "{rows:#?}"
     );
-    assert_eq!(
-        store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(),
-        0
-    );
+    assert_eq!(store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -184,10 +153,7 @@ async fn rows_left_by_a_restart_or_another_instance_are_picked_up() {
         received_at: Set(now),
         ..Default::default()
     };
-    leftover("msg:left-pending", "pending", None)
-        .insert(&db)
-        .await
-        .unwrap();
+    leftover("msg:left-pending", "pending", None).insert(&db).await.unwrap();
     leftover("msg:lease-expired", "processing", Some(now - 1))
         .insert(&db)
         .await
@@ -208,18 +174,9 @@ async fn rows_left_by_a_restart_or_another_instance_are_picked_up() {
     })
     .await
     .expect("left-over rows handled");
-    let held = settled
-        .iter()
-        .find(|r| r.dedupe_key == "msg:lease-held")
-        .unwrap();
-    assert_eq!(
-        held.status, "processing",
-        "a row under another live lease is not taken"
-    );
-    let expired = settled
-        .iter()
-        .find(|r| r.dedupe_key == "msg:lease-expired")
-        .unwrap();
+    let held = settled.iter().find(|r| r.dedupe_key == "msg:lease-held").unwrap();
+    assert_eq!(held.status, "processing", "a row under another live lease is not taken");
+    let expired = settled.iter().find(|r| r.dedupe_key == "msg:lease-expired").unwrap();
     assert_eq!(expired.attempts, 2);
 }
 
@@ -232,12 +189,9 @@ async fn the_first_callback_on_a_freshly_migrated_database_is_stored() {
     for i in 0..rounds {
         let test_db = TestDb::new();
         let config = test_config(&test_db);
-        let (db, applied) = wecom_scrm::db::connect_migrated(&config.database, true)
-            .await
-            .unwrap();
+        let (db, applied) = wecom_scrm::db::connect_migrated(&config.database, true).await.unwrap();
         assert_eq!(applied, 1);
-        let (writer, _task) =
-            store::InboxWriter::spawn(db, 8, Arc::new(tokio::sync::Notify::new()));
+        let (writer, _task) = store::InboxWriter::spawn(db, 8, Arc::new(tokio::sync::Notify::new()));
         let row = store::NewCallback {
             dedupe_key: format!("msg:fresh-{i}"),
             kind: "text".into(),

@@ -8,3 +8,4 @@ mod cli;
 mod health;
 mod helpers;
 mod inbox;
+mod wecom_api;
