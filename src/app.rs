@@ -105,7 +105,7 @@ impl App {
         tracing::info!(
             %addr,
             database = %crate::config::redact_url(secrecy::ExposeSecret::expose_secret(&config.database.url)),
-            cache = state.cache.backend_name(),
+            cache = %state.cache.backend_name(),
             "wecom-scrm listening"
         );
 

@@ -311,6 +311,8 @@ pub fn env_name(key: &str) -> String {
 pub enum Needs {
     /// Database (and cache) only: `migrate`, `inbox`.
     Storage,
+    /// The callback credentials (corp id, token, EncodingAESKey): `simulate`.
+    Callbacks,
     /// Everything, including the WeCom credentials: `serve`.
     Service,
 }
@@ -402,15 +404,15 @@ impl Config {
             problem("wecom.api_base", "must be an http:// or https:// URL".into());
         }
 
-        if needs == Needs::Service {
+        if needs != Needs::Storage {
             let w = &self.wecom;
             if w.corp_id.trim().is_empty() {
                 problem("wecom.corp_id", "is required (the corp id, ww…)".into());
             }
-            if w.agent_id <= 0 {
+            if needs == Needs::Service && w.agent_id <= 0 {
                 problem("wecom.agent_id", "is required (the app's AgentId, e.g. 1000002)".into());
             }
-            if w.secret.expose_secret().trim().is_empty() {
+            if needs == Needs::Service && w.secret.expose_secret().trim().is_empty() {
                 problem("wecom.secret", "is required (the app's Secret)".into());
             }
             let token = w.token.expose_secret().trim();

@@ -1,6 +1,8 @@
 //! Logging set-up: human-readable text or JSON lines, filtered by `log.level` unless `RUST_LOG`
 //! says otherwise.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;
@@ -19,7 +21,8 @@ pub fn init(config: &LogConfig) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if config.format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {

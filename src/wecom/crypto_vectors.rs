@@ -72,6 +72,7 @@ fn check_case(crypto: &WecomCrypto, case: &Value) -> &'static str {
             let reply = crypto.encrypt_reply_with_random(plaintext, s(case, "timestamp"), s(case, "nonce"), &random);
             if let Some(response_xml) = expected["response_xml"].as_str() {
                 assert_eq!(reply, response_xml);
+                assert_eq!(crypto.open_reply(response_xml).unwrap(), plaintext);
             }
             let sig = crypto.signature(s(case, "timestamp"), s(case, "nonce"), s(expected, "encrypt"));
             assert_eq!(std::str::from_utf8(&sig).unwrap(), s(expected, "msg_signature"));

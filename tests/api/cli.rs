@@ -1,19 +1,15 @@
 //! The real binary: help, migrate, configuration errors, serve with SIGTERM, and `inbox`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use reqwest::StatusCode;
 use wecom_scrm::wecom::compose;
 
 use crate::helpers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wecom-scrm");
-
 /// The binary with this test's database and cache, run from an empty directory so nothing but the
 /// environment configures it.
-fn command(db: &TestDb, dir: &tempfile::TempDir) -> Command {
+pub fn command(db: &TestDb, dir: &tempfile::TempDir) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir.path())
         .env_clear()
@@ -32,7 +28,7 @@ fn command(db: &TestDb, dir: &tempfile::TempDir) -> Command {
     cmd
 }
 
-fn output(cmd: &mut Command) -> (i32, String, String) {
+pub fn output(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("binary runs");
     (
         out.status.code().unwrap_or(-1),
@@ -115,62 +111,17 @@ fn a_config_file_is_layered_under_the_environment() {
     assert_eq!(code, 0, "{stderr}");
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(mut cmd: Command) -> Self {
-        let mut child = cmd
-            .arg("serve")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                    && v["message"] == "wecom-scrm listening"
-                {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("server reports its address");
-        Self { child, addr }
-    }
-
-    fn terminate(mut self) -> i32 {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
 #[tokio::test]
 async fn serve_stores_callbacks_and_stops_cleanly_on_sigterm_then_inbox_commands_work() {
     let (db, dir) = (TestDb::new(), tempfile::tempdir().unwrap());
-    let server = Server::start(command(&db, &dir));
+    let mut server = Running::spawn(command(&db, &dir).arg("serve"));
+    let listening = server.wait_for_stderr(|line| line.contains("\"wecom-scrm listening\""));
+    let addr = serde_json::from_str::<serde_json::Value>(&listening).unwrap()["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let client = http_client();
-    let base = format!("http://{}", server.addr);
+    let base = format!("http://{addr}");
     assert_eq!(
         client.get(format!("{base}/readyz")).send().await.unwrap().status(),
         StatusCode::OK

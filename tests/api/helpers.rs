@@ -311,3 +311,94 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_wecom-scrm");
+
+/// The real binary running in the background, its output collected line by line.
+pub struct Running {
+    child: std::process::Child,
+    stdout: Arc<std::sync::Mutex<Vec<String>>>,
+    stderr: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Running {
+    pub fn spawn(cmd: &mut std::process::Command) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        let collect = |pipe: Box<dyn std::io::Read + Send>| {
+            let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            lines
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        Self { child, stdout, stderr }
+    }
+
+    fn wait_for(
+        &self,
+        lines: &Arc<std::sync::Mutex<Vec<String>>>,
+        what: &str,
+        matches: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = lines.lock().unwrap().iter().find(|l| matches(l)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} line matched; stdout: {:#?}\nstderr: {:#?}",
+                self.stdout.lock().unwrap(),
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn wait_for_stdout(&self, matches: impl Fn(&str) -> bool) -> String {
+        self.wait_for(&self.stdout, "stdout", matches)
+    }
+
+    pub fn wait_for_stderr(&self, matches: impl Fn(&str) -> bool) -> String {
+        self.wait_for(&self.stderr, "stderr", matches)
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit code.
+    pub fn terminate(&mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "the process did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -4,7 +4,8 @@
 
 mod cache;
 mod callback;
-mod cli;
+pub mod cli;
+mod demo;
 mod health;
 mod helpers;
 mod inbox;

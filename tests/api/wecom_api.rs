@@ -508,3 +508,29 @@ async fn logs_name_the_call_and_never_a_secret_or_token() {
     assert!(!logs.contains("fake-token"), "token leaked: {logs}");
     assert!(!logs.contains("access_token="), "URL with token leaked: {logs}");
 }
+
+#[tokio::test]
+async fn the_fake_sends_callbacks_exactly_as_wecom_does() {
+    // A fake whose credentials are the app's, so its callbacks verify.
+    let fixture = Fixture::empty(CORP_ID, AGENT_ID, "test-app-secret", TOKEN, AES_KEY);
+    let fake = FakeWecom::start_local(fixture).await.unwrap();
+    let app = TestApp::spawn_with(
+        |c| c.wecom.api_base = fake.url(),
+        Arc::new(wecom_scrm::inbox::UnhandledKinds),
+    )
+    .await;
+    let inner = wecom_scrm::wecom::compose::text_message(
+        CORP_ID,
+        "zhangsan",
+        "记 张伟 已报价",
+        next_msg_id(),
+        AGENT_ID,
+        now_secs(),
+    );
+    let answer = fake.send_callback(&app.url("/wecom/callback"), &inner).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.reply, None);
+    let rows = app.inbox_rows().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].payload, inner);
+}

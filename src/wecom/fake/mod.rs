@@ -36,6 +36,14 @@ pub struct SentMessage {
     pub at: i64,
 }
 
+/// Something the fake delivered on the service's behalf, as the live feed reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Delivery {
+    Message(SentMessage),
+    Welcome(SentWelcome),
+}
+
 /// A welcome message the service sent with a welcome code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentWelcome {
@@ -73,7 +81,7 @@ pub struct CallbackResponse {
 pub struct FakeWecom {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    messages: broadcast::Sender<SentMessage>,
+    feed: broadcast::Sender<Delivery>,
     crypto: WecomCrypto,
     fixture: Fixture,
     shutdown: Option<oneshot::Sender<()>>,
@@ -106,11 +114,11 @@ impl FakeWecom {
         let addr = listener
             .local_addr()
             .map_err(|source| FakeError::Bind { addr, source })?;
-        let (messages, _) = broadcast::channel(1024);
+        let (feed, _) = broadcast::channel(1024);
         let state = Arc::new(Mutex::new(State::new(&fixture)));
         let router = routes::router(routes::Shared {
             state: state.clone(),
-            messages: messages.clone(),
+            feed: feed.clone(),
         });
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -123,7 +131,7 @@ impl FakeWecom {
         Ok(Self {
             addr,
             state,
-            messages,
+            feed,
             crypto,
             fixture,
             shutdown: Some(shutdown),
@@ -172,9 +180,9 @@ impl FakeWecom {
             .collect()
     }
 
-    /// A live feed of delivered messages.
-    pub fn subscribe(&self) -> broadcast::Receiver<SentMessage> {
-        self.messages.subscribe()
+    /// A live feed of delivered messages and welcomes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Delivery> {
+        self.feed.subscribe()
     }
 
     pub fn welcomes(&self) -> Vec<SentWelcome> {

@@ -16,12 +16,12 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::state::{Answer, Refusal, State};
-use super::{FaultKind, SentMessage};
+use super::{Delivery, FaultKind, SentMessage};
 
 #[derive(Clone)]
 pub struct Shared {
     pub state: Arc<Mutex<State>>,
-    pub messages: broadcast::Sender<SentMessage>,
+    pub feed: broadcast::Sender<Delivery>,
 }
 
 impl Shared {
@@ -106,10 +106,13 @@ async fn api(
     if let Err(refusal) = state.check_token(&query) {
         return answer(Err(refusal));
     }
-    let delivered_before = state.messages.len();
+    let (messages_before, welcomes_before) = (state.messages.len(), state.welcomes.len());
     let result = state.handle(&call, &query, body);
-    for message in &state.messages[delivered_before..] {
-        let _ = shared.messages.send(message.clone());
+    for message in &state.messages[messages_before..] {
+        let _ = shared.feed.send(Delivery::Message(message.clone()));
+    }
+    for welcome in &state.welcomes[welcomes_before..] {
+        let _ = shared.feed.send(Delivery::Welcome(welcome.clone()));
     }
     answer(result)
 }

@@ -1,40 +1,10 @@
-//! The command line: `serve` (the default), `migrate`, and `inbox list|retry`.
+//! `wecom-scrm inbox list|retry`.
 
-use std::path::PathBuf;
+use clap::{Args, Subcommand};
+use sea_orm::DatabaseConnection;
 
-use clap::{Args, Parser, Subcommand};
-
-use crate::app::{App, StartError, shutdown_signal};
-use crate::config::{Config, Needs};
-use crate::db;
+use super::CliError;
 use crate::inbox::{self, RetryTarget, Status};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "wecom-scrm",
-    version,
-    about = "A chat-first sales CRM on top of WeCom (企业微信)"
-)]
-pub struct Cli {
-    /// A TOML file layered over config/default.toml (environment variables SCRM_<SECTION>__<KEY>
-    /// override both).
-    #[arg(long, short = 'c', global = true, env = "SCRM_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the service (the default): the WeCom callback endpoint and the background workers.
-    Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
-    /// Inspect and replay stored callbacks.
-    #[command(subcommand)]
-    Inbox(InboxCommand),
-}
 
 #[derive(Debug, Subcommand)]
 pub enum InboxCommand {
@@ -68,53 +38,7 @@ fn parse_status(s: &str) -> Result<Status, String> {
     })
 }
 
-/// A failed command: what to print, and the exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error(transparent)]
-    Start(#[from] StartError),
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl CliError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Self::Start(StartError::Config(_)) => 2,
-            _ => 1,
-        }
-    }
-}
-
-pub async fn run(cli: Cli) -> Result<(), CliError> {
-    crate::install_crypto_provider();
-    let config = Config::load(cli.config.as_deref()).map_err(StartError::from)?;
-    crate::telemetry::init(&config.log);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            let app = App::build(config).await?;
-            app.run(shutdown_signal()).await?;
-        }
-        Command::Migrate => {
-            config.validate(Needs::Storage).map_err(StartError::from)?;
-            let db = db::connect(&config.database).await.map_err(StartError::from)?;
-            let applied = db::migrate(&db).await.map_err(StartError::from)?;
-            println!("migrations applied: {applied} (database is up to date)");
-        }
-        Command::Inbox(command) => {
-            config.validate(Needs::Storage).map_err(StartError::from)?;
-            let db = db::connect(&config.database).await.map_err(StartError::from)?;
-            inbox_command(&db, command, config.org.tz()).await?;
-        }
-    }
-    Ok(())
-}
-
-async fn inbox_command(
-    db: &sea_orm::DatabaseConnection,
-    command: InboxCommand,
-    tz: chrono_tz::Tz,
-) -> Result<(), CliError> {
+pub async fn run(db: &DatabaseConnection, command: InboxCommand, tz: chrono_tz::Tz) -> Result<(), CliError> {
     let failed = |e: sea_orm::DbErr| CliError::Failed(format!("database error: {e}"));
     match command {
         InboxCommand::List { status, limit } => {
@@ -145,9 +69,9 @@ async fn inbox_command(
             }
         }
         InboxCommand::Retry(args) => {
-            let target = match (args.id, args.failed) {
-                (Some(id), _) => RetryTarget::Id(id),
-                (None, _) => RetryTarget::AllFailed,
+            let target = match args.id {
+                Some(id) => RetryTarget::Id(id),
+                None => RetryTarget::AllFailed,
             };
             let count = inbox::retry(db, target).await.map_err(failed)?;
             match target {

@@ -1,0 +1,106 @@
+//! The command line: `serve` (the default), `migrate`, `inbox`, and the tools that let anyone try
+//! the service without a WeCom account: `fake-wecom`, `demo` and `simulate`.
+
+mod demo;
+mod inbox;
+mod simulate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, StartError, shutdown_signal};
+use crate::config::{Config, Needs};
+use crate::db;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wecom-scrm",
+    version,
+    about = "A chat-first sales CRM on top of WeCom (企业微信)"
+)]
+pub struct Cli {
+    /// A TOML file layered over config/default.toml (environment variables SCRM_<SECTION>__<KEY>
+    /// override both).
+    #[arg(long, short = 'c', global = true, env = "SCRM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (the default): the WeCom callback endpoint and the background workers.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect and replay stored callbacks.
+    #[command(subcommand)]
+    Inbox(inbox::InboxCommand),
+    /// Run the service together with a fake WeCom, printing every message it pushes (no WeCom
+    /// account needed).
+    Demo(demo::DemoArgs),
+    /// Run a fake WeCom server on its own.
+    FakeWecom(demo::FakeWecomArgs),
+    /// Send encrypted callbacks to a running service, as WeCom would.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// A failed command: what to print, and the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Self::Start(StartError::Config(e))
+    }
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Start(StartError::Config(_)) => 2,
+            _ => 1,
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    crate::install_crypto_provider();
+    let mut config = Config::load(cli.config.as_deref()).map_err(StartError::from)?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    match &command {
+        // The demo's console is for pushed messages; per-request lines would drown them.
+        Command::Demo(_) if config.log.level == "info" => config.log.level = "info,tower_http=warn".into(),
+        Command::Simulate(_) => config.log.level = "warn".into(),
+        _ => {}
+    }
+    crate::telemetry::init(&config.log);
+    match command {
+        Command::Serve => {
+            let app = App::build(config).await?;
+            app.run(shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            config.validate(Needs::Storage).map_err(StartError::from)?;
+            let db = db::connect(&config.database).await.map_err(StartError::from)?;
+            let applied = db::migrate(&db).await.map_err(StartError::from)?;
+            println!("migrations applied: {applied} (database is up to date)");
+        }
+        Command::Inbox(command) => {
+            config.validate(Needs::Storage).map_err(StartError::from)?;
+            let db = db::connect(&config.database).await.map_err(StartError::from)?;
+            inbox::run(&db, command, config.org.tz()).await?;
+        }
+        Command::Demo(args) => demo::run_demo(config, args).await?,
+        Command::FakeWecom(args) => demo::run_fake_wecom(args).await?,
+        Command::Simulate(args) => simulate::run(&config, args).await?,
+    }
+    Ok(())
+}
