@@ -453,3 +453,68 @@ async fn concurrent_callbacks_are_group_committed_and_all_stored() {
     expected.sort_unstable();
     assert_eq!(payloads, expected);
 }
+
+/// Encrypts raw frame bytes (already padded by the caller) with the test key, as base64.
+fn encrypt_frame(frame: &[u8]) -> String {
+    use base64::Engine as _;
+    use cbc::cipher::block_padding::NoPadding;
+    use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
+    let key = wecom_scrm::wecom::crypto::decode_aes_key(AES_KEY).unwrap();
+    let mut buf = frame.to_vec();
+    let len = buf.len();
+    let cipher = cbc::Encryptor::<aes::Aes256>::new_from_slices(&key, &key[..16])
+        .unwrap()
+        .encrypt_padded::<NoPadding>(&mut buf, len)
+        .unwrap()
+        .to_vec();
+    base64::engine::general_purpose::STANDARD.encode(cipher)
+}
+
+/// `random(16) || u32_be(declared_len) || msg || corp_id`, then `pad` bytes of value `pad_value`.
+fn frame(msg: &[u8], declared_len: u32, pad: usize, pad_value: u8) -> Vec<u8> {
+    let mut f = b"0123456789abcdef".to_vec();
+    f.extend_from_slice(&declared_len.to_be_bytes());
+    f.extend_from_slice(msg);
+    f.extend_from_slice(CORP_ID.as_bytes());
+    f.extend(std::iter::repeat_n(pad_value, pad));
+    f
+}
+
+#[tokio::test]
+async fn bad_padding_and_forged_lengths_are_400() {
+    let app = TestApp::spawn().await;
+    let msg = compose::text_message(CORP_ID, "a", "x", next_msg_id(), AGENT_ID, now_secs());
+    let unpadded = 16 + 4 + msg.len() + CORP_ID.len();
+    let pad = 32 - unpadded % 32;
+    let cases = [
+        ("pad byte 0", frame(msg.as_bytes(), msg.len() as u32, pad, 0)),
+        ("pad bytes disagree", {
+            let mut f = frame(msg.as_bytes(), msg.len() as u32, pad, pad as u8);
+            let n = f.len();
+            f[n - pad] ^= 1;
+            f
+        }),
+        (
+            "declared length beyond the frame",
+            frame(msg.as_bytes(), 100_000, pad, pad as u8),
+        ),
+    ];
+    // A valid frame first, so the helper itself is known to be right.
+    let good = encrypt_frame(&frame(msg.as_bytes(), msg.len() as u32, pad, pad as u8));
+    let (ts, nonce) = (now_secs().to_string(), "7".to_string());
+    let post = |encrypt: String| {
+        let signature = String::from_utf8(app.crypto.signature(&ts, &nonce, &encrypt).to_vec()).unwrap();
+        let body = format!("<xml><ToUserName>{CORP_ID}</ToUserName><Encrypt>{encrypt}</Encrypt></xml>");
+        app.client
+            .post(app.url("/wecom/callback"))
+            .query(&[("msg_signature", &signature), ("timestamp", &ts), ("nonce", &nonce)])
+            .body(body)
+            .send()
+    };
+    assert_eq!(post(good).await.unwrap().status(), StatusCode::OK);
+    for (what, bad) in cases {
+        let response = post(encrypt_frame(&bad)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
+    }
+    assert_eq!(app.inbox_rows().await.len(), 1);
+}
