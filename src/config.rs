@@ -30,6 +30,10 @@ pub struct Config {
     pub wecom: WecomConfig,
     pub org: OrgConfig,
     pub inbox: InboxConfig,
+    pub outbox: OutboxConfig,
+    pub customers: CustomersConfig,
+    /// Lead channels to create or update at start-up (more can be managed later without a restart).
+    pub channels: Vec<ChannelSeed>,
     pub log: LogConfig,
 }
 
@@ -255,6 +259,71 @@ impl Default for InboxConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Fallback poll for messages queued by other instances (new ones wake the sender at once).
+    pub poll_interval_ms: u64,
+    /// A message being sent is taken over by another instance after this long.
+    pub lease_secs: u64,
+    pub max_attempts: i32,
+    pub retry_base_ms: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1000,
+            lease_secs: 60,
+            max_attempts: 10,
+            retry_base_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomersConfig {
+    /// The welcome message for customers whose channel has none; `{name}` and `{rep}` are filled in.
+    pub welcome_message: String,
+    /// Receives a departed rep's customers when no department leader can.
+    pub handover_fallback: String,
+    /// Also start WeCom's resigned transfer (离职继承) to the successor when a rep leaves.
+    pub resigned_transfer: bool,
+    /// A rep losing more customers than this in one day alerts their leader (once that day).
+    pub mass_deletion_threshold: u32,
+    /// How often members and departments are re-read from WeCom (member events may not arrive).
+    pub org_sync_interval_secs: u64,
+    /// How often customer relations are compared with WeCom and repaired.
+    pub reconcile_interval_secs: u64,
+    /// Run a full `sync` when `serve` starts on a database without customers.
+    pub sync_on_empty_start: bool,
+}
+
+impl Default for CustomersConfig {
+    fn default() -> Self {
+        Self {
+            welcome_message: "您好{name}，我是{rep}，很高兴为您服务！有任何问题随时在这里找我。".into(),
+            handover_fallback: String::new(),
+            resigned_transfer: false,
+            mass_deletion_threshold: 10,
+            org_sync_interval_secs: 3600,
+            reconcile_interval_secs: 86_400,
+            sync_on_empty_start: true,
+        }
+    }
+}
+
+/// A lead channel from the configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSeed {
+    pub state: String,
+    pub name: String,
+    #[serde(default)]
+    pub welcome: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// A tracing filter, e.g. `info` or `wecom_scrm=debug,info`; `RUST_LOG` overrides it.
     pub level: String,
@@ -396,6 +465,26 @@ impl Config {
                 "inbox",
                 "poll_interval_ms, claim_batch and write_batch must be at least 1".into(),
             );
+        }
+        if self.outbox.max_attempts < 1 || self.outbox.lease_secs == 0 || self.outbox.poll_interval_ms == 0 {
+            problem(
+                "outbox",
+                "max_attempts, lease_secs and poll_interval_ms must be at least 1".into(),
+            );
+        }
+        if self.customers.org_sync_interval_secs < 60 || self.customers.reconcile_interval_secs < 60 {
+            problem(
+                "customers",
+                "org_sync_interval_secs and reconcile_interval_secs must be at least 60".into(),
+            );
+        }
+        for (i, channel) in self.channels.iter().enumerate() {
+            if channel.state.trim().is_empty() || channel.state.chars().count() > 30 {
+                problem(
+                    "channels",
+                    format!("channel #{}: state must be 1 to 30 characters (WeCom's limit)", i + 1),
+                );
+            }
         }
         if self.inbox.max_attempts < 1 {
             problem("inbox.max_attempts", "must be at least 1".into());

@@ -8,10 +8,12 @@ pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod crm;
 pub mod db;
 pub mod http;
 pub mod inbox;
 pub mod telemetry;
+pub mod texts;
 pub mod wecom;
 
 /// Installs ring as the process-wide rustls crypto provider. HTTPS clients need one, and building

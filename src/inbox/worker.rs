@@ -9,13 +9,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Status;
 use crate::config::InboxConfig;
+use crate::db::claim::{self, ClaimColumns, Lease};
 use crate::db::entity::inbox;
 use crate::db::now_ms;
 use crate::wecom::callback::{Callback, parse_callback};
@@ -58,6 +59,17 @@ impl InboxHandler for UnhandledKinds {
         Box::pin(async move { Ok(Outcome::Ignored(format!("no handler for {}", row.kind))) })
     }
 }
+
+const CLAIM: ClaimColumns<inbox::Column> = ClaimColumns {
+    id: inbox::Column::Id,
+    status: inbox::Column::Status,
+    next_attempt_at: inbox::Column::NextAttemptAt,
+    locked_by: inbox::Column::LockedBy,
+    locked_until: inbox::Column::LockedUntil,
+    attempts: inbox::Column::Attempts,
+    ready: "pending",
+    claimed: "processing",
+};
 
 pub struct InboxWorker {
     db: DatabaseConnection,
@@ -118,8 +130,7 @@ impl InboxWorker {
 
     /// Claims one batch and handles it; returns how many rows were handled.
     pub async fn run_once(&self, shutdown: &CancellationToken) -> Result<usize, DbErr> {
-        let mut claimed = self.claim().await?;
-        claimed.sort_by_key(|row| row.id);
+        let claimed = self.claim().await?;
         let mut handled = 0;
         let mut rows = claimed.into_iter();
         for row in rows.by_ref() {
@@ -137,53 +148,17 @@ impl InboxWorker {
     }
 
     async fn claim(&self) -> Result<Vec<inbox::Model>, DbErr> {
-        use inbox::Column as C;
-        let now = now_ms();
-        let lease_ms = i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let mut due = Query::select();
-        due.column(C::Id)
-            .from(inbox::Entity)
-            .cond_where(
-                Condition::any()
-                    .add(
-                        Expr::col(C::Status)
-                            .eq(Status::Pending.as_str())
-                            .and(Expr::col(C::NextAttemptAt).lte(now)),
-                    )
-                    .add(
-                        Expr::col(C::Status)
-                            .eq(Status::Processing.as_str())
-                            .and(Expr::col(C::LockedUntil).lt(now)),
-                    ),
-            )
-            .order_by(C::Id, Order::Asc)
-            .limit(self.config.claim_batch);
-        if self.db.get_database_backend() == DbBackend::Postgres {
-            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        inbox::Entity::update_many()
-            .col_expr(C::Status, Expr::val(Status::Processing.as_str()))
-            .col_expr(C::LockedBy, Expr::val(self.instance.as_str()))
-            .col_expr(C::LockedUntil, Expr::val(now.saturating_add(lease_ms)))
-            .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
-            .filter(Expr::col(C::Id).in_subquery(due))
-            .exec_with_returning(&self.db)
-            .await
+        let lease = Lease {
+            owner: &self.instance,
+            duration_ms: i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            batch: self.config.claim_batch,
+        };
+        claim::claim::<inbox::Entity>(&self.db, &CLAIM, lease, now_ms()).await
     }
 
     /// Gives claimed rows back untouched (shutdown between rows).
     async fn release(&self, ids: &[i64]) -> Result<(), DbErr> {
-        use inbox::Column as C;
-        inbox::Entity::update_many()
-            .col_expr(C::Status, Expr::val(Status::Pending.as_str()))
-            .col_expr(C::LockedBy, Expr::val(Option::<String>::None))
-            .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None))
-            .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
-            .filter(C::Id.is_in(ids.iter().copied()))
-            .filter(C::LockedBy.eq(self.instance.as_str()))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        claim::release::<inbox::Entity>(&self.db, &CLAIM, &self.instance, ids).await
     }
 
     async fn handle_row(&self, row: inbox::Model) -> Result<(), DbErr> {

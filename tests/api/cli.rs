@@ -5,6 +5,8 @@ use std::process::Command;
 use reqwest::StatusCode;
 use wecom_scrm::wecom::compose;
 
+use migration::MigratorTrait;
+
 use crate::helpers::*;
 
 /// The binary with this test's database and cache, run from an empty directory so nothing but the
@@ -54,7 +56,8 @@ fn migrate_applies_then_finds_nothing_to_do() {
     let (db, dir) = (TestDb::new(), tempfile::tempdir().unwrap());
     let (code, stdout, stderr) = output(command(&db, &dir).arg("migrate"));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("migrations applied: 1"), "{stdout}");
+    let all = migration::Migrator::migrations().len();
+    assert!(stdout.contains(&format!("migrations applied: {all}")), "{stdout}");
     let (code, stdout, _) = output(command(&db, &dir).arg("migrate"));
     assert_eq!(code, 0);
     assert!(stdout.contains("migrations applied: 0"), "{stdout}");

@@ -13,6 +13,8 @@ use wecom_scrm::inbox::{
 use wecom_scrm::wecom::callback::Callback;
 use wecom_scrm::wecom::compose;
 
+use migration::MigratorTrait;
+
 use crate::helpers::*;
 
 /// Fails transiently a given number of times, then processes.
@@ -190,7 +192,7 @@ async fn the_first_callback_on_a_freshly_migrated_database_is_stored() {
         let test_db = TestDb::new();
         let config = test_config(&test_db);
         let (db, applied) = wecom_scrm::db::connect_migrated(&config.database, true).await.unwrap();
-        assert_eq!(applied, 1);
+        assert_eq!(applied, migration::Migrator::migrations().len());
         let (writer, _task) = store::InboxWriter::spawn(db, 8, Arc::new(tokio::sync::Notify::new()));
         let row = store::NewCallback {
             dedupe_key: format!("msg:fresh-{i}"),

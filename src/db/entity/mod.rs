@@ -1,4 +1,16 @@
 //! sea-orm entities, one file per table, kept apart from the code that uses them. The schema itself is
 //! owned by the `migration` crate.
 
+pub mod audit;
+pub mod channel;
+pub mod customer;
+pub mod department;
+pub mod follow_up;
+pub mod follower;
 pub mod inbox;
+pub mod job_run;
+pub mod kv_state;
+pub mod member;
+pub mod member_department;
+pub mod outbox;
+pub mod reminder;

@@ -1,0 +1,9 @@
+//! The CRM domain: the org, customers and the members who follow them, lead channels, the audit
+//! log, search, and synchronisation with WeCom. Functions here take a database connection (or
+//! transaction) and plain values; they never see HTTP or chat.
+
+pub mod audit;
+pub mod channels;
+pub mod customers;
+pub mod members;
+pub mod search;

@@ -1,0 +1,112 @@
+//! Claiming rows of a work table with a lease, so that several workers (in one process or many)
+//! never take the same row: on PostgreSQL the due rows are picked with `FOR UPDATE SKIP LOCKED`, on
+//! SQLite the single conditional `UPDATE … RETURNING` is atomic by itself. A row whose lease ran out
+//! (its worker died) is due again.
+
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter};
+
+/// The columns and status values a work table uses for claiming.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimColumns<C> {
+    pub id: C,
+    pub status: C,
+    pub next_attempt_at: C,
+    pub locked_by: C,
+    pub locked_until: C,
+    pub attempts: C,
+    /// The status of a row waiting for its next attempt.
+    pub ready: &'static str,
+    /// The status of a claimed row.
+    pub claimed: &'static str,
+}
+
+/// Who claims, for how long, how many.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    pub owner: &'a str,
+    pub duration_ms: i64,
+    pub batch: u64,
+}
+
+/// Claims up to `lease.batch` due rows, oldest first, counting an attempt on each.
+pub async fn claim<E>(
+    db: &DatabaseConnection,
+    cols: &ClaimColumns<E::Column>,
+    lease: Lease<'_>,
+    now: i64,
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+{
+    let mut due = Query::select();
+    due.column(cols.id)
+        .from(E::default().table_ref())
+        .cond_where(
+            Condition::any()
+                .add(
+                    Expr::col(cols.status)
+                        .eq(cols.ready)
+                        .and(Expr::col(cols.next_attempt_at).lte(now)),
+                )
+                .add(
+                    Expr::col(cols.status)
+                        .eq(cols.claimed)
+                        .and(Expr::col(cols.locked_until).lt(now)),
+                ),
+        )
+        .order_by(cols.id, Order::Asc)
+        .limit(lease.batch);
+    if db.get_database_backend() == DbBackend::Postgres {
+        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let mut claimed = E::update_many()
+        .col_expr(cols.status, Expr::val(cols.claimed))
+        .col_expr(cols.locked_by, Expr::val(lease.owner))
+        .col_expr(cols.locked_until, Expr::val(now.saturating_add(lease.duration_ms)))
+        .col_expr(cols.attempts, Expr::col(cols.attempts).add(1))
+        .filter(Expr::col(cols.id).in_subquery(due))
+        .exec_with_returning(db)
+        .await?;
+    claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
+    Ok(claimed)
+}
+
+/// Gives rows back untouched (shutdown before they were handled): ready at once, attempt uncounted.
+pub async fn release<E>(
+    db: &DatabaseConnection,
+    cols: &ClaimColumns<E::Column>,
+    owner: &str,
+    ids: &[i64],
+) -> Result<(), DbErr>
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+{
+    if ids.is_empty() {
+        return Ok(());
+    }
+    E::update_many()
+        .col_expr(cols.status, Expr::val(cols.ready))
+        .col_expr(cols.locked_by, Expr::val(Option::<String>::None))
+        .col_expr(cols.locked_until, Expr::val(Option::<i64>::None))
+        .col_expr(cols.attempts, Expr::col(cols.attempts).sub(1))
+        .filter(cols.id.is_in(ids.iter().copied()))
+        .filter(cols.locked_by.eq(owner))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+fn id_of<E: EntityTrait>(model: &E::Model, column: E::Column) -> i64
+where
+    E::Column: ColumnTrait,
+{
+    use sea_orm::ModelTrait;
+    match model.get(column) {
+        sea_orm::Value::BigInt(Some(id)) => id,
+        sea_orm::Value::Int(Some(id)) => i64::from(id),
+        _ => 0,
+    }
+}

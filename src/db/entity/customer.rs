@@ -1,0 +1,48 @@
+use sea_orm::entity::prelude::*;
+
+/// A customer: a WeCom external contact, and the CRM facts about them. `owner_userid` is the rep
+/// responsible in the CRM; `first_state` the lead source (the 「联系我」 state of the first add).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "customers")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub external_userid: String,
+    pub name: String,
+    /// 1 a WeChat user, 2 a WeCom user of another corp, 0 unknown.
+    pub contact_type: i32,
+    #[sea_orm(column_type = "Text")]
+    pub avatar: String,
+    pub gender: i32,
+    pub unionid: String,
+    pub corp_name: String,
+    pub corp_full_name: String,
+    pub position: String,
+    pub owner_userid: Option<String>,
+    pub first_state: Option<String>,
+    pub first_added_by: Option<String>,
+    pub first_added_at: Option<i64>,
+    pub stage: Option<String>,
+    pub lead_status: Option<String>,
+    pub rating: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub tags: String,
+    pub score: i32,
+    /// Added through add_half_external_contact and not confirmed yet.
+    pub pending: bool,
+    pub at_risk: bool,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub at_risk_reason: Option<String>,
+    pub at_risk_since: Option<i64>,
+    #[sea_orm(column_type = "Text")]
+    pub search_text: String,
+    pub last_follow_up_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
