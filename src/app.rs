@@ -15,9 +15,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{Cache, CacheError};
 use crate::config::{Config, ConfigError, Needs};
+use crate::crm::channels;
 use crate::db::{self, DbSetupError};
+use crate::events::EventHandler;
 use crate::http::{self, AppContext, AppState};
-use crate::inbox::{InboxHandler, InboxWorker, InboxWriter, UnhandledKinds};
+use crate::inbox::{InboxHandler, InboxWorker, InboxWriter};
+use crate::notify::Notifier;
+use crate::services::Services;
+use crate::wecom::api::WecomClient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -39,15 +44,22 @@ pub struct App {
     worker: InboxWorker,
     writer_task: JoinHandle<()>,
     grace: Duration,
+    services: Arc<Services>,
 }
 
 impl App {
-    /// Builds the service with the inbox handler of the current release.
+    /// Builds the service: callbacks are handled by the [`EventHandler`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        Self::build_with_handler(config, Arc::new(UnhandledKinds)).await
+        Self::build_inner(config, None).await
     }
 
+    /// Builds the service with another inbox handler (tests of the inbox itself).
     pub async fn build_with_handler(config: Config, handler: Arc<dyn InboxHandler>) -> Result<Self, StartError> {
+        Self::build_inner(config, Some(handler)).await
+    }
+
+    async fn build_inner(config: Config, handler: Option<Arc<dyn InboxHandler>>) -> Result<Self, StartError> {
+        crate::install_crypto_provider();
         config.validate(Needs::Service)?;
         let crypto = config.wecom.crypto()?;
         let addr = config.server_addr()?;
@@ -56,21 +68,41 @@ impl App {
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
+        let now = db::now_ms();
+        for seed in &config.channels {
+            channels::upsert(&db, seed.state.trim(), &seed.name, seed.welcome.as_deref(), now)
+                .await
+                .map_err(|e| StartError::Database(DbSetupError::Migrate(e)))?;
+        }
         let cache = Cache::connect(&config.redis).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
 
+        let instance = instance_id();
+        let config = Arc::new(config);
+        let wecom = WecomClient::new(&config.wecom, cache.clone());
+        let notifier = Notifier::new(db.clone(), wecom.clone(), config.outbox.clone(), instance.clone());
+        let services = Arc::new(Services {
+            config: config.clone(),
+            db: db.clone(),
+            cache: cache.clone(),
+            wecom,
+            notifier,
+        });
+        let handler = handler.unwrap_or_else(|| Arc::new(EventHandler::new(services.clone())));
+
         let stored = Arc::new(Notify::new());
         let (inbox, writer_task) = InboxWriter::spawn(db.clone(), config.inbox.write_batch, stored.clone());
-        let worker = InboxWorker::new(db.clone(), config.inbox.clone(), handler, stored, instance_id());
+        let worker = InboxWorker::new(db.clone(), config.inbox.clone(), handler, stored, instance);
         let grace = config.shutdown_grace();
         let state = AppState::new(AppContext {
-            config: Arc::new(config),
+            config,
             db,
             cache,
             crypto,
             inbox,
+            services: services.clone(),
         });
         Ok(Self {
             listener,
@@ -78,6 +110,7 @@ impl App {
             worker,
             writer_task,
             grace,
+            services,
         })
     }
 
@@ -99,6 +132,7 @@ impl App {
             worker,
             writer_task,
             grace,
+            services,
         } = self;
         let addr = listener.local_addr().map_err(StartError::Serve)?;
         let config = state.config.clone();
@@ -111,6 +145,12 @@ impl App {
 
         let stop = CancellationToken::new();
         let worker_task = tokio::spawn(worker.run(stop.child_token()));
+        let notifier_task = tokio::spawn(services.notifier.clone().run(stop.child_token()));
+        let job_tasks = if config.jobs.enabled {
+            crate::jobs::scheduler::spawn(services.clone(), stop.child_token())
+        } else {
+            Vec::new()
+        };
         let signalled = stop.clone();
         let router = http::router(state);
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -141,9 +181,35 @@ impl App {
         if tokio::time::timeout(grace, worker_task).await.is_err() {
             tracing::warn!("inbox worker did not finish its current row within the grace period");
         }
+        if tokio::time::timeout(grace, notifier_task).await.is_err() {
+            tracing::warn!("notification sender did not finish within the grace period");
+        }
+        for task in job_tasks {
+            // A long sync is safe to stop anywhere: it resumes from its last committed page.
+            task.abort();
+        }
         tracing::info!("stopped");
         served
     }
+}
+
+/// The services a command-line tool works with (no HTTP listener): database (migrated), cache,
+/// WeCom client and notification sender.
+pub async fn cli_services(config: Config) -> Result<Arc<Services>, StartError> {
+    crate::install_crypto_provider();
+    config.validate(Needs::Service)?;
+    let (db, _) = db::connect_migrated(&config.database, config.database.auto_migrate).await?;
+    let cache = Cache::connect(&config.redis).await?;
+    let config = Arc::new(config);
+    let wecom = WecomClient::new(&config.wecom, cache.clone());
+    let notifier = Notifier::new(db.clone(), wecom.clone(), config.outbox.clone(), instance_id());
+    Ok(Arc::new(Services {
+        config,
+        db,
+        cache,
+        wecom,
+        notifier,
+    }))
 }
 
 /// Identifies this process in row leases: host, pid and a random suffix (a restarted process with

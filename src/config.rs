@@ -32,6 +32,7 @@ pub struct Config {
     pub inbox: InboxConfig,
     pub outbox: OutboxConfig,
     pub customers: CustomersConfig,
+    pub jobs: JobsConfig,
     /// Lead channels to create or update at start-up (more can be managed later without a restart).
     pub channels: Vec<ChannelSeed>,
     pub log: LogConfig,
@@ -290,12 +291,6 @@ pub struct CustomersConfig {
     pub resigned_transfer: bool,
     /// A rep losing more customers than this in one day alerts their leader (once that day).
     pub mass_deletion_threshold: u32,
-    /// How often members and departments are re-read from WeCom (member events may not arrive).
-    pub org_sync_interval_secs: u64,
-    /// How often customer relations are compared with WeCom and repaired.
-    pub reconcile_interval_secs: u64,
-    /// Run a full `sync` when `serve` starts on a database without customers.
-    pub sync_on_empty_start: bool,
 }
 
 impl Default for CustomersConfig {
@@ -305,6 +300,28 @@ impl Default for CustomersConfig {
             handover_fallback: String::new(),
             resigned_transfer: false,
             mass_deletion_threshold: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run the periodic jobs in this instance (several instances may all run them: each run happens
+    /// once).
+    pub enabled: bool,
+    /// How often members and departments are re-read from WeCom (member events may not arrive).
+    pub org_sync_interval_secs: u64,
+    /// How often customer relations are compared with WeCom and repaired.
+    pub reconcile_interval_secs: u64,
+    /// Import everything from WeCom when `serve` starts on a database without customers.
+    pub sync_on_empty_start: bool,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
             org_sync_interval_secs: 3600,
             reconcile_interval_secs: 86_400,
             sync_on_empty_start: true,
@@ -472,9 +489,9 @@ impl Config {
                 "max_attempts, lease_secs and poll_interval_ms must be at least 1".into(),
             );
         }
-        if self.customers.org_sync_interval_secs < 60 || self.customers.reconcile_interval_secs < 60 {
+        if self.jobs.org_sync_interval_secs < 60 || self.jobs.reconcile_interval_secs < 60 {
             problem(
-                "customers",
+                "jobs",
                 "org_sync_interval_secs and reconcile_interval_secs must be at least 60".into(),
             );
         }

@@ -4,6 +4,7 @@
 mod demo;
 mod inbox;
 mod simulate;
+mod sync;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Import departments, members and every customer from WeCom (resumable), or --reconcile.
+    Sync(sync::SyncArgs),
     /// Inspect and replay stored callbacks.
     #[command(subcommand)]
     Inbox(inbox::InboxCommand),
@@ -98,6 +101,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let db = db::connect(&config.database).await.map_err(StartError::from)?;
             inbox::run(&db, command, config.org.tz()).await?;
         }
+        Command::Sync(args) => sync::run(config, args).await?,
         Command::Demo(args) => demo::run_demo(config, args).await?,
         Command::FakeWecom(args) => demo::run_fake_wecom(args).await?,
         Command::Simulate(args) => simulate::run(&config, args).await?,

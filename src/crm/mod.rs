@@ -7,3 +7,4 @@ pub mod channels;
 pub mod customers;
 pub mod members;
 pub mod search;
+pub mod sync;

@@ -24,6 +24,7 @@ use tracing::Level;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::inbox::InboxWriter;
+use crate::services::Services;
 use crate::wecom::crypto::WecomCrypto;
 
 /// WeCom callbacks are a few hundred bytes; anything near this is not WeCom.
@@ -36,6 +37,7 @@ pub struct AppContext {
     pub cache: Cache,
     pub crypto: WecomCrypto,
     pub inbox: InboxWriter,
+    pub services: Arc<Services>,
 }
 
 #[derive(Clone)]

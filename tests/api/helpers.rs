@@ -15,7 +15,10 @@ use wecom_scrm::cache::Cache;
 use wecom_scrm::config::Config;
 use wecom_scrm::db::entity::inbox;
 use wecom_scrm::inbox::{InboxHandler, UnhandledKinds};
+use wecom_scrm::wecom::api::types::{Department, ExternalContact, ExternalContactDetail, FollowUser, Member};
 use wecom_scrm::wecom::crypto::{SealedCallback, WecomCrypto};
+use wecom_scrm::wecom::fake::fixture::FixtureMember;
+use wecom_scrm::wecom::fake::{FakeWecom, Fixture};
 
 pub const CORP_ID: &str = "ww1436e0e65a779aee";
 pub const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
@@ -131,7 +134,79 @@ pub fn test_config(db: &TestDb) -> Config {
     config.wecom.api_base = "http://127.0.0.1:9".into();
     config.inbox.poll_interval_ms = 200;
     config.inbox.retry_base_ms = 50;
+    config.outbox.poll_interval_ms = 200;
+    config.outbox.retry_base_ms = 50;
+    config.wecom.retry_base_ms = 10;
+    // Tests that exercise the schedule turn it on.
+    config.jobs.enabled = false;
     config
+}
+
+/// A small org for customer tests: 测试公司 (boss) with 销售一部 (lead1: rep1, rep2) and 销售二部
+/// (lead2: rep3); customers wmC1 (张伟, 华为; rep1), wmC2 (刘洋; rep1 and rep2), wmC3 (陈静; rep3).
+pub fn test_fixture() -> Fixture {
+    let mut f = Fixture::empty(CORP_ID, AGENT_ID, "test-app-secret", TOKEN, AES_KEY);
+    let dept = |id: i64, name: &str, parent: i64, leader: &str| Department {
+        id,
+        name: name.into(),
+        parentid: parent,
+        department_leader: vec![leader.into()],
+        ..Default::default()
+    };
+    f.departments = vec![
+        dept(1, "测试公司", 0, "boss"),
+        dept(2, "销售一部", 1, "lead1"),
+        dept(3, "销售二部", 1, "lead2"),
+    ];
+    let member = |userid: &str, name: &str, department: i64, leader: bool| FixtureMember {
+        member: Member {
+            userid: userid.into(),
+            name: name.into(),
+            department: vec![department],
+            is_leader_in_dept: vec![i32::from(leader)],
+            main_department: department,
+            status: 1,
+            ..Default::default()
+        },
+        customer_contact: true,
+    };
+    f.members = vec![
+        member("boss", "王总", 1, true),
+        member("lead1", "李经理", 2, true),
+        member("rep1", "张三", 2, false),
+        member("rep2", "李四", 2, false),
+        member("lead2", "赵经理", 3, true),
+        member("rep3", "王五", 3, false),
+    ];
+    f.external_contacts = vec![
+        contact("wmC1", "张伟", "华为", &[("rep1", "张总-华为采购 13800000001", "expo")]),
+        contact("wmC2", "刘洋", "", &[("rep1", "刘先生", ""), ("rep2", "刘哥", "")]),
+        contact("wmC3", "陈静", "阿里巴巴", &[("rep3", "陈经理", "website")]),
+    ];
+    f
+}
+
+/// An external contact followed by (member, remark, state) relations.
+pub fn contact(external_userid: &str, name: &str, corp: &str, follows: &[(&str, &str, &str)]) -> ExternalContactDetail {
+    ExternalContactDetail {
+        external_contact: ExternalContact {
+            external_userid: external_userid.into(),
+            name: name.into(),
+            contact_type: if corp.is_empty() { 1 } else { 2 },
+            corp_name: corp.into(),
+            ..Default::default()
+        },
+        follow_user: follows
+            .iter()
+            .map(|(userid, remark, state)| FollowUser {
+                userid: (*userid).into(),
+                remark: (*remark).into(),
+                state: (*state).into(),
+                createtime: 1_790_000_000,
+                ..Default::default()
+            })
+            .collect(),
+    }
 }
 
 /// A cache for one test on the configured backend, under its own prefix.
@@ -167,6 +242,9 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), StartError>>>,
     pub test_db: TestDb,
+    /// The fake WeCom the app talks to, when started with one.
+    pub fake: Option<FakeWecom>,
+    services: Option<Arc<wecom_scrm::services::Services>>,
 }
 
 impl TestApp {
@@ -181,14 +259,43 @@ impl TestApp {
         Self::start(test_db, config, handler).await
     }
 
+    /// The real app (its event handler included) against a fake WeCom serving `fixture`.
+    pub async fn spawn_with_fake(fixture: Fixture, configure: impl FnOnce(&mut Config)) -> Self {
+        init_test_process();
+        let fake = FakeWecom::start_local(fixture).await.expect("fake WeCom starts");
+        let test_db = TestDb::new();
+        let mut config = test_config(&test_db);
+        config.wecom.api_base = fake.url();
+        configure(&mut config);
+        let mut app = Self::launch(test_db, config, None).await;
+        app.fake = Some(fake);
+        app
+    }
+
+    pub fn fake(&self) -> &FakeWecom {
+        self.fake.as_ref().expect("started with a fake WeCom")
+    }
+
     /// Starts the app on an existing test database (e.g. a second instance, or a restart).
     pub async fn start(test_db: TestDb, config: Config, handler: Arc<dyn InboxHandler>) -> Self {
+        Self::launch(test_db, config, Some(handler)).await
+    }
+
+    /// Starts the real app (event handler included) on an existing test database.
+    pub async fn start_real(test_db: TestDb, config: Config) -> Self {
+        Self::launch(test_db, config, None).await
+    }
+
+    async fn launch(test_db: TestDb, config: Config, handler: Option<Arc<dyn InboxHandler>>) -> Self {
         LazyLock::force(&INIT);
-        let app = App::build_with_handler(config.clone(), handler)
-            .await
-            .expect("app starts");
+        let app = match handler {
+            Some(handler) => App::build_with_handler(config.clone(), handler).await,
+            None => App::build(config.clone()).await,
+        }
+        .expect("app starts");
         let base_url = format!("http://{}", app.local_addr());
         let app_db = app.state().db.clone();
+        let services = Some(app.state().services.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run(async move {
             let _ = rx.await;
@@ -206,6 +313,8 @@ impl TestApp {
             shutdown: Some(tx),
             handle: Some(handle),
             test_db,
+            fake: None,
+            services,
         }
     }
 
@@ -271,6 +380,42 @@ impl TestApp {
             .all(&self.db)
             .await
             .expect("inbox rows")
+    }
+
+    /// Has the fake WeCom send `inner_xml` to the app, as WeCom does, and waits until it is handled.
+    pub async fn deliver(&self, inner_xml: &str) -> inbox::Model {
+        let answer = self
+            .fake()
+            .send_callback(&self.url("/wecom/callback"), inner_xml)
+            .await
+            .expect("callback sent");
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let rows = self.wait_until_settled(Duration::from_secs(10)).await;
+        let key = wecom_scrm::wecom::callback::parse_callback(inner_xml)
+            .unwrap()
+            .dedupe_key;
+        rows.into_iter()
+            .find(|r| r.dedupe_key == key)
+            .expect("the callback's row")
+    }
+
+    /// Waits (bounded) until the outbox has nothing left to send.
+    pub async fn wait_for_notifications(&self) {
+        use wecom_scrm::db::entity::outbox;
+        wait_for(Duration::from_secs(10), || async {
+            let pending = outbox::Entity::find().all(&self.db).await.unwrap();
+            pending
+                .iter()
+                .all(|m| m.status == "sent" || m.status == "failed")
+                .then_some(())
+        })
+        .await
+        .expect("notifications delivered in time");
+    }
+
+    /// The services (database, WeCom client, notifier) the app runs with, for calling jobs directly.
+    pub fn services(&self) -> Arc<wecom_scrm::services::Services> {
+        self.services.clone().expect("services")
     }
 
     /// Waits (bounded) until every inbox row has left pending/processing; returns the rows.

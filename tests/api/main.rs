@@ -5,6 +5,7 @@
 mod cache;
 mod callback;
 pub mod cli;
+mod customers;
 mod demo;
 mod health;
 mod helpers;

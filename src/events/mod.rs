@@ -1,0 +1,59 @@
+//! What the service does with each WeCom callback: the inbox worker hands every stored callback to
+//! [`EventHandler`], which dispatches by kind. Handlers are idempotent (a replay changes nothing)
+//! and tolerant of order (an edit or deletion of a customer never seen is recorded, not refused).
+
+mod contacts;
+mod staff;
+pub mod texts;
+
+use std::sync::Arc;
+
+use sea_orm::DbErr;
+
+use crate::db::entity::inbox;
+use crate::inbox::{HandlerError, HandlerFuture, InboxHandler, Outcome};
+use crate::services::Services;
+use crate::wecom::api::WecomError;
+use crate::wecom::callback::{Callback, CallbackKind};
+
+pub use self::staff::{apply_departure, sync_member};
+
+/// Handles stored callbacks.
+#[derive(Clone)]
+pub struct EventHandler {
+    services: Arc<Services>,
+}
+
+impl EventHandler {
+    pub fn new(services: Arc<Services>) -> Self {
+        Self { services }
+    }
+}
+
+impl InboxHandler for EventHandler {
+    fn handle<'a>(&'a self, row: &'a inbox::Model, callback: &'a Callback) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let s = &self.services;
+            match &callback.kind {
+                CallbackKind::ExternalContact(event) => contacts::handle(s, row, event).await,
+                CallbackKind::Contact(event) => staff::handle(s, row, event).await,
+                CallbackKind::Text { .. } => Ok(Outcome::Ignored("chat commands are not handled yet".into())),
+                CallbackKind::EnterAgent { .. } | CallbackKind::Click { .. } | CallbackKind::View { .. } => {
+                    Ok(Outcome::Ignored(format!("nothing to do for {}", row.kind)))
+                }
+                CallbackKind::Unknown { .. } => Ok(Outcome::Ignored(format!("unknown callback kind {}", row.kind))),
+            }
+        })
+    }
+}
+
+impl From<DbErr> for HandlerError {
+    fn from(e: DbErr) -> Self {
+        HandlerError::Transient(format!("database: {e}"))
+    }
+}
+
+/// WeCom failures are retried by the inbox; a wrong configuration may be fixed meanwhile.
+fn wecom_error(e: WecomError) -> HandlerError {
+    HandlerError::Transient(e.to_string())
+}

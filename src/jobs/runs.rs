@@ -1,0 +1,47 @@
+//! Run records: a job that must happen once per period (per recipient) inserts its record first;
+//! the unique (job, scope, period) lets exactly one instance through.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+
+use crate::db::entity::job_run;
+use crate::db::now_ms;
+
+/// Records the start of a run; false when this (job, scope, period) already ran or is running.
+pub async fn try_start(db: &impl ConnectionTrait, job: &str, scope: &str, period: &str) -> Result<bool, DbErr> {
+    let inserted = job_run::Entity::insert(job_run::ActiveModel {
+        job: Set(job.to_owned()),
+        scope: Set(scope.to_owned()),
+        period: Set(period.to_owned()),
+        status: Set("running".into()),
+        detail: Set(None),
+        created_at: Set(now_ms()),
+        finished_at: Set(None),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([job_run::Column::Job, job_run::Column::Scope, job_run::Column::Period])
+    .exec(db)
+    .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(_)))
+}
+
+/// Records how a run ended (`done` or `failed`) and what it did.
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    job: &str,
+    scope: &str,
+    period: &str,
+    status: &str,
+    detail: &str,
+) -> Result<(), DbErr> {
+    job_run::Entity::update_many()
+        .col_expr(job_run::Column::Status, Expr::val(status))
+        .col_expr(job_run::Column::Detail, Expr::val(detail))
+        .col_expr(job_run::Column::FinishedAt, Expr::val(now_ms()))
+        .filter(job_run::Column::Job.eq(job))
+        .filter(job_run::Column::Scope.eq(scope))
+        .filter(job_run::Column::Period.eq(period))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The notification outbox. A message the service owes a member (a new customer, a lost one, a
+//! handover) is queued with [`enqueue`] in the same transaction as the change that calls for it —
+//! so it is neither lost when the process dies after the commit nor sent for a change that rolled
+//! back — under a dedupe key that makes replays harmless. The [`Notifier`] in every instance claims
+//! due messages with a lease and sends them through WeCom with duplicate checking on, so a crash
+//! between sending and recording cannot deliver twice either.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::OutboxConfig;
+use crate::db::claim::{self, ClaimColumns, Lease};
+use crate::db::entity::outbox;
+use crate::db::now_ms;
+use crate::wecom::api::{MessageBody, WecomClient, WecomError};
+
+const CLAIM: ClaimColumns<outbox::Column> = ClaimColumns {
+    id: outbox::Column::Id,
+    status: outbox::Column::Status,
+    next_attempt_at: outbox::Column::NextAttemptAt,
+    locked_by: outbox::Column::LockedBy,
+    locked_until: outbox::Column::LockedUntil,
+    attempts: outbox::Column::Attempts,
+    ready: "pending",
+    claimed: "sending",
+};
+
+/// Queues `body` for `recipient` unless a message with `key` was queued before. Returns whether it
+/// was queued now. Call inside the transaction of the change, then [`Notifier::wake`] after commit.
+pub async fn enqueue(db: &impl ConnectionTrait, key: &str, recipient: &str, body: &MessageBody) -> Result<bool, DbErr> {
+    let now = now_ms();
+    let inserted = outbox::Entity::insert(outbox::ActiveModel {
+        dedupe_key: Set(key.chars().take(160).collect()),
+        recipient: Set(recipient.to_owned()),
+        body: Set(serde_json::to_string(body).expect("a message body serializes")),
+        status: Set("pending".into()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([outbox::Column::DedupeKey])
+    .exec(db)
+    .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(_)))
+}
+
+/// Sends queued messages. One per instance; they share the queue safely.
+#[derive(Clone)]
+pub struct Notifier {
+    db: DatabaseConnection,
+    client: WecomClient,
+    config: OutboxConfig,
+    wake: Arc<Notify>,
+    instance: String,
+}
+
+impl Notifier {
+    pub fn new(db: DatabaseConnection, client: WecomClient, config: OutboxConfig, instance: String) -> Self {
+        Self {
+            db,
+            client,
+            config,
+            wake: Arc::new(Notify::new()),
+            instance,
+        }
+    }
+
+    /// Tells the sender that messages were queued (after the transaction committed).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(self.config.poll_interval_ms.max(1));
+        while !shutdown.is_cancelled() {
+            if let Err(e) = self.deliver_due(&shutdown).await {
+                tracing::warn!(error = %e, "outbox cannot reach the database; will retry");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    /// Sends every due message; returns how many were handled (sent, rescheduled or failed).
+    pub async fn deliver_due(&self, shutdown: &CancellationToken) -> Result<usize, DbErr> {
+        let lease_ms = i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let mut total = 0;
+        loop {
+            let lease = Lease {
+                owner: &self.instance,
+                duration_ms: lease_ms,
+                batch: 16,
+            };
+            let claimed = claim::claim::<outbox::Entity>(&self.db, &CLAIM, lease, now_ms()).await?;
+            if claimed.is_empty() {
+                return Ok(total);
+            }
+            let mut rows = claimed.into_iter();
+            for row in rows.by_ref() {
+                self.deliver(row).await?;
+                total += 1;
+                if shutdown.is_cancelled() {
+                    break;
+                }
+            }
+            let left: Vec<i64> = rows.map(|r| r.id).collect();
+            if !left.is_empty() {
+                claim::release::<outbox::Entity>(&self.db, &CLAIM, &self.instance, &left).await?;
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn deliver(&self, row: outbox::Model) -> Result<(), DbErr> {
+        let body: MessageBody = match serde_json::from_str(&row.body) {
+            Ok(body) => body,
+            Err(e) => {
+                return self
+                    .finish(&row, Finish::Failed(format!("unreadable message body: {e}")))
+                    .await;
+            }
+        };
+        // WeCom drops an identical request within this window: covers a resend after a crash
+        // between the send and recording it, without suppressing later messages that happen to read
+        // the same.
+        let duplicate_window = Duration::from_secs((self.config.lease_secs * 2).max(120));
+        let finish = match self
+            .client
+            .send_to_user(&row.recipient, body, Some(duplicate_window))
+            .await
+        {
+            Ok(msgid) => Finish::Sent(msgid),
+            Err(WecomError::RecipientLimited { retry_after, .. }) => Finish::Later(retry_after, None),
+            Err(e @ WecomError::InvalidRecipient { .. }) => Finish::Failed(e.to_string()),
+            Err(e) if row.attempts < self.config.max_attempts => {
+                let delay = backoff(Duration::from_millis(self.config.retry_base_ms), row.attempts);
+                Finish::Later(delay, Some(e.to_string()))
+            }
+            Err(e) => Finish::Failed(e.to_string()),
+        };
+        self.finish(&row, finish).await
+    }
+
+    async fn finish(&self, row: &outbox::Model, finish: Finish) -> Result<(), DbErr> {
+        use outbox::Column as C;
+        let now = now_ms();
+        let mut update = outbox::Entity::update_many()
+            .col_expr(C::LockedBy, Expr::val(Option::<String>::None))
+            .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None));
+        update = match finish {
+            Finish::Sent(msgid) => {
+                tracing::info!(id = row.id, recipient = %row.recipient, "notification sent");
+                update
+                    .col_expr(C::Status, Expr::val("sent"))
+                    .col_expr(C::Msgid, Expr::val(msgid))
+                    .col_expr(C::SentAt, Expr::val(now))
+            }
+            Finish::Later(delay, error) => {
+                let mut update = update.col_expr(C::Status, Expr::val("pending")).col_expr(
+                    C::NextAttemptAt,
+                    Expr::val(now.saturating_add(delay.as_millis() as i64)),
+                );
+                match error {
+                    Some(error) => {
+                        tracing::warn!(id = row.id, attempt = row.attempts, error = %error, "notification not sent; will retry");
+                        update = update.col_expr(C::LastError, Expr::val(error));
+                    }
+                    // Waiting for the member's message window is not a failed attempt.
+                    None => {
+                        update = update.col_expr(
+                            C::Attempts,
+                            sea_orm::sea_query::ExprTrait::sub(Expr::col(C::Attempts), 1),
+                        )
+                    }
+                }
+                update
+            }
+            Finish::Failed(error) => {
+                tracing::error!(id = row.id, recipient = %row.recipient, error = %error, "notification failed");
+                update
+                    .col_expr(C::Status, Expr::val("failed"))
+                    .col_expr(C::LastError, Expr::val(error))
+            }
+        };
+        update
+            .filter(C::Id.eq(row.id))
+            .filter(C::LockedBy.eq(self.instance.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+enum Finish {
+    Sent(String),
+    /// Try again after this long; with an error when the attempt failed.
+    Later(Duration, Option<String>),
+    Failed(String),
+}
+
+fn backoff(base: Duration, attempt: i32) -> Duration {
+    let exp = attempt.clamp(1, 16) as u32 - 1;
+    let delay = base.saturating_mul(1 << exp).min(Duration::from_secs(600));
+    delay.mul_f64(0.8 + rand::random::<f64>() * 0.4)
+}
