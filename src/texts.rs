@@ -57,7 +57,7 @@ pub fn preview(text: &str, max: usize) -> String {
         flat
     } else {
         let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
+        format!("{}…", cut.trim_end())
     }
 }
 
@@ -79,6 +79,7 @@ mod tests {
             start_of_day(late, tz),
             Utc.with_ymd_and_hms(2026, 11, 26, 16, 0, 0).unwrap().timestamp_millis()
         );
-        assert_eq!(preview("已报价，\n等回复  下周", 6), "已报价， 等…");
+        assert_eq!(preview("已报价，\n等回复  下周", 6), "已报价，…");
+        assert_eq!(preview("已报价，\n等回复", 20), "已报价， 等回复");
     }
 }

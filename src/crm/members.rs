@@ -107,7 +107,8 @@ pub async fn upsert_member(db: &impl ConnectionTrait, m: &Member, now: i64) -> R
             let same = current.name == m.name
                 && current.position == m.position
                 && current.main_department == main_department
-                && (current.status == m.status || !current.active)
+                // A departure is not an update: `depart` records it.
+                && (current.status == m.status || m.status == STATUS_LEFT || !current.active)
                 && parse_list(&current.direct_leaders) == m.direct_leader;
             if same {
                 MemberChange::Unchanged

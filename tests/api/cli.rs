@@ -26,8 +26,17 @@ pub fn command(db: &TestDb, dir: &tempfile::TempDir) -> Command {
         .env("SCRM_WECOM__TOKEN", TOKEN)
         .env("SCRM_WECOM__ENCODING_AES_KEY", AES_KEY)
         .env("SCRM_SERVER__ADDR", "127.0.0.1:0")
-        .env("SCRM_LOG__FORMAT", "json");
+        .env("SCRM_LOG__FORMAT", "json")
+        // No WeCom to talk to unless a test provides one.
+        .env("SCRM_JOBS__ENABLED", "false");
     cmd
+}
+
+/// Runs the binary without blocking the test's runtime (which may be serving a fake WeCom).
+pub async fn output_async(mut cmd: Command) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || output(&mut cmd))
+        .await
+        .expect("the command ran")
 }
 
 pub fn output(cmd: &mut Command) -> (i32, String, String) {

@@ -61,6 +61,8 @@ pub struct TestDb {
     pub url: String,
     pub schema: String,
     _dir: Option<tempfile::TempDir>,
+    /// Only the owner drops the schema at the end.
+    owned: bool,
 }
 
 impl TestDb {
@@ -70,6 +72,7 @@ impl TestDb {
                 url,
                 schema: format!("t_{}", unique_suffix()),
                 _dir: None,
+                owned: true,
             },
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -78,6 +81,7 @@ impl TestDb {
                     url,
                     schema: String::new(),
                     _dir: Some(dir),
+                    owned: true,
                 }
             }
         }
@@ -86,11 +90,21 @@ impl TestDb {
     pub fn is_postgres(&self) -> bool {
         !self.schema.is_empty()
     }
+
+    /// The same database for a second instance; the original keeps ownership (and cleans up).
+    pub fn share(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            schema: self.schema.clone(),
+            _dir: None,
+            owned: false,
+        }
+    }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if !self.is_postgres() {
+        if !self.is_postgres() || !self.owned {
             return;
         }
         let (url, schema) = (self.url.clone(), self.schema.clone());
@@ -341,6 +355,7 @@ impl TestApp {
                 url: String::new(),
                 schema: String::new(),
                 _dir: None,
+                owned: false,
             },
         );
         (test_db, config)

@@ -10,4 +10,5 @@ mod demo;
 mod health;
 mod helpers;
 mod inbox;
+mod sync;
 mod wecom_api;

@@ -232,6 +232,21 @@ impl FakeWecom {
         self.with_state(|s| s.set_member_status(userid, status));
     }
 
+    /// Adds or replaces a member (a new hire, a changed one).
+    pub fn upsert_member(&self, member: fixture::FixtureMember) {
+        self.with_state(|s| s.upsert_member(member));
+    }
+
+    /// Removes a member entirely: WeCom then answers `user/get` with 60111.
+    pub fn remove_member(&self, userid: &str) {
+        self.with_state(|s| s.remove_member(userid));
+    }
+
+    /// Ends a relation without any callback (a deletion whose event was lost).
+    pub fn end_relation(&self, external_userid: &str, userid: &str) {
+        self.with_state(|s| s.end_relation(external_userid, userid));
+    }
+
     /// Adds or replaces an external contact.
     pub fn upsert_contact(&self, detail: super::api::types::ExternalContactDetail) {
         self.with_state(|s| s.upsert_contact(detail));

@@ -11,7 +11,8 @@ use super::fixture::{Fixture, FixtureMember};
 use super::{FaultKind, RecordedRemark, SentMessage, SentWelcome};
 use crate::wecom::api::codes;
 use crate::wecom::api::types::{
-    ContactWithFollowInfo, Department, ExternalContactDetail, FollowInfo, MessageBody, RemarkUpdate, SendMessageRequest,
+    ContactWithFollowInfo, Department, ExternalContactDetail, FollowInfo, FollowUser, MessageBody, RemarkUpdate,
+    SendMessageRequest,
 };
 
 const TOKEN_LIFETIME: Duration = Duration::from_secs(7200);
@@ -134,6 +135,21 @@ impl State {
     pub fn set_member_status(&mut self, userid: &str, status: i32) {
         if let Some(m) = self.members.iter_mut().find(|m| m.member.userid == userid) {
             m.member.status = status;
+        }
+    }
+
+    pub fn upsert_member(&mut self, member: FixtureMember) {
+        self.members.retain(|m| m.member.userid != member.member.userid);
+        self.members.push(member);
+    }
+
+    pub fn remove_member(&mut self, userid: &str) {
+        self.members.retain(|m| m.member.userid != userid);
+    }
+
+    pub fn end_relation(&mut self, external_userid: &str, userid: &str) {
+        if let Some(contact) = self.contacts.get_mut(external_userid) {
+            contact.follow_user.retain(|f| f.userid != userid);
         }
     }
 
@@ -337,38 +353,51 @@ impl State {
                 .parse()
                 .map_err(|_| refuse(codes::INVALID_PARAMETER, "invalid cursor"))?
         };
-        let mut rows = Vec::new();
-        for userid in &userids {
-            for contact in self.followers_of(userid) {
-                let follow = contact
-                    .follow_user
-                    .iter()
-                    .find(|f| &f.userid == userid)
-                    .expect("filtered on it");
-                rows.push(ContactWithFollowInfo {
-                    external_contact: contact.external_contact.clone(),
-                    follow_info: FollowInfo {
-                        userid: follow.userid.clone(),
-                        remark: follow.remark.clone(),
-                        description: follow.description.clone(),
-                        createtime: follow.createtime,
-                        tag_id: follow
-                            .tags
-                            .iter()
-                            .map(|t| t.tag_id.clone())
-                            .filter(|t| !t.is_empty())
-                            .collect(),
-                        remark_corp_name: follow.remark_corp_name.clone(),
-                        remark_mobiles: follow.remark_mobiles.clone(),
-                        oper_userid: follow.oper_userid.clone(),
-                        add_way: follow.add_way,
-                        state: follow.state.clone(),
-                    },
-                });
+        // One pass over the customers, grouped by member, in the order the members were asked for.
+        let wanted: HashSet<&str> = userids.iter().map(String::as_str).collect();
+        let mut by_member: HashMap<&str, Vec<(&ExternalContactDetail, &FollowUser)>> = HashMap::new();
+        for contact in self.contacts.values() {
+            for follow in contact
+                .follow_user
+                .iter()
+                .filter(|f| wanted.contains(f.userid.as_str()))
+            {
+                by_member
+                    .entry(follow.userid.as_str())
+                    .or_default()
+                    .push((contact, follow));
             }
         }
+        let mut rows = Vec::new();
+        for userid in &userids {
+            rows.extend(by_member.remove(userid.as_str()).unwrap_or_default());
+        }
         let end = (start + limit as usize).min(rows.len());
-        let page = rows.get(start..end).unwrap_or_default();
+        let page: Vec<ContactWithFollowInfo> = rows
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|(contact, follow)| ContactWithFollowInfo {
+                external_contact: contact.external_contact.clone(),
+                follow_info: FollowInfo {
+                    userid: follow.userid.clone(),
+                    remark: follow.remark.clone(),
+                    description: follow.description.clone(),
+                    createtime: follow.createtime,
+                    tag_id: follow
+                        .tags
+                        .iter()
+                        .map(|t| t.tag_id.clone())
+                        .filter(|t| !t.is_empty())
+                        .collect(),
+                    remark_corp_name: follow.remark_corp_name.clone(),
+                    remark_mobiles: follow.remark_mobiles.clone(),
+                    oper_userid: follow.oper_userid.clone(),
+                    add_way: follow.add_way,
+                    state: follow.state.clone(),
+                },
+            })
+            .collect();
         let next_cursor = if end < rows.len() {
             end.to_string()
         } else {
