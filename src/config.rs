@@ -330,7 +330,7 @@ impl Default for JobsConfig {
 }
 
 /// A lead channel from the configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelSeed {
     pub state: String,

@@ -62,6 +62,7 @@ pub async fn run_demo(mut config: Config, args: DemoArgs) -> Result<(), CliError
     if let Some(addr) = args.addr {
         config.server.addr = addr;
     }
+    config.channels.extend(fixture.channels.iter().cloned());
     let database = crate::config::redact_url(secrecy::ExposeSecret::expose_secret(&config.database.url));
 
     let app = App::build(config).await?;
@@ -92,6 +93,11 @@ fn print_banner(fixture: &Fixture, service: &str, fake: &str, database: &str) {
         .iter()
         .find(|m| m.customer_contact && !m.member.is_leader_in_dept.contains(&1))
         .map_or("zhangsan", |m| m.member.userid.as_str());
+    let prospect = fixture
+        .external_contacts
+        .iter()
+        .find(|c| c.follow_user.is_empty())
+        .map_or("wmDemoProspect01", |c| c.external_contact.external_userid.as_str());
     let url_flag = if service == "http://127.0.0.1:8080" {
         String::new()
     } else {
@@ -107,7 +113,7 @@ fn print_banner(fixture: &Fixture, service: &str, fake: &str, database: &str) {
     println!("Play WeCom from another terminal:");
     println!("  {me} simulate --demo{url_flag} text --from {rep} \"帮助\"");
     println!(
-        "  {me} simulate --demo{url_flag} add-contact --user {rep} --external wmDemoNew001 --state expo2026_booth3 --welcome-code WELCOME1"
+        "  {me} simulate --demo{url_flag} add-contact --user {rep} --external {prospect} --state expo2026_booth3 --welcome-code WELCOME1"
     );
     println!("  SCRM_DATABASE__URL='{database}' {me} inbox list");
     println!();

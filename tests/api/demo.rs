@@ -18,7 +18,14 @@ fn start_demo(db: &TestDb, dir: &tempfile::TempDir) -> (Running, String) {
     } else {
         format!("sqlite://{}/demo.db?mode=rwc", dir.path().display())
     };
-    let demo = Running::spawn(command(db, dir).args(["demo", "--addr", "127.0.0.1:0", "--database", &database]));
+    // The demo imports its team's customers at start, so its jobs run.
+    let demo = Running::spawn(command(db, dir).env("SCRM_JOBS__ENABLED", "true").args([
+        "demo",
+        "--addr",
+        "127.0.0.1:0",
+        "--database",
+        &database,
+    ]));
     let line = demo.wait_for_stdout(|l| l.trim_start().starts_with("service"));
     let url = line.split_whitespace().nth(1).unwrap().to_owned();
     (demo, url)
@@ -70,7 +77,7 @@ async fn demo_and_simulate_work_together() {
             "--user",
             "zhangsan",
             "--external",
-            "wmDemoNew001",
+            "wmDemoProspect01",
             "--state",
             "expo2026_booth3",
             "--welcome-code",
@@ -79,6 +86,10 @@ async fn demo_and_simulate_work_together() {
     );
     assert_eq!(code, 0);
     assert_eq!(stdout.matches("HTTP 200").count(), 3);
+    // The demo prints what the service pushed: the welcome and the rep's notice, once.
+    demo.wait_for_stdout(|l| l.contains("您好孙丽，感谢在展会上扫码！我是张三"));
+    demo.wait_for_stdout(|l| l.contains("🆕 新客户：孙丽（京东）"));
+    demo.wait_for_stdout(|l| l.contains("来源：2026上海展会3号展位"));
 
     for args in [
         vec!["del-follow-user", "--user", "lisi", "--external", "wmDemoCustomer0004"],
@@ -98,6 +109,14 @@ async fn demo_and_simulate_work_together() {
         let (code, stdout, stderr) = simulate(&dir, &url, &args);
         assert_eq!((code, stdout.trim()), (0, "HTTP 200"), "{args:?}: {stderr}");
     }
+
+    demo.wait_for_stdout(|l| l.contains("⚠️ 客户流失：杨帆 删除了 李四"));
+    demo.wait_for_stdout(|l| l.contains("📥 王五 已离职"));
+    assert_eq!(
+        demo.stdout().matches("🆕 新客户：孙丽").count(),
+        1,
+        "retries announce nothing twice"
+    );
 
     // Retries were deduplicated: one row per distinct callback.
     let db_url = if db.is_postgres() {

@@ -20,8 +20,13 @@ pub struct Fixture {
     pub departments: Vec<Department>,
     #[serde(default)]
     pub members: Vec<FixtureMember>,
+    /// Customers and who follows them. One followed by nobody is a prospect: WeCom knows them, and
+    /// an add event for them (e.g. from `simulate`) finds their profile.
     #[serde(default)]
     pub external_contacts: Vec<ExternalContactDetail>,
+    /// Lead channels the demo sets up (ignored by the fake itself).
+    #[serde(default)]
+    pub channels: Vec<crate::config::ChannelSeed>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +78,7 @@ impl Fixture {
             departments: Vec::new(),
             members: Vec::new(),
             external_contacts: Vec::new(),
+            channels: Vec::new(),
         }
     }
 }
