@@ -42,6 +42,10 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
         )),
         tokio::spawn(every(s, shutdown, "reconcile", jobs.reconcile_interval_secs, |s| {
             Box::pin(async move {
+                // Comparing against a database that was never imported would "repair" everything.
+                if needs_first_import(&s).await {
+                    return Ok("skipped: the first import has not completed".into());
+                }
                 let report = sync::reconcile(&s).await.map_err(|e| e.to_string())?;
                 if report.added + report.reactivated + report.closed > 0 {
                     tracing::info!(?report, "reconciliation repaired customer relations");

@@ -386,12 +386,25 @@ async fn search_finds_by_name_remark_company_phone_and_pinyin_within_what_one_ma
 async fn the_schedule_syncs_the_org_and_imports_customers_on_a_fresh_database_once() {
     let app = TestApp::spawn_with_fake(test_fixture(), |c| c.jobs.enabled = true).await;
     let imported = wait_for(Duration::from_secs(20), || async {
+        let done = job_run::Entity::find()
+            .filter(job_run::Column::Job.eq("org_sync"))
+            .all(&app.db)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.status == "done");
         let n = customer::Entity::find().count(&app.db).await.unwrap();
-        (n == 3).then_some(n)
+        (done && n == 3).then_some(n)
     })
     .await;
     assert_eq!(imported, Some(3), "the first start imports every customer");
     assert_eq!(member::Entity::find().count(&app.db).await.unwrap(), 6);
+    let restored = wecom_scrm::db::entity::audit::Entity::find()
+        .filter(wecom_scrm::db::entity::audit::Column::Action.eq("follower.restored"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(restored, 0, "reconciliation does not run before the first import");
 
     // A second instance on the same database does not run this period's org sync again.
     let second = TestApp::start_real(app.test_db.share(), app.config.clone()).await;
