@@ -218,28 +218,78 @@ async fn edited(s: &Services, event: &ExternalContactEvent) -> Result<Outcome, H
             event.user_id, event.external_user_id
         )));
     };
+    let input = FollowerInput::from(follow);
     let txn = begin_write(&s.db).await?;
-    let upserted = customers::upsert_contacts(
-        &txn,
-        &[(profile.external_contact.clone(), FollowerInput::from(follow))],
-        false,
-        now_ms(),
-    )
-    .await?[0];
-    audit::record(
-        &txn,
-        &Actor::Wecom,
-        "customer.edited",
-        Some(upserted.customer_id),
-        Some(&event.user_id),
-        json!({}),
-    )
-    .await?;
+    let before = match customers::find_by_external(&txn, &event.external_user_id).await? {
+        Some(c) => customers::follower_of(&txn, c.id, &event.user_id)
+            .await?
+            .map(|f| (c, f)),
+        None => None,
+    };
+    let upserted =
+        customers::upsert_contacts(&txn, &[(profile.external_contact.clone(), input)], false, now_ms()).await?[0];
+    let after = customer::Entity::find_by_id(upserted.customer_id).one(&txn).await?;
+    let after_relation = customers::follower_of(&txn, upserted.customer_id, &event.user_id).await?;
+    // A replay (or an edit of fields we do not keep) changes nothing and is not recorded again.
+    let changed = match (&before, &after, &after_relation) {
+        (Some((c0, f0)), Some(c1), Some(f1)) => !same_profile(c0, c1) || !same_relation(f0, f1),
+        _ => true,
+    };
+    if changed {
+        audit::record(
+            &txn,
+            &Actor::Wecom,
+            "customer.edited",
+            Some(upserted.customer_id),
+            Some(&event.user_id),
+            json!({}),
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(Outcome::Processed(format!(
-        "customer {} refreshed",
-        upserted.customer_id
+        "customer {} {}",
+        upserted.customer_id,
+        if changed { "refreshed" } else { "unchanged" }
     )))
+}
+
+fn same_profile(a: &customer::Model, b: &customer::Model) -> bool {
+    (
+        &a.name,
+        &a.corp_name,
+        &a.corp_full_name,
+        &a.position,
+        &a.avatar,
+        a.gender,
+        a.contact_type,
+    ) == (
+        &b.name,
+        &b.corp_name,
+        &b.corp_full_name,
+        &b.position,
+        &b.avatar,
+        b.gender,
+        b.contact_type,
+    )
+}
+
+fn same_relation(a: &follower::Model, b: &follower::Model) -> bool {
+    (
+        &a.remark,
+        &a.description,
+        &a.remark_corp_name,
+        &a.remark_mobiles,
+        &a.wecom_tags,
+        a.removed_at,
+    ) == (
+        &b.remark,
+        &b.description,
+        &b.remark_corp_name,
+        &b.remark_mobiles,
+        &b.wecom_tags,
+        b.removed_at,
+    )
 }
 
 async fn removed(

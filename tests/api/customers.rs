@@ -200,6 +200,21 @@ async fn edits_refresh_the_relation_and_unknown_customers_are_fetched() {
         ("张总-已报价", "关注交付周期")
     );
 
+    let edit = contact_event("edit_external_contact", "rep1", "wmC1");
+    let edits = || async {
+        audit::Entity::find()
+            .filter(audit::Column::Action.eq("customer.edited"))
+            .all(&app.db)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(edits().await, 1);
+    let row = app.deliver(&edit).await;
+    store::retry(&app.db, RetryTarget::Id(row.id)).await.unwrap();
+    app.wait_until_settled(std::time::Duration::from_secs(10)).await;
+    assert_eq!(edits().await, 1, "a replayed edit records nothing new");
+
     // An edit for a customer never added here: fetched and recorded, not refused.
     let row = app
         .deliver(&contact_event("edit_external_contact", "rep3", "wmC3"))
