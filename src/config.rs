@@ -33,6 +33,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub customers: CustomersConfig,
     pub jobs: JobsConfig,
+    pub bot: BotConfig,
+    pub sales: SalesConfig,
     /// Lead channels to create or update at start-up (more can be managed later without a restart).
     pub channels: Vec<ChannelSeed>,
     pub log: LogConfig,
@@ -329,6 +331,48 @@ impl Default for JobsConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotConfig {
+    /// A reminder set for a day without a time is due at this hour (org timezone).
+    pub default_hour: u32,
+    /// A command answered within this long is answered in the callback's own response (a passive
+    /// reply); slower ones are answered through the message API.
+    pub reply_budget_ms: u64,
+    /// A chat session (current customer, last list, pending question) lasts this long idle.
+    pub session_idle_secs: u64,
+    /// `undo` reaches back this far.
+    pub undo_window_secs: u64,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        Self {
+            default_hour: 9,
+            reply_budget_ms: 2000,
+            session_idle_secs: 1800,
+            undo_window_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SalesConfig {
+    /// Deal stages in order; the last two are the closed ones (won, lost).
+    pub stages: Vec<String>,
+}
+
+impl Default for SalesConfig {
+    fn default() -> Self {
+        Self {
+            stages: ["初步接触", "需求确认", "方案报价", "商务谈判", "赢单", "输单"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
 /// A lead channel from the configuration.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -502,6 +546,15 @@ impl Config {
                     format!("channel #{}: state must be 1 to 30 characters (WeCom's limit)", i + 1),
                 );
             }
+        }
+        if self.bot.default_hour > 23 {
+            problem("bot.default_hour", "must be an hour from 0 to 23".into());
+        }
+        if self.sales.stages.len() < 3 || self.sales.stages.iter().any(|s| s.trim().is_empty()) {
+            problem(
+                "sales.stages",
+                "needs at least three non-empty stages, the last two being won and lost".into(),
+            );
         }
         if self.inbox.max_attempts < 1 {
             problem("inbox.max_attempts", "must be at least 1".into());

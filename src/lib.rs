@@ -5,6 +5,7 @@
 //! [`cli`] the command line.
 
 pub mod app;
+pub mod bot;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -48,6 +48,20 @@ pub enum Command {
     FakeWecom(demo::FakeWecomArgs),
     /// Send encrypted callbacks to a running service, as WeCom would.
     Simulate(simulate::SimulateArgs),
+    /// Show how a natural time expression is understood: the instant, then the rest of the text.
+    ParseTime(ParseTimeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ParseTimeArgs {
+    /// The reference time (default: now), e.g. 2026-11-25T10:00:00+08:00.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// The time zone (default: org.timezone).
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// The text, e.g. "明天下午3点 回电话".
+    pub text: String,
 }
 
 /// A failed command: what to print, and the exit code.
@@ -57,6 +71,9 @@ pub enum CliError {
     Start(#[from] StartError),
     #[error("{0}")]
     Failed(String),
+    /// Bad input from the user (exit code 2).
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl From<crate::config::ConfigError> for CliError {
@@ -68,7 +85,7 @@ impl From<crate::config::ConfigError> for CliError {
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Start(StartError::Config(_)) => 2,
+            Self::Start(StartError::Config(_)) | Self::Usage(_) => 2,
             _ => 1,
         }
     }
@@ -81,7 +98,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &command {
         // The demo's console is for pushed messages; per-request lines would drown them.
         Command::Demo(_) if config.log.level == "info" => config.log.level = "info,tower_http=warn".into(),
-        Command::Simulate(_) => config.log.level = "warn".into(),
+        Command::Simulate(_) | Command::ParseTime(_) => config.log.level = "warn".into(),
         _ => {}
     }
     crate::telemetry::init(&config.log);
@@ -105,6 +122,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(args) => demo::run_demo(config, args).await?,
         Command::FakeWecom(args) => demo::run_fake_wecom(args).await?,
         Command::Simulate(args) => simulate::run(&config, args).await?,
+        Command::ParseTime(args) => parse_time(&config, args)?,
     }
     Ok(())
+}
+
+fn parse_time(config: &Config, args: ParseTimeArgs) -> Result<(), CliError> {
+    let tz: chrono_tz::Tz = match &args.tz {
+        Some(zone) => zone
+            .parse()
+            .map_err(|_| CliError::Usage(format!("unknown time zone {zone:?}")))?,
+        None => config.org.tz(),
+    };
+    let now = match &args.now {
+        Some(now) => chrono::DateTime::parse_from_rfc3339(now)
+            .map_err(|e| CliError::Usage(format!("--now must be RFC 3339, e.g. 2026-11-25T10:00:00+08:00 ({e})")))?
+            .with_timezone(&tz),
+        None => chrono::Utc::now().with_timezone(&tz),
+    };
+    match crate::bot::time::parse(&args.text, now, config.bot.default_hour) {
+        Ok(parsed) => {
+            println!("{}", crate::bot::time::rfc3339(&parsed.at));
+            println!("{}", parsed.rest);
+            Ok(())
+        }
+        Err(e) => Err(CliError::Usage(e.message_en())),
+    }
 }

@@ -189,3 +189,29 @@ async fn serve_stores_callbacks_and_stops_cleanly_on_sigterm_then_inbox_commands
     let (code, _, _) = output(command(&db, &dir).args(["inbox", "retry"]));
     assert_eq!(code, 2, "either an id or --failed is required");
 }
+
+#[test]
+fn parse_time_prints_the_instant_and_the_rest_or_fails_with_exit_2() {
+    let (code, stdout, _) =
+        output(Command::new(BIN).args(["parse-time", "--now", "2026-11-25T10:00:00+08:00", "明天下午3点 回电话"]));
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "2026-11-26T15:00:00+08:00\n回电话\n");
+    let (code, stdout, _) = output(Command::new(BIN).args([
+        "parse-time",
+        "--now",
+        "2026-11-25T10:00:00+08:00",
+        "--tz",
+        "Europe/Berlin",
+        "in 90 min",
+    ]));
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "2026-11-25T04:30:00+01:00\n\n");
+    let (code, stdout, stderr) =
+        output(Command::new(BIN).args(["parse-time", "--now", "2026-11-25T10:00:00+08:00", "昨天下午3点"]));
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("already passed"), "{stderr}");
+    let (code, _, stderr) = output(Command::new(BIN).args(["parse-time", "回电话"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("could not find a time"), "{stderr}");
+}

@@ -1,0 +1,1026 @@
+//! Natural time expressions at the start of a chat message, in Chinese or English: `明天下午3点
+//! 回电话`, `in 2h call back`, `下周一上午10点半`, `12月1号`, `3pm tomorrow`. [`parse`] returns the
+//! instant (in the org's timezone) and the rest of the text.
+//!
+//! An expression is a duration (`10分钟后`, `in 90 min`: now plus exactly that) or any of a day
+//! (`明天`, `周五`, `下周三`, `12月1日`, `2026-12-05`, `dec 1`), a part of the day (`下午`, `tonight`)
+//! and a clock time (`3点半`, `三点一刻`, `15:30`, `9:30am`), in either order. Rules:
+//! - Weeks start on Monday; `下周X` / `next X` is X in the next calendar week.
+//! - A bare weekday or time means its next occurrence still in the future (at 10:00 `下午3点` and
+//!   `3点` are today 15:00); an hour from 1 to 6 without a part of the day is read as afternoon.
+//! - A date without a year is its next occurrence (it may roll into next year); a day without a
+//!   time gets the default hour.
+//! - Anything in the past, and anything that is not a real time, is an error — never a silently
+//!   wrong reminder.
+
+use chrono::{DateTime, Datelike, Days, Duration, Months, NaiveDate, NaiveTime, TimeZone, Weekday};
+use chrono_tz::Tz;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("no time found at the start")]
+    NotFound,
+    #[error("that time has already passed")]
+    Past,
+    #[error("not a valid time: {0}")]
+    Invalid(String),
+}
+
+impl TimeError {
+    /// The message shown to a rep, in Chinese.
+    pub fn message_zh(&self) -> String {
+        match self {
+            Self::NotFound => "没看懂时间。可以这样写：明天下午3点、周五10点、3天后、12月1号、in 2h".into(),
+            Self::Past => "这个时间已经过去了，请换一个将来的时间。".into(),
+            Self::Invalid(what) => format!("时间不对：{what}"),
+        }
+    }
+
+    pub fn message_en(&self) -> String {
+        match self {
+            Self::NotFound => {
+                "I could not find a time. Try: tomorrow 3pm, friday 10:00, in 2h, dec 1, 明天下午3点".into()
+            }
+            Self::Past => "That time has already passed; please pick one in the future.".into(),
+            Self::Invalid(what) => format!("Not a valid time: {what}"),
+        }
+    }
+}
+
+/// The parsed instant and the rest of the text after the expression (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub at: DateTime<Tz>,
+    pub rest: String,
+}
+
+/// Parses the time expression at the start of `text`. `default_hour` is used for a day without a
+/// time.
+pub fn parse(text: &str, now: DateTime<Tz>, default_hour: u32) -> Result<Parsed, TimeError> {
+    let mut cur = Cursor::new(text);
+    let spec = read_spec(&mut cur)?;
+    let at = resolve(&spec, now, default_hour)?;
+    if at <= now {
+        return Err(TimeError::Past);
+    }
+    Ok(Parsed {
+        at,
+        rest: cur.rest_trimmed(),
+    })
+}
+
+/// What the text said, before it is turned into an instant.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Spec {
+    duration: Option<Duration>,
+    day: Option<Day>,
+    period: Option<Period>,
+    clock: Option<Clock>,
+}
+
+/// A clock time as said: `exact` when it can only mean one hour (`09:30`, `15点`, `3pm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Clock {
+    hour: u32,
+    minute: u32,
+    exact: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Day {
+    /// Days from today (negative: in the past).
+    Offset(i64),
+    /// A weekday: `None` the next occurrence, `Some(0)` this week, `Some(1)` next week, …
+    Weekday(Weekday, Option<i64>),
+    /// A date; without a year it is the next occurrence.
+    Date { year: Option<i32>, month: u32, day: u32 },
+    /// A day of the month `months` from now (`下个月1号`).
+    DayOfMonth { months: u32, day: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Period {
+    /// 凌晨: the small hours.
+    SmallHours,
+    /// 早上, 上午, am.
+    Morning,
+    /// 中午, noon.
+    Noon,
+    /// 下午, pm.
+    Afternoon,
+    /// 傍晚.
+    Dusk,
+    /// 晚上, tonight.
+    Evening,
+}
+
+impl Period {
+    fn default_time(self, default_hour: u32) -> (u32, u32) {
+        match self {
+            Self::SmallHours => (6, 0),
+            Self::Morning => (if default_hour < 12 { default_hour } else { 9 }, 0),
+            Self::Noon => (12, 0),
+            Self::Afternoon => (14, 0),
+            Self::Dusk => (18, 0),
+            Self::Evening => (20, 0),
+        }
+    }
+
+    /// The 24-hour clock hour for `hour` said in this part of the day, if it fits.
+    fn hour24(self, hour: u32) -> Option<u32> {
+        match self {
+            Self::SmallHours => match hour {
+                12 => Some(0),
+                0..=6 => Some(hour),
+                _ => None,
+            },
+            Self::Morning => match hour {
+                0..=12 => Some(hour),
+                _ => None,
+            },
+            Self::Noon => match hour {
+                11 | 12 => Some(hour),
+                1..=2 => Some(hour + 12),
+                13..=14 => Some(hour),
+                _ => None,
+            },
+            Self::Afternoon | Self::Dusk => match hour {
+                1..=11 => Some(hour + 12),
+                12..=23 => Some(hour),
+                _ => None,
+            },
+            Self::Evening => match hour {
+                1..=11 => Some(hour + 12),
+                // 晚上12点 is midnight, the end of that day.
+                12 | 24 => Some(24),
+                13..=23 => Some(hour),
+                0 => Some(24),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn read_spec(cur: &mut Cursor<'_>) -> Result<Spec, TimeError> {
+    cur.skip_spaces();
+    let mut spec = Spec::default();
+    if let Some(duration) = duration(cur)? {
+        spec.duration = Some(duration);
+        return Ok(spec);
+    }
+    loop {
+        cur.skip_spaces();
+        let mark = cur.pos;
+        // English glue between (or before) parts: "at 3pm", "tomorrow at 3pm", "monday, 9am".
+        if cur.eat_word("at") || cur.eat_word("on") || (spec != Spec::default() && cur.eat(",")) {
+            cur.skip_spaces();
+        }
+        if spec.day.is_none()
+            && let Some((day, period)) = day(cur)?
+        {
+            spec.day = Some(day);
+            if spec.period.is_none() {
+                spec.period = period;
+            }
+            continue;
+        }
+        if spec.period.is_none()
+            && let Some(period) = period(cur)
+        {
+            spec.period = Some(period);
+            continue;
+        }
+        if spec.clock.is_none()
+            && let Some(clock) = clock(cur, &mut spec.period)?
+        {
+            spec.clock = Some(clock);
+            continue;
+        }
+        cur.pos = mark;
+        break;
+    }
+    if spec == Spec::default() {
+        return Err(TimeError::NotFound);
+    }
+    // Trailing 钟/整 after a clock time ("3点钟", "3点整") belong to the expression.
+    if spec.clock.is_some() {
+        let _ = cur.eat("钟") || cur.eat("整");
+    }
+    Ok(spec)
+}
+
+fn resolve(spec: &Spec, now: DateTime<Tz>, default_hour: u32) -> Result<DateTime<Tz>, TimeError> {
+    let tz = now.timezone();
+    if let Some(duration) = spec.duration {
+        return Ok(now + duration);
+    }
+    let today = now.date_naive();
+    // The candidate times of day, earliest first.
+    let times: Vec<(u32, u32)> = match (spec.clock.map(|c| (c.hour, c.minute, c.exact)), spec.period) {
+        (Some((hour, minute, _)), Some(period)) => {
+            let hour = period
+                .hour24(hour)
+                .ok_or_else(|| TimeError::Invalid(format!("{hour}点 does not fit that part of the day")))?;
+            vec![(hour, minute)]
+        }
+        (Some((hour, minute, true)), None) => vec![(hour, minute)],
+        (Some((hour, minute, false)), None) => match hour {
+            0 | 12..=24 => vec![(hour, minute)],
+            7..=11 => vec![(hour, minute), (hour + 12, minute)],
+            _ => vec![(hour + 12, minute)],
+        },
+        (None, Some(period)) => vec![period.default_time(default_hour)],
+        (None, None) => vec![(default_hour.min(23), 0)],
+    };
+    let at = |date: NaiveDate, (hour, minute): (u32, u32)| -> Result<DateTime<Tz>, TimeError> {
+        let (date, hour) = if hour == 24 {
+            (date + Days::new(1), 0)
+        } else {
+            (date, hour)
+        };
+        let time = NaiveTime::from_hms_opt(hour, minute, 0)
+            .ok_or_else(|| TimeError::Invalid(format!("{hour}:{minute:02}")))?;
+        // A time skipped by a daylight-saving change moves forward an hour.
+        tz.from_local_datetime(&date.and_time(time))
+            .earliest()
+            .or_else(|| {
+                tz.from_local_datetime(&(date.and_time(time) + Duration::hours(1)))
+                    .earliest()
+            })
+            .ok_or_else(|| TimeError::Invalid("that time does not exist in this time zone".into()))
+    };
+    // The first candidate on `date` that is later than now.
+    let first_future = |date: NaiveDate| -> Result<Option<DateTime<Tz>>, TimeError> {
+        for &t in &times {
+            let candidate = at(date, t)?;
+            if candidate > now {
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
+    };
+    let fixed = |date: NaiveDate| -> Result<DateTime<Tz>, TimeError> { at(date, times[0]) };
+
+    match spec.day {
+        None => Ok(match first_future(today)? {
+            Some(t) => t,
+            None => at(today + Days::new(1), times[0])?,
+        }),
+        Some(Day::Offset(days)) => {
+            let date = today
+                .checked_add_signed(Duration::days(days))
+                .ok_or_else(|| TimeError::Invalid("too far away".into()))?;
+            // An explicit day never rolls: "今天9点" at 10:00 is in the past. With several readings
+            // of the hour (8点: 08:00 or 20:00), today prefers the one still ahead.
+            if days == 0 && spec.period.is_none() {
+                Ok(first_future(date)?.unwrap_or(fixed(date)?))
+            } else {
+                fixed(date)
+            }
+        }
+        Some(Day::Weekday(weekday, week)) => {
+            let monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()));
+            match week {
+                Some(offset) => {
+                    let date = monday + Duration::days(7 * offset + i64::from(weekday.num_days_from_monday()));
+                    fixed(date)
+                }
+                None => {
+                    for ahead in 0..=7 {
+                        let date = today + Days::new(ahead);
+                        if date.weekday() == weekday
+                            && let Some(t) = first_future(date)?
+                        {
+                            return Ok(t);
+                        }
+                    }
+                    Err(TimeError::Invalid("no such weekday".into()))
+                }
+            }
+        }
+        Some(Day::Date {
+            year: Some(year),
+            month,
+            day,
+        }) => {
+            let date = NaiveDate::from_ymd_opt(year, month, day)
+                .ok_or_else(|| TimeError::Invalid(format!("{year}-{month:02}-{day:02} is not a date")))?;
+            fixed(date)
+        }
+        Some(Day::Date { year: None, month, day }) => {
+            if NaiveDate::from_ymd_opt(2024, month, day).is_none() {
+                return Err(TimeError::Invalid(format!("{month}月{day}日 is not a date")));
+            }
+            // This year's, unless that day is over: then next year's (skipping a missing 2月29日).
+            for year in today.year()..=today.year() + 8 {
+                if let Some(date) = NaiveDate::from_ymd_opt(year, month, day)
+                    && date >= today
+                {
+                    return fixed(date);
+                }
+            }
+            Err(TimeError::Invalid(format!("{month}月{day}日 is not a date")))
+        }
+        Some(Day::DayOfMonth { months, day }) => {
+            let first = today.with_day(1).expect("day 1 exists") + Months::new(months);
+            let date = first
+                .with_day(day)
+                .ok_or_else(|| TimeError::Invalid(format!("{}月 has no day {day}", first.month())))?;
+            fixed(date)
+        }
+    }
+}
+
+/// Reads through the text; `pos` is a byte offset on a character boundary.
+#[derive(Debug, Clone)]
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str) -> Self {
+        Self { text, pos: 0 }
+    }
+
+    fn rest(&self) -> &'a str {
+        &self.text[self.pos..]
+    }
+
+    fn rest_trimmed(&self) -> String {
+        self.rest()
+            .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、' | ':' | '：' | '-' | '—'))
+            .trim_end()
+            .to_owned()
+    }
+
+    fn skip_spaces(&mut self) {
+        let skipped = self.rest().len() - self.rest().trim_start().len();
+        self.pos += skipped;
+    }
+
+    fn eat(&mut self, literal: &str) -> bool {
+        if self.rest().starts_with(literal) {
+            self.pos += literal.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Eats the longest of `options` the text starts with.
+    fn eat_any(&mut self, options: &[&'static str]) -> Option<&'static str> {
+        let found = options
+            .iter()
+            .filter(|o| self.rest().starts_with(**o))
+            .max_by_key(|o| o.len())
+            .copied();
+        if let Some(o) = found {
+            self.pos += o.len();
+        }
+        found
+    }
+
+    /// An ASCII word, case-insensitive, followed by a non-letter.
+    fn eat_word(&mut self, word: &str) -> bool {
+        let rest = self.rest();
+        if rest.len() >= word.len()
+            && rest.is_char_boundary(word.len())
+            && rest[..word.len()].eq_ignore_ascii_case(word)
+        {
+            let next = rest[word.len()..].chars().next();
+            if next.is_none_or(|c| !c.is_ascii_alphabetic()) {
+                self.pos += word.len();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The longest of `words` (ASCII, case-insensitive) at a word boundary.
+    fn eat_any_word(&mut self, words: &[&'static str]) -> Option<&'static str> {
+        let mut sorted: Vec<&'static str> = words.to_vec();
+        sorted.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        sorted.into_iter().find(|w| self.eat_word(w))
+    }
+
+    fn digits(&mut self) -> Option<u32> {
+        let rest = self.rest();
+        let len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if len == 0 || len > 4 {
+            return None;
+        }
+        let value = rest[..len].parse().ok()?;
+        self.pos += len;
+        Some(value)
+    }
+
+    /// A number in digits or Chinese numerals (0–99, 两).
+    fn number(&mut self) -> Option<u32> {
+        if let Some(n) = self.digits() {
+            return Some(n);
+        }
+        let start = self.pos;
+        let digit = |c: char| match c {
+            '零' | '〇' => Some(0),
+            '一' => Some(1),
+            '二' | '两' => Some(2),
+            '三' => Some(3),
+            '四' => Some(4),
+            '五' => Some(5),
+            '六' => Some(6),
+            '七' => Some(7),
+            '八' => Some(8),
+            '九' => Some(9),
+            _ => None,
+        };
+        let chars: Vec<char> = self.rest().chars().take(3).collect();
+        let (value, used) = match chars.as_slice() {
+            [a, '十', b, ..] if digit(*a).is_some() && digit(*b).is_some() => (digit(*a)? * 10 + digit(*b)?, 3),
+            [a, '十', ..] if digit(*a).is_some() => (digit(*a)? * 10, 2),
+            ['十', b, ..] if digit(*b).is_some() => (10 + digit(*b)?, 2),
+            ['十', ..] => (10, 1),
+            [a, ..] if digit(*a).is_some() => (digit(*a)?, 1),
+            _ => return None,
+        };
+        self.pos = start + chars[..used].iter().map(|c| c.len_utf8()).sum::<usize>();
+        Some(value)
+    }
+}
+
+/// `10分钟后`, `一个半小时后`, `3天后`, `in 2h`, `in 90 min`, `in half an hour`.
+fn duration(cur: &mut Cursor<'_>) -> Result<Option<Duration>, TimeError> {
+    let start = cur.pos;
+    if let Some(d) = english_duration(cur)? {
+        return Ok(Some(d));
+    }
+    cur.pos = start;
+    // Chinese: [N][个][半](小时|分钟|分|秒|秒钟|天|日|周|星期|礼拜|月)(后|以后|之后)
+    let amount = cur.number();
+    let _ = cur.eat("个");
+    let half = cur.eat("半");
+    if amount.is_none() && !half {
+        cur.pos = start;
+        return Ok(None);
+    }
+    let unit = cur.eat_any(&[
+        "小时", "钟头", "分钟", "分", "秒钟", "秒", "天", "日", "周", "星期", "礼拜", "月",
+    ]);
+    let Some(unit) = unit else {
+        cur.pos = start;
+        return Ok(None);
+    };
+    // "一个半小时" = 1.5 h; "半小时" = 0.5 h.
+    let n = f64::from(amount.unwrap_or(0)) + if half { 0.5 } else { 0.0 };
+    if cur.eat_any(&["以后", "之后", "后"]).is_none() {
+        cur.pos = start;
+        return Ok(None);
+    }
+    let seconds = match unit {
+        "秒" | "秒钟" => n,
+        "分钟" | "分" => n * 60.0,
+        "小时" | "钟头" => n * 3600.0,
+        "天" | "日" => n * 86_400.0,
+        "周" | "星期" | "礼拜" => n * 7.0 * 86_400.0,
+        _ => n * 30.0 * 86_400.0,
+    };
+    if seconds <= 0.0 {
+        return Err(TimeError::Invalid("a duration must be longer than nothing".into()));
+    }
+    Ok(Some(Duration::milliseconds((seconds * 1000.0) as i64)))
+}
+
+fn english_duration(cur: &mut Cursor<'_>) -> Result<Option<Duration>, TimeError> {
+    if !cur.eat_word("in") {
+        return Ok(None);
+    }
+    cur.skip_spaces();
+    let amount = if cur.eat_word("half") {
+        cur.skip_spaces();
+        let _ = cur.eat_word("an") || cur.eat_word("a");
+        0.5
+    } else if cur.eat_word("an") || cur.eat_word("a") {
+        1.0
+    } else {
+        match cur.digits() {
+            Some(n) => f64::from(n),
+            None => return Ok(None),
+        }
+    };
+    cur.skip_spaces();
+    let unit = cur.eat_any_word(&[
+        "seconds", "second", "secs", "sec", "s", "minutes", "minute", "mins", "min", "m", "hours", "hour", "hrs", "hr",
+        "h", "days", "day", "d", "weeks", "week", "wks", "wk", "w",
+    ]);
+    let Some(unit) = unit else { return Ok(None) };
+    let seconds = match unit.chars().next() {
+        Some('s') => amount,
+        Some('m') => amount * 60.0,
+        Some('h') => amount * 3600.0,
+        Some('d') => amount * 86_400.0,
+        _ => amount * 7.0 * 86_400.0,
+    };
+    if seconds <= 0.0 {
+        return Err(TimeError::Invalid("a duration must be longer than nothing".into()));
+    }
+    Ok(Some(Duration::milliseconds((seconds * 1000.0) as i64)))
+}
+
+const CN_WEEKDAYS: [(&str, Weekday); 9] = [
+    ("一", Weekday::Mon),
+    ("二", Weekday::Tue),
+    ("三", Weekday::Wed),
+    ("四", Weekday::Thu),
+    ("五", Weekday::Fri),
+    ("六", Weekday::Sat),
+    ("日", Weekday::Sun),
+    ("天", Weekday::Sun),
+    ("末", Weekday::Sat),
+];
+
+const EN_WEEKDAYS: [(&str, Weekday); 17] = [
+    ("monday", Weekday::Mon),
+    ("mon", Weekday::Mon),
+    ("tuesday", Weekday::Tue),
+    ("tues", Weekday::Tue),
+    ("tue", Weekday::Tue),
+    ("wednesday", Weekday::Wed),
+    ("wed", Weekday::Wed),
+    ("thursday", Weekday::Thu),
+    ("thurs", Weekday::Thu),
+    ("thu", Weekday::Thu),
+    ("friday", Weekday::Fri),
+    ("fri", Weekday::Fri),
+    ("saturday", Weekday::Sat),
+    ("sat", Weekday::Sat),
+    ("sunday", Weekday::Sun),
+    ("sun", Weekday::Sun),
+    ("weekend", Weekday::Sat),
+];
+
+const EN_MONTHS: [(&str, u32); 24] = [
+    ("january", 1),
+    ("jan", 1),
+    ("february", 2),
+    ("feb", 2),
+    ("march", 3),
+    ("mar", 3),
+    ("april", 4),
+    ("apr", 4),
+    ("may", 5),
+    ("june", 6),
+    ("jun", 6),
+    ("july", 7),
+    ("jul", 7),
+    ("august", 8),
+    ("aug", 8),
+    ("september", 9),
+    ("sept", 9),
+    ("sep", 9),
+    ("october", 10),
+    ("oct", 10),
+    ("november", 11),
+    ("nov", 11),
+    ("december", 12),
+    ("dec", 12),
+];
+
+/// A day, possibly with the part of the day it implies (`明早`, `tonight`).
+fn day(cur: &mut Cursor<'_>) -> Result<Option<(Day, Option<Period>)>, TimeError> {
+    let start = cur.pos;
+    // Chinese day words.
+    if let Some(word) = cur.eat_any(&[
+        "今天",
+        "今日",
+        "今早",
+        "今晚",
+        "明天",
+        "明日",
+        "明早",
+        "明晚",
+        "后天",
+        "大后天",
+        "昨天",
+        "昨日",
+        "前天",
+        "今儿",
+        "明儿",
+    ]) {
+        let (offset, period) = match word {
+            "今天" | "今日" | "今儿" => (0, None),
+            "今早" => (0, Some(Period::Morning)),
+            "今晚" => (0, Some(Period::Evening)),
+            "明天" | "明日" | "明儿" => (1, None),
+            "明早" => (1, Some(Period::Morning)),
+            "明晚" => (1, Some(Period::Evening)),
+            "后天" => (2, None),
+            "大后天" => (3, None),
+            "昨天" | "昨日" => (-1, None),
+            _ => (-2, None),
+        };
+        return Ok(Some((Day::Offset(offset), period)));
+    }
+    // Chinese weekdays: [本周|这周|下周|下下周|上周 …](周|星期|礼拜)X
+    let week = cur.eat_any(&[
+        "本周",
+        "这周",
+        "这个周",
+        "这星期",
+        "这个星期",
+        "本星期",
+        "这礼拜",
+        "这个礼拜",
+        "下周",
+        "下个周",
+        "下星期",
+        "下个星期",
+        "下礼拜",
+        "下个礼拜",
+        "下下周",
+        "下下个周",
+        "下下星期",
+        "下下个星期",
+        "下下礼拜",
+        "上周",
+        "上个周",
+        "上星期",
+        "上个星期",
+        "上礼拜",
+    ]);
+    let week_offset = week.map(|w| {
+        if w.starts_with("下下") {
+            2
+        } else if w.starts_with('下') {
+            1
+        } else if w.starts_with('上') {
+            -1
+        } else {
+            0
+        }
+    });
+    // "下周三" (the prefix then the day) or "下周星期三".
+    let has_marker = cur.eat_any(&["周", "星期", "礼拜"]).is_some();
+    if has_marker || week.is_some() {
+        if let Some(found) = CN_WEEKDAYS.iter().find(|(name, _)| cur.rest().starts_with(name)) {
+            cur.pos += found.0.len();
+            return Ok(Some((Day::Weekday(found.1, week_offset), None)));
+        }
+        cur.pos = start;
+    }
+    // 下个月N号 / 下月N号 / 本月N号 / 这个月N号
+    if let Some(prefix) = cur.eat_any(&["下个月", "下月", "本月", "这个月", "下下个月"]) {
+        let months = match prefix {
+            "下下个月" => 2,
+            "下个月" | "下月" => 1,
+            _ => 0,
+        };
+        if let Some(d) = cur.number()
+            && cur.eat_any(&["号", "日"]).is_some()
+        {
+            return Ok(Some((Day::DayOfMonth { months, day: d }, None)));
+        }
+        cur.pos = start;
+    }
+    // Dates: [YYYY年]M月D(日|号), YYYY-MM-DD, YYYY/MM/DD, M/D.
+    if let Some(date) = numeric_date(cur)? {
+        return Ok(Some((date, None)));
+    }
+    cur.pos = start;
+    // English.
+    if let Some(word) = cur.eat_any_word(&["today", "tonight", "tomorrow", "tmr", "tmrw", "yesterday"]) {
+        return Ok(Some(match word {
+            "today" => (Day::Offset(0), None),
+            "tonight" => (Day::Offset(0), Some(Period::Evening)),
+            "yesterday" => (Day::Offset(-1), None),
+            _ => (Day::Offset(1), None),
+        }));
+    }
+    let next = if cur.eat_word("next") {
+        cur.skip_spaces();
+        Some(1)
+    } else if cur.eat_word("this") {
+        cur.skip_spaces();
+        Some(0)
+    } else {
+        None
+    };
+    for (name, weekday) in EN_WEEKDAYS {
+        if cur.eat_word(name) {
+            return Ok(Some((Day::Weekday(weekday, next), None)));
+        }
+    }
+    if next.is_some() {
+        if cur.eat_word("week") {
+            return Ok(Some((Day::Weekday(Weekday::Mon, next.map(|n| n.max(1))), None)));
+        }
+        cur.pos = start;
+        return Ok(None);
+    }
+    // "dec 1", "december 1st", "1 dec".
+    for (name, month) in EN_MONTHS {
+        if cur.eat_word(name) {
+            cur.skip_spaces();
+            let _ = cur.eat(".");
+            cur.skip_spaces();
+            if let Some(d) = cur.digits() {
+                let _ = cur.eat_any_word(&["st", "nd", "rd", "th"]);
+                let year = year_suffix(cur);
+                return Ok(Some((Day::Date { year, month, day: d }, None)));
+            }
+            cur.pos = start;
+            return Ok(None);
+        }
+    }
+    let mark = cur.pos;
+    if let Some(d) = cur.digits() {
+        let _ = cur.eat_any_word(&["st", "nd", "rd", "th"]);
+        cur.skip_spaces();
+        for (name, month) in EN_MONTHS {
+            if cur.eat_word(name) {
+                let year = year_suffix(cur);
+                return Ok(Some((Day::Date { year, month, day: d }, None)));
+            }
+        }
+    }
+    cur.pos = mark;
+    Ok(None)
+}
+
+/// ", 2027" after an English date.
+fn year_suffix(cur: &mut Cursor<'_>) -> Option<i32> {
+    let mark = cur.pos;
+    let _ = cur.eat(",");
+    cur.skip_spaces();
+    match cur.digits() {
+        Some(y) if (2000..=2100).contains(&y) => Some(y as i32),
+        _ => {
+            cur.pos = mark;
+            None
+        }
+    }
+}
+
+fn numeric_date(cur: &mut Cursor<'_>) -> Result<Option<Day>, TimeError> {
+    let start = cur.pos;
+    // YYYY-MM-DD or YYYY/MM/DD
+    if let Some(first) = cur.digits() {
+        if first >= 1000 {
+            let sep = if cur.eat("-") {
+                '-'
+            } else if cur.eat("/") {
+                '/'
+            } else if cur.eat("年") {
+                '年'
+            } else {
+                cur.pos = start;
+                return Ok(None);
+            };
+            let month = cur.number();
+            let sep_ok = match sep {
+                '年' => cur.eat("月"),
+                '-' => cur.eat("-"),
+                _ => cur.eat("/"),
+            };
+            let day = if sep_ok { cur.number() } else { None };
+            if let (Some(month), Some(day)) = (month, day) {
+                if sep == '年' {
+                    let _ = cur.eat_any(&["日", "号"]);
+                }
+                return check_date(Some(first as i32), month, day).map(Some);
+            }
+            cur.pos = start;
+            return Ok(None);
+        }
+        // M/D (a time like 9:30 is not a date)
+        if cur.eat("/")
+            && let Some(day) = cur.digits()
+        {
+            return check_date(None, first, day).map(Some);
+        }
+        cur.pos = start;
+    }
+    // M月D(日|号) with digits or Chinese numerals.
+    if let Some(month) = cur.number()
+        && cur.eat("月")
+        && let Some(day) = cur.number()
+        && cur.eat_any(&["日", "号"]).is_some()
+    {
+        return check_date(None, month, day).map(Some);
+    }
+    cur.pos = start;
+    Ok(None)
+}
+
+fn check_date(year: Option<i32>, month: u32, day: u32) -> Result<Day, TimeError> {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || NaiveDate::from_ymd_opt(year.unwrap_or(2024), month, day).is_none()
+    {
+        return Err(TimeError::Invalid(match year {
+            Some(y) => format!("{y}-{month:02}-{day:02} is not a date"),
+            None => format!("{month}月{day}日 is not a date"),
+        }));
+    }
+    Ok(Day::Date { year, month, day })
+}
+
+fn period(cur: &mut Cursor<'_>) -> Option<Period> {
+    if let Some(word) = cur.eat_any(&[
+        "凌晨", "清晨", "早晨", "早上", "上午", "早", "中午", "午间", "下午", "午后", "傍晚", "晚上", "晚间", "夜里",
+        "夜晚", "晚",
+    ]) {
+        return Some(match word {
+            "凌晨" => Period::SmallHours,
+            "清晨" | "早晨" | "早上" | "上午" | "早" => Period::Morning,
+            "中午" | "午间" => Period::Noon,
+            "下午" | "午后" => Period::Afternoon,
+            "傍晚" => Period::Dusk,
+            _ => Period::Evening,
+        });
+    }
+    if let Some(word) = cur.eat_any_word(&["morning", "noon", "afternoon", "evening", "night"]) {
+        let _ = cur.eat_word("in");
+        return Some(match word {
+            "morning" => Period::Morning,
+            "noon" => Period::Noon,
+            "afternoon" => Period::Afternoon,
+            _ => Period::Evening,
+        });
+    }
+    None
+}
+
+/// A clock time; an am/pm suffix sets `period`.
+fn clock(cur: &mut Cursor<'_>, period: &mut Option<Period>) -> Result<Option<Clock>, TimeError> {
+    let start = cur.pos;
+    let zero_padded = cur.rest().len() > 1 && cur.rest().starts_with('0') && cur.rest().as_bytes()[1].is_ascii_digit();
+    let Some(hour) = cur.number() else { return Ok(None) };
+    // HH:MM[am|pm]
+    let colon = cur.pos;
+    if cur.eat(":") || cur.eat("：") {
+        let minute_start = cur.pos;
+        if let Some(minute) = cur.digits().filter(|_| cur.pos - minute_start == 2) {
+            check_clock(hour, minute)?;
+            let (hour, marked) = am_pm(cur, period, hour)?;
+            return Ok(Some(Clock {
+                hour,
+                minute,
+                exact: marked || zero_padded || hour >= 13,
+            }));
+        }
+        cur.pos = colon;
+    }
+    // N点[半|一刻|三刻|N分|N]
+    if cur.eat("点") || cur.eat("时") {
+        let minute = if cur.eat("半") {
+            30
+        } else if cur.eat("一刻") {
+            15
+        } else if cur.eat("三刻") {
+            45
+        } else {
+            let mark = cur.pos;
+            match cur.number() {
+                Some(m) => {
+                    let _ = cur.eat("分");
+                    m
+                }
+                None => {
+                    cur.pos = mark;
+                    0
+                }
+            }
+        };
+        check_clock(hour, minute)?;
+        return Ok(Some(Clock {
+            hour,
+            minute,
+            exact: zero_padded || hour >= 13,
+        }));
+    }
+    // 3pm, 3 pm, 9am
+    let (hour24, marked) = am_pm(cur, period, hour)?;
+    if marked {
+        return Ok(Some(Clock {
+            hour: hour24,
+            minute: 0,
+            exact: true,
+        }));
+    }
+    cur.pos = start;
+    Ok(None)
+}
+
+/// An `am`/`pm` after a clock time: the hour as the part of the day will read it (12am is 0), and
+/// whether one was there.
+fn am_pm(cur: &mut Cursor<'_>, period: &mut Option<Period>, hour: u32) -> Result<(u32, bool), TimeError> {
+    let mark = cur.pos;
+    cur.skip_spaces();
+    match cur.eat_any_word(&["am", "a.m.", "pm", "p.m."]) {
+        Some(word) => {
+            if hour > 12 || hour == 0 {
+                return Err(TimeError::Invalid(format!("{hour}{word}")));
+            }
+            let morning = word.starts_with('a');
+            *period = Some(if morning { Period::Morning } else { Period::Afternoon });
+            Ok((if morning && hour == 12 { 0 } else { hour }, true))
+        }
+        None => {
+            cur.pos = mark;
+            Ok((hour, false))
+        }
+    }
+}
+
+fn check_clock(hour: u32, minute: u32) -> Result<(), TimeError> {
+    if hour > 24 || minute > 59 || (hour == 24 && minute > 0) {
+        return Err(TimeError::Invalid(format!("{hour}:{minute:02}")));
+    }
+    Ok(())
+}
+
+/// Formats an instant for `parse-time`: RFC 3339 with the zone's offset.
+pub fn rfc3339(at: &DateTime<Tz>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Tz> {
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        tz.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn examples_from_the_spec() {
+        let p = parse("明天下午3点 回电话", now(), 9).unwrap();
+        assert_eq!(rfc3339(&p.at), "2026-11-26T15:00:00+08:00");
+        assert_eq!(p.rest, "回电话");
+        let p = parse("in 2h call back", now(), 9).unwrap();
+        assert_eq!(rfc3339(&p.at), "2026-11-25T12:00:00+08:00");
+        assert_eq!(p.rest, "call back");
+    }
+
+    /// The table in `tests/data/parse-time.tsv`: every row must hold.
+    #[test]
+    fn the_case_table() {
+        let table = include_str!("../../tests/data/parse-time.tsv");
+        let mut failures = Vec::new();
+        let mut cases = 0;
+        for line in table.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let [now, input, expected, rest] = cols[..] else {
+                panic!("bad row: {line}")
+            };
+            cases += 1;
+            let now = DateTime::parse_from_rfc3339(now)
+                .unwrap()
+                .with_timezone(&chrono_tz::Asia::Shanghai);
+            let got = match parse(input, now, 9) {
+                Ok(p) => (rfc3339(&p.at), if p.rest.is_empty() { "-".to_owned() } else { p.rest }),
+                Err(_) => ("ERROR".to_owned(), "-".to_owned()),
+            };
+            if got != (expected.to_owned(), rest.to_owned()) {
+                failures.push(format!(
+                    "{input:?} at {now}: expected {expected} / {rest}, got {} / {}",
+                    got.0, got.1
+                ));
+            }
+        }
+        assert!(cases >= 150, "the table has {cases} cases");
+        assert!(
+            failures.is_empty(),
+            "{} of {cases} cases fail:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn past_and_nonsense_are_errors() {
+        assert_eq!(parse("昨天下午3点", now(), 9).unwrap_err(), TimeError::Past);
+        assert_eq!(parse("回电话", now(), 9).unwrap_err(), TimeError::NotFound);
+        assert!(matches!(parse("25点", now(), 9).unwrap_err(), TimeError::Invalid(_)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn durations_add_exactly(n in 1u32..5000) {
+            let chinese = parse(&format!("{n}分钟后 x"), now(), 9).unwrap();
+            let english = parse(&format!("in {n} min x"), now(), 9).unwrap();
+            proptest::prop_assert_eq!(chinese.at, now() + Duration::minutes(i64::from(n)));
+            proptest::prop_assert_eq!(english.at, chinese.at);
+            proptest::prop_assert_eq!(chinese.rest, "x");
+        }
+
+        #[test]
+        fn anything_is_a_future_instant_or_an_error(text in "\\PC{0,24}") {
+            if let Ok(parsed) = parse(&text, now(), 9) {
+                proptest::prop_assert!(parsed.at > now());
+                proptest::prop_assert!(text.contains(parsed.rest.as_str()));
+            }
+        }
+    }
+}
