@@ -95,7 +95,7 @@ enum Day {
     /// A date; without a year it is the next occurrence.
     Date { year: Option<i32>, month: u32, day: u32 },
     /// A day of the month `months` from now (`下个月1号`).
-    DayOfMonth { months: u32, day: u32 },
+    InMonth { months: u32, day: u32 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,7 +321,7 @@ fn resolve(spec: &Spec, now: DateTime<Tz>, default_hour: u32) -> Result<DateTime
             }
             Err(TimeError::Invalid(format!("{month}月{day}日 is not a date")))
         }
-        Some(Day::DayOfMonth { months, day }) => {
+        Some(Day::InMonth { months, day }) => {
             let first = today.with_day(1).expect("day 1 exists") + Months::new(months);
             let date = first
                 .with_day(day)
@@ -677,7 +677,7 @@ fn day(cur: &mut Cursor<'_>) -> Result<Option<(Day, Option<Period>)>, TimeError>
         if let Some(d) = cur.number()
             && cur.eat_any(&["号", "日"]).is_some()
         {
-            return Ok(Some((Day::DayOfMonth { months, day: d }, None)));
+            return Ok(Some((Day::InMonth { months, day: d }, None)));
         }
         cur.pos = start;
     }
