@@ -83,18 +83,20 @@ impl App {
         let config = Arc::new(config);
         let wecom = WecomClient::new(&config.wecom, cache.clone());
         let notifier = Notifier::new(db.clone(), wecom.clone(), config.outbox.clone(), instance.clone());
+        let answers: Arc<crate::inbox::answers::AwaitedAnswers> = Default::default();
         let services = Arc::new(Services {
             config: config.clone(),
             db: db.clone(),
             cache: cache.clone(),
             wecom,
             notifier,
+            answers: answers.clone(),
         });
         let handler = handler.unwrap_or_else(|| Arc::new(EventHandler::new(services.clone())));
 
         let stored = Arc::new(Notify::new());
         let (inbox, writer_task) = InboxWriter::spawn(db.clone(), config.inbox.write_batch, stored.clone());
-        let worker = InboxWorker::new(db.clone(), config.inbox.clone(), handler, stored, instance);
+        let worker = InboxWorker::new(db.clone(), config.inbox.clone(), handler, stored, instance, answers);
         let grace = config.shutdown_grace();
         let state = AppState::new(AppContext {
             config,
@@ -209,6 +211,7 @@ pub async fn cli_services(config: Config) -> Result<Arc<Services>, StartError> {
         cache,
         wecom,
         notifier,
+        answers: Default::default(),
     }))
 }
 

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::inbox::answers::AwaitedAnswers;
 use crate::notify::Notifier;
 use crate::wecom::api::WecomClient;
 
@@ -17,6 +18,8 @@ pub struct Services {
     pub cache: Cache,
     pub wecom: WecomClient,
     pub notifier: Notifier,
+    /// Chat answers awaited by callback requests in this process.
+    pub answers: Arc<AwaitedAnswers>,
 }
 
 impl Services {

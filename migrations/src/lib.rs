@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_inbox;
 mod m20261122_000002_crm;
+mod m20261122_000003_inbox_reply;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_inbox::Migration),
             Box::new(m20261122_000002_crm::Migration),
+            Box::new(m20261122_000003_inbox_reply::Migration),
         ]
     }
 }

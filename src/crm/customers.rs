@@ -491,7 +491,51 @@ pub async fn last_follow_up(db: &impl ConnectionTrait, customer_id: i64) -> Resu
         .await
 }
 
-/// How a customer is named in chat: `张伟（华为）`, or the external id when we know nothing more.
+/// Whether any of `members` owns the customer or follows it now.
+pub async fn accessible(
+    db: &impl ConnectionTrait,
+    customer: &customer::Model,
+    members: &[String],
+) -> Result<bool, DbErr> {
+    if customer.owner_userid.as_ref().is_some_and(|o| members.contains(o)) {
+        return Ok(true);
+    }
+    Ok(follower::Entity::find()
+        .filter(follower::Column::CustomerId.eq(customer.id))
+        .filter(follower::Column::Userid.is_in(members.iter().cloned()))
+        .filter(follower::Column::RemovedAt.is_null())
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// The customers a member owns or follows now, with their names (for recognising a name at the
+/// start of a message).
+pub async fn own_names(db: &impl ConnectionTrait, userid: &str) -> Result<Vec<(i64, String)>, DbErr> {
+    use sea_orm::{Condition, QuerySelect};
+    customer::Entity::find()
+        .filter(
+            Condition::any().add(customer::Column::OwnerUserid.eq(userid)).add(
+                customer::Column::Id.in_subquery(
+                    Query::select()
+                        .column(follower::Column::CustomerId)
+                        .from(follower::Entity)
+                        .and_where(follower::Column::Userid.eq(userid))
+                        .and_where(follower::Column::RemovedAt.is_null())
+                        .to_owned(),
+                ),
+            ),
+        )
+        .filter(customer::Column::Name.ne(""))
+        .select_only()
+        .column(customer::Column::Id)
+        .column(customer::Column::Name)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// How a customer is named in chat: `张伟(华为)`, or the external id when we know nothing more.
 pub fn display(customer: &customer::Model) -> String {
     let name = if customer.name.is_empty() {
         let short: String = customer.external_userid.chars().take(12).collect();
@@ -502,6 +546,6 @@ pub fn display(customer: &customer::Model) -> String {
     if customer.corp_name.is_empty() {
         name
     } else {
-        format!("{name}（{}）", customer.corp_name)
+        format!("{name}({})", customer.corp_name)
     }
 }

@@ -5,6 +5,11 @@
 pub mod audit;
 pub mod channels;
 pub mod customers;
+pub mod deals;
+pub mod figures;
+pub mod followups;
 pub mod members;
+pub mod reminders;
 pub mod search;
 pub mod sync;
+pub mod undo;

@@ -61,11 +61,28 @@ pub async fn search_customers(
     query: &str,
     limit: usize,
 ) -> Result<Vec<Hit>, DbErr> {
+    let visible = visible_userids(db, viewer).await?;
+    search_among(db, viewer, &visible, query, limit).await
+}
+
+/// Only the customers `viewer` follows or owns: those they may change.
+pub async fn search_own(db: &impl ConnectionTrait, viewer: &str, query: &str, limit: usize) -> Result<Vec<Hit>, DbErr> {
+    search_among(db, viewer, &[viewer.to_owned()], query, limit).await
+}
+
+/// Customers followed or owned by any of `visible`, matching `query`, best first.
+pub async fn search_among(
+    db: &impl ConnectionTrait,
+    viewer: &str,
+    visible: &[String],
+    query: &str,
+    limit: usize,
+) -> Result<Vec<Hit>, DbErr> {
     let q = query.trim().to_lowercase();
     if q.is_empty() {
         return Ok(Vec::new());
     }
-    let visible = visible_userids(db, viewer).await?;
+    let visible = visible.to_vec();
     let pattern = LikeExpr::new(format!("%{}%", escape_like(&q))).escape('\\');
     let followed_by_visible = Query::select()
         .column(follower::Column::CustomerId)

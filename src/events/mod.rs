@@ -4,12 +4,14 @@
 
 mod contacts;
 mod staff;
+mod text;
 pub mod texts;
 
 use std::sync::Arc;
 
 use sea_orm::DbErr;
 
+use crate::bot::Bot;
 use crate::db::entity::inbox;
 use crate::inbox::{HandlerError, HandlerFuture, InboxHandler, Outcome};
 use crate::services::Services;
@@ -22,11 +24,13 @@ pub use self::staff::{apply_departure, sync_member};
 #[derive(Clone)]
 pub struct EventHandler {
     services: Arc<Services>,
+    bot: Arc<Bot>,
 }
 
 impl EventHandler {
     pub fn new(services: Arc<Services>) -> Self {
-        Self { services }
+        let bot = Arc::new(Bot::new(services.clone()));
+        Self { services, bot }
     }
 }
 
@@ -37,7 +41,7 @@ impl InboxHandler for EventHandler {
             match &callback.kind {
                 CallbackKind::ExternalContact(event) => contacts::handle(s, row, event).await,
                 CallbackKind::Contact(event) => staff::handle(s, row, event).await,
-                CallbackKind::Text { .. } => Ok(Outcome::Ignored("chat commands are not handled yet".into())),
+                CallbackKind::Text { content, .. } => text::handle(s, &self.bot, row, content).await,
                 CallbackKind::EnterAgent { .. } | CallbackKind::Click { .. } | CallbackKind::View { .. } => {
                     Ok(Outcome::Ignored(format!("nothing to do for {}", row.kind)))
                 }

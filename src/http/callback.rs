@@ -8,13 +8,16 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::db::entity::inbox;
 use crate::inbox::{NewCallback, StoreError, StoreOutcome};
-use crate::wecom::callback::{parse_callback, parse_envelope};
+use crate::wecom::callback::{Callback, CallbackKind, parse_callback, parse_envelope};
+use crate::wecom::compose::XmlBuilder;
 use crate::wecom::crypto::CryptoError;
 
 /// WeCom gives up after 5 s; answer 503 well before that rather than let it time out.
@@ -97,7 +100,7 @@ pub async fn receive(
     State(state): State<AppState>,
     Query(query): Query<SignatureQuery>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(super::CALLBACK_BODY_LIMIT)
@@ -115,19 +118,94 @@ pub async fn receive(
         .map_err(crypto_error)?;
     let callback = parse_callback(&plain).map_err(|e| ApiError::BadRequest(format!("message: {e}")))?;
     let row = NewCallback::new(&callback, plain);
-    let kind = row.kind.clone();
-    let outcome = tokio::time::timeout(STORE_TIMEOUT, state.inbox.store(row))
+    let (kind, key) = (row.kind.clone(), row.dedupe_key.clone());
+    // A chat message waits (briefly) for its answer, to return it in this very response.
+    let answers = &state.services.answers;
+    let waiter = matches!(callback.kind, CallbackKind::Text { .. })
+        .then(|| answers.wait_for(&key))
+        .flatten();
+    let stored = tokio::time::timeout(STORE_TIMEOUT, state.inbox.store(row))
         .await
-        .map_err(|_| ApiError::Unavailable("database did not answer in time".into()))?
-        .map_err(|e| match e {
-            StoreError::Unavailable(e) => ApiError::Unavailable(e),
-            StoreError::Stopped => ApiError::Unavailable("shutting down".into()),
-        })?;
-    match outcome {
-        StoreOutcome::Stored(id) => tracing::info!(id, kind = %kind, "callback stored"),
+        .map_err(|_| ApiError::Unavailable("database did not answer in time".into()))
+        .and_then(|r| {
+            r.map_err(|e| match e {
+                StoreError::Unavailable(e) => ApiError::Unavailable(e),
+                StoreError::Stopped => ApiError::Unavailable("shutting down".into()),
+            })
+        });
+    let outcome = match stored {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            answers.forget(&key);
+            return Err(e);
+        }
+    };
+    let answer = match outcome {
+        StoreOutcome::Stored(id) => {
+            tracing::info!(id, kind = %kind, "callback stored");
+            match waiter {
+                Some(rx) => await_answer(&state, &key, rx).await,
+                None => None,
+            }
+        }
         StoreOutcome::Duplicate => {
-            tracing::info!(kind = %kind, "callback already stored (WeCom retry)")
+            tracing::info!(kind = %kind, "callback already stored (WeCom retry)");
+            if waiter.is_some() {
+                answers.forget(&key);
+            }
+            // Answered in the response of an earlier delivery that WeCom did not receive: again.
+            inbox::Entity::find()
+                .filter(inbox::Column::DedupeKey.eq(key.as_str()))
+                .one(&state.db)
+                .await
+                .ok()
+                .flatten()
+                .filter(|row| row.reply_mode.as_deref() == Some("passive"))
+                .and_then(|row| row.reply)
+        }
+    };
+    Ok(match answer {
+        Some(text) => passive_reply(&state, &callback, &text).into_response(),
+        None => StatusCode::OK.into_response(),
+    })
+}
+
+/// The answer, if it comes within the budget. Past the budget the answer is refused here (and goes
+/// through the message API instead); an answer that arrived just as time ran out is still used.
+async fn await_answer(
+    state: &AppState,
+    key: &str,
+    mut rx: tokio::sync::oneshot::Receiver<Option<String>>,
+) -> Option<String> {
+    let budget = Duration::from_millis(state.config.bot.reply_budget_ms);
+    match tokio::time::timeout(budget, &mut rx).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(_)) => None,
+        Err(_) => {
+            rx.close();
+            state.services.answers.forget(key);
+            rx.try_recv().ok().flatten()
         }
     }
-    Ok(StatusCode::OK)
+}
+
+/// The encrypted passive reply carrying `text` to the member who wrote.
+fn passive_reply(state: &AppState, callback: &Callback, text: &str) -> impl IntoResponse {
+    let now = chrono::Utc::now().timestamp();
+    let inner = XmlBuilder::new()
+        .text("ToUserName", &callback.from_user)
+        .text("FromUserName", state.crypto.receive_id())
+        .number("CreateTime", now)
+        .text("MsgType", "text")
+        .text("Content", text)
+        .finish();
+    let nonce = rand::random::<u32>().to_string();
+    let body = state
+        .crypto
+        .encrypt_reply_with_random(&inner, &now.to_string(), &nonce, &rand::random());
+    (
+        StatusCode::OK,
+        [("content-type", "application/xml; charset=utf-8")],
+        body,
+    )
 }

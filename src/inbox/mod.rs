@@ -4,6 +4,7 @@
 //! and a per-row outcome. A unique dedupe key makes WeCom's retries land on the same row.
 
 mod admin;
+pub mod answers;
 mod worker;
 mod writer;
 

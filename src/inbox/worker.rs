@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Status;
+use super::answers::AwaitedAnswers;
 use crate::config::InboxConfig;
 use crate::db::claim::{self, ClaimColumns, Lease};
 use crate::db::entity::inbox;
@@ -77,6 +78,7 @@ pub struct InboxWorker {
     handler: Arc<dyn InboxHandler>,
     wake: Arc<Notify>,
     instance: String,
+    answers: Arc<AwaitedAnswers>,
 }
 
 impl InboxWorker {
@@ -86,6 +88,7 @@ impl InboxWorker {
         handler: Arc<dyn InboxHandler>,
         wake: Arc<Notify>,
         instance: String,
+        answers: Arc<AwaitedAnswers>,
     ) -> Self {
         Self {
             db,
@@ -93,6 +96,7 @@ impl InboxWorker {
             handler,
             wake,
             instance,
+            answers,
         }
     }
 
@@ -192,7 +196,10 @@ impl InboxWorker {
                 Finish::Done(Status::Failed, e.to_string())
             }
         };
-        self.record(&row, finish).await
+        let recorded = self.record(&row, finish).await;
+        // A request still waiting for an answer the handler did not give stops waiting now.
+        self.answers.offer(&row.dedupe_key, None);
+        recorded
     }
 
     /// Runs the handler on its own task so that a panic becomes an error for this row only, and

@@ -106,7 +106,7 @@ async fn a_customer_adding_a_rep_is_captured_welcomed_and_announced_once() {
     let texts = texts_to(&app, "rep1");
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(
-        texts[0].starts_with("🆕 新客户：张伟（华为）\n来源：展会二维码"),
+        texts[0].starts_with("🆕 新客户：张伟(华为)\n来源：展会二维码"),
         "{}",
         texts[0]
     );
@@ -300,7 +300,7 @@ async fn a_customer_deleting_the_rep_alerts_the_rep_and_the_leader_once() {
     app.wait_for_notifications().await;
     let to_rep = texts_to(&app, "rep1");
     let alert = to_rep.last().unwrap();
-    assert!(alert.starts_with("⚠️ 客户删除了你：张伟（华为）"), "{alert}");
+    assert!(alert.starts_with("⚠️ 客户删除了你：张伟(华为)"), "{alert}");
     assert!(
         alert.contains("阶段：方案报价") && alert.contains("已报价，等待对方采购审批"),
         "{alert}"
@@ -308,7 +308,7 @@ async fn a_customer_deleting_the_rep_alerts_the_rep_and_the_leader_once() {
     let to_leader = texts_to(&app, "lead1");
     assert_eq!(to_leader.len(), 1);
     assert!(
-        to_leader[0].starts_with("⚠️ 客户流失：张伟（华为） 删除了 张三"),
+        to_leader[0].starts_with("⚠️ 客户流失：张伟(华为) 删除了 张三"),
         "{}",
         to_leader[0]
     );
@@ -366,7 +366,7 @@ async fn a_failed_transfer_tells_the_takeover_rep_why() {
     app.wait_for_notifications().await;
     assert_eq!(
         texts_to(&app, "rep2"),
-        vec!["⚠️ 客户接替失败：张伟（华为）\n原因：客户拒绝了接替".to_owned()]
+        vec!["⚠️ 客户接替失败：张伟(华为)\n原因：客户拒绝了接替".to_owned()]
     );
     store::retry(&app.db, RetryTarget::Id(row.id)).await.unwrap();
     app.wait_until_settled(std::time::Duration::from_secs(10)).await;

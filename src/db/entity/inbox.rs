@@ -27,6 +27,11 @@ pub struct Model {
     pub outcome: Option<String>,
     pub received_at: i64,
     pub processed_at: Option<i64>,
+    /// For a chat message: the answer, once the command ran.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub reply: Option<String>,
+    /// How the answer went out: `passive` (in the callback response) or `message` (message API).
+    pub reply_mode: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,235 @@
+//! Reading a chat message as a command. The first word is the command — Chinese or English alias,
+//! any case, with an optional leading `/` — and `@name` right after it names the customer. A
+//! message that is only a number answers the bot's last question (or picks from its last list).
+
+use serde::{Deserialize, Serialize};
+
+/// The language a member wrote in; answers come back in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn en(self) -> bool {
+        self == Self::En
+    }
+
+    /// Chinese when the text has any CJK character, otherwise English.
+    pub fn of_text(text: &str) -> Self {
+        if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
+            Self::Zh
+        } else {
+            Self::En
+        }
+    }
+}
+
+/// Which command; also the key of its help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verb {
+    Help,
+    Find,
+    Use,
+    Info,
+    Note,
+    Remind,
+    Todo,
+    Done,
+    Snooze,
+    Cancel,
+    Stage,
+    Status,
+    Rate,
+    Tag,
+    Undo,
+    Summary,
+}
+
+/// Every verb with its English and Chinese aliases (the first of each is the one shown).
+pub const VERBS: [(Verb, &[&str], &[&str]); 16] = [
+    (Verb::Help, &["help", "?"], &["帮助", "？"]),
+    (Verb::Find, &["find", "search"], &["查", "查找", "搜索"]),
+    (Verb::Use, &["use", "select"], &["选", "切换", "选择"]),
+    (Verb::Info, &["info", "card"], &["客户", "详情"]),
+    (Verb::Note, &["note", "log"], &["记", "记录", "跟进"]),
+    (Verb::Remind, &["remind", "reminder"], &["提醒"]),
+    (Verb::Todo, &["todo", "todos"], &["待办"]),
+    (Verb::Done, &["done", "finish"], &["完成"]),
+    (Verb::Snooze, &["snooze", "postpone"], &["推迟", "延后"]),
+    (Verb::Cancel, &["cancel"], &["取消"]),
+    (Verb::Stage, &["stage"], &["阶段"]),
+    (Verb::Status, &["status"], &["状态"]),
+    (Verb::Rate, &["rate", "rating"], &["评级"]),
+    (Verb::Tag, &["tag"], &["标签"]),
+    (Verb::Undo, &["undo"], &["撤销"]),
+    (Verb::Summary, &["summary", "report"], &["日报", "汇总"]),
+];
+
+impl Verb {
+    /// The alias shown in answers and help, in `lang`.
+    pub fn name(self, lang: Lang) -> &'static str {
+        let (_, en, zh) = VERBS.iter().find(|(v, _, _)| *v == self).expect("every verb is listed");
+        if lang.en() { en[0] } else { zh[0] }
+    }
+
+    fn lookup(word: &str) -> Option<(Self, Lang)> {
+        let lower = word.to_lowercase();
+        VERBS.iter().find_map(|(verb, en, zh)| {
+            if en.contains(&lower.as_str()) {
+                Some((*verb, Lang::En))
+            } else if zh.contains(&word) {
+                Some((*verb, Lang::Zh))
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// A parsed message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// A command: `target` is the text after `@` (a name, remark, pinyin or list number), `args`
+    /// the rest.
+    Command {
+        verb: Verb,
+        target: Option<String>,
+        args: String,
+    },
+    /// Only a number: an answer to a question, or a pick from the last list.
+    Number(usize),
+    /// Anything else.
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub message: Message,
+    pub lang: Lang,
+}
+
+pub fn parse(text: &str) -> Parsed {
+    let trimmed = text.trim();
+    if let Ok(n) = trimmed.parse::<usize>() {
+        return Parsed {
+            message: Message::Number(n),
+            lang: Lang::Zh,
+        };
+    }
+    let body = trimmed
+        .strip_prefix('/')
+        .or_else(|| trimmed.strip_prefix('／'))
+        .unwrap_or(trimmed)
+        .trim_start();
+    let (word, rest) = split_word(body);
+    // A Chinese alias may be written together with what follows: "完成2", "记@张伟 已报价".
+    let found = match Verb::lookup(word) {
+        Some((verb, lang)) => Some((verb, lang, rest)),
+        None => glued_verb(body),
+    };
+    let Some((verb, lang, rest)) = found else {
+        return Parsed {
+            message: Message::Text(trimmed.to_owned()),
+            lang: Lang::of_text(trimmed),
+        };
+    };
+    let (target, args) = match rest.strip_prefix('@').or_else(|| rest.strip_prefix('＠')) {
+        Some(after) => {
+            let (name, args) = split_word(after);
+            (Some(name.to_owned()).filter(|n| !n.is_empty()), args)
+        }
+        None => (None, rest),
+    };
+    Parsed {
+        message: Message::Command {
+            verb,
+            target,
+            args: args.trim().to_owned(),
+        },
+        lang,
+    }
+}
+
+fn split_word(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    match text.find(char::is_whitespace) {
+        Some(i) => (&text[..i], text[i..].trim_start()),
+        None => (text, ""),
+    }
+}
+
+/// A Chinese alias directly followed by `@` or a digit.
+fn glued_verb(text: &str) -> Option<(Verb, Lang, &str)> {
+    for (verb, _, zh) in VERBS {
+        for alias in zh {
+            if let Some(rest) = text.strip_prefix(alias)
+                && rest.starts_with(|c: char| c == '@' || c == '＠' || c.is_ascii_digit())
+            {
+                return Some((verb, Lang::Zh, rest));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(text: &str) -> (Verb, Option<String>, String, Lang) {
+        match parse(text) {
+            Parsed {
+                message: Message::Command { verb, target, args },
+                lang,
+            } => (verb, target, args, lang),
+            other => panic!("{text:?} is not a command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verbs_in_both_languages_with_or_without_a_slash() {
+        assert_eq!(
+            command("记 已报价，等回复"),
+            (Verb::Note, None, "已报价，等回复".into(), Lang::Zh)
+        );
+        assert_eq!(command("/NOTE quoted"), (Verb::Note, None, "quoted".into(), Lang::En));
+        assert_eq!(
+            command("跟进 @张伟 明天拜访"),
+            (Verb::Note, Some("张伟".into()), "明天拜访".into(), Lang::Zh)
+        );
+        assert_eq!(
+            command("remind @zw in 2h call"),
+            (Verb::Remind, Some("zw".into()), "in 2h call".into(), Lang::En)
+        );
+        assert_eq!(
+            command("完成 2 已回电"),
+            (Verb::Done, None, "2 已回电".into(), Lang::Zh)
+        );
+        assert_eq!(command("完成2"), (Verb::Done, None, "2".into(), Lang::Zh));
+        assert_eq!(
+            command("记@张伟 已报价"),
+            (Verb::Note, Some("张伟".into()), "已报价".into(), Lang::Zh)
+        );
+        assert_eq!(command("?").0, Verb::Help);
+        assert_eq!(command("帮助 提醒"), (Verb::Help, None, "提醒".into(), Lang::Zh));
+        assert_eq!(command("Todo").0, Verb::Todo);
+        assert_eq!(
+            command("tag @3 -重点"),
+            (Verb::Tag, Some("3".into()), "-重点".into(), Lang::En)
+        );
+    }
+
+    #[test]
+    fn numbers_and_plain_text() {
+        assert_eq!(parse(" 2 ").message, Message::Number(2));
+        assert_eq!(
+            parse("记得给张总回电话").message,
+            Message::Text("记得给张总回电话".into())
+        );
+        assert_eq!(parse("hello there").lang, Lang::En);
+        assert_eq!(parse("你好").lang, Lang::Zh);
+    }
+}
