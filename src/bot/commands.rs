@@ -508,9 +508,14 @@ impl Ctx<'_> {
             Undone::Field { field, restored } => {
                 let restored = match (field, restored) {
                     (Field::Status, Some(s)) => deals::status_label(&s, self.lang.en()),
-                    (Field::Tags, Some(json)) => serde_json::from_str::<Vec<String>>(&json)
-                        .unwrap_or_default()
-                        .join(", "),
+                    (Field::Tags, Some(json)) => {
+                        let tags = serde_json::from_str::<Vec<String>>(&json).unwrap_or_default();
+                        if tags.is_empty() {
+                            self.t("未设置", "none")
+                        } else {
+                            tags.join(", ")
+                        }
+                    }
                     (_, Some(v)) => v,
                     (_, None) => self.t("未设置", "none"),
                 };

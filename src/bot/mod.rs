@@ -122,7 +122,7 @@ enum Target {
 /// The outcome of resolving which customer a command means.
 enum Resolved {
     /// The customer, and the arguments left once a leading name was taken off.
-    Customer(customer::Model, String),
+    Customer(Box<customer::Model>, String),
     /// No single customer: the answer explains (or lists candidates).
     Answer(String),
 }
@@ -166,7 +166,7 @@ impl Ctx<'_> {
             Some(Target::Id(id)) => match by_id(id).await? {
                 Some(c) if customers::accessible(self.db, &c, &scope).await? => {
                     self.session.current = Some(c.id);
-                    Ok(Resolved::Customer(c, args))
+                    Ok(Resolved::Customer(Box::new(c), args))
                 }
                 Some(c) => Ok(Resolved::Answer(self.not_yours(&c))),
                 None => Ok(Resolved::Answer(
@@ -215,7 +215,7 @@ impl Ctx<'_> {
                 match chosen {
                     Some(hit) => {
                         self.session.current = Some(hit.customer.id);
-                        Ok(Resolved::Customer(hit.customer.clone(), args))
+                        Ok(Resolved::Customer(Box::new(hit.customer.clone()), args))
                     }
                     None => {
                         let listed: Vec<_> = hits.iter().map(|h| (h.customer.clone(), h.remark.clone())).collect();
@@ -228,7 +228,7 @@ impl Ctx<'_> {
                     && let Some(c) = by_id(id).await?
                     && customers::accessible(self.db, &c, &scope).await?
                 {
-                    return Ok(Resolved::Customer(c, args));
+                    return Ok(Resolved::Customer(Box::new(c), args));
                 }
                 self.session.current = None;
                 if let Some(resolved) = self.leading_name(verb, &args).await? {
@@ -277,7 +277,7 @@ impl Ctx<'_> {
                 .await?
                 .expect("listed just now");
             self.session.current = Some(c.id);
-            return Ok(Some(Resolved::Customer(c, rest)));
+            return Ok(Some(Resolved::Customer(Box::new(c), rest)));
         }
         let mut listed = Vec::new();
         for id in matching {

@@ -414,6 +414,37 @@ impl TestApp {
             .expect("the callback's row")
     }
 
+    /// `userid` sends `text` to the app through the fake WeCom; returns the bot's answer, whether it
+    /// came back in the response (passive) or later through the message API.
+    pub async fn say(&self, userid: &str, text: &str) -> String {
+        let inner =
+            wecom_scrm::wecom::compose::text_message(CORP_ID, userid, text, next_msg_id(), AGENT_ID, now_secs());
+        self.say_raw(userid, &inner)
+            .await
+            .unwrap_or_else(|| panic!("no answer to {text:?}"))
+    }
+
+    /// Sends a prepared text message; the answer, or `None` when the service answered nothing.
+    pub async fn say_raw(&self, userid: &str, inner_xml: &str) -> Option<String> {
+        let before = self.fake().messages_to(userid).len();
+        let answer = self
+            .fake()
+            .send_callback(&self.url("/wecom/callback"), inner_xml)
+            .await
+            .expect("callback sent");
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        if let Some(reply) = answer.reply {
+            let fields = wecom_scrm::wecom::xml::parse_fields(&reply).expect("reply XML");
+            assert_eq!(fields.get("ToUserName"), Some(userid));
+            assert_eq!(fields.get("MsgType"), Some("text"));
+            return fields.get("Content").map(str::to_owned);
+        }
+        self.wait_until_settled(Duration::from_secs(10)).await;
+        self.wait_for_notifications().await;
+        let after = self.fake().messages_to(userid);
+        after.get(before).map(|m| m.body.display_text())
+    }
+
     /// Waits (bounded) until the outbox has nothing left to send.
     pub async fn wait_for_notifications(&self) {
         use wecom_scrm::db::entity::outbox;

@@ -4,6 +4,7 @@
 
 mod cache;
 mod callback;
+mod chat;
 pub mod cli;
 mod customers;
 mod demo;
