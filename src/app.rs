@@ -20,6 +20,9 @@ use crate::db::{self, DbSetupError};
 use crate::events::EventHandler;
 use crate::http::{self, AppContext, AppState};
 use crate::inbox::{InboxHandler, InboxWorker, InboxWriter};
+use crate::bot::session::Sessions;
+use crate::jobs::reminder_push::Dispatcher;
+use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::services::Services;
 use crate::wecom::api::WecomClient;
@@ -70,7 +73,7 @@ impl App {
         }
         let now = db::now_ms();
         for seed in &config.channels {
-            channels::upsert(&db, seed.state.trim(), &seed.name, seed.welcome.as_deref(), now)
+            channels::upsert(&db, seed.state.trim(), &seed.name, seed.welcome.as_deref(), seed.plan.as_deref(), now)
                 .await
                 .map_err(|e| StartError::Database(DbSetupError::Migrate(e)))?;
         }
@@ -82,7 +85,10 @@ impl App {
         let instance = instance_id();
         let config = Arc::new(config);
         let wecom = WecomClient::new(&config.wecom, cache.clone());
-        let notifier = Notifier::new(db.clone(), wecom.clone(), config.outbox.clone(), instance.clone());
+        let metrics: Arc<Metrics> = Default::default();
+        let sessions = Sessions::new(&cache, Duration::from_secs(config.bot.session_idle_secs.max(60)));
+        let notifier =
+            Notifier::new(db.clone(), wecom.clone(), config.outbox.clone(), instance.clone(), metrics.clone(), sessions);
         let answers: Arc<crate::inbox::answers::AwaitedAnswers> = Default::default();
         let services = Arc::new(Services {
             config: config.clone(),
@@ -91,6 +97,7 @@ impl App {
             wecom,
             notifier,
             answers: answers.clone(),
+            metrics,
         });
         let handler = handler.unwrap_or_else(|| Arc::new(EventHandler::new(services.clone())));
 
@@ -148,11 +155,15 @@ impl App {
         let stop = CancellationToken::new();
         let worker_task = tokio::spawn(worker.run(stop.child_token()));
         let notifier_task = tokio::spawn(services.notifier.clone().run(stop.child_token()));
-        let job_tasks = if config.jobs.enabled {
+        let mut job_tasks = if config.jobs.enabled {
             crate::jobs::scheduler::spawn(services.clone(), stop.child_token())
         } else {
             Vec::new()
         };
+        let dispatcher_task = config.jobs.push_reminders.then(|| {
+            let dispatcher = Dispatcher::new(services.clone(), instance_id());
+            tokio::spawn(dispatcher.run(stop.child_token()))
+        });
         let signalled = stop.clone();
         let router = http::router(state);
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -186,7 +197,12 @@ impl App {
         if tokio::time::timeout(grace, notifier_task).await.is_err() {
             tracing::warn!("notification sender did not finish within the grace period");
         }
-        for task in job_tasks {
+        if let Some(task) = dispatcher_task
+            && tokio::time::timeout(grace, task).await.is_err()
+        {
+            tracing::warn!("reminder dispatcher did not finish within the grace period");
+        }
+        for task in job_tasks.drain(..) {
             // A long sync is safe to stop anywhere: it resumes from its last committed page.
             task.abort();
         }
@@ -204,7 +220,9 @@ pub async fn cli_services(config: Config) -> Result<Arc<Services>, StartError> {
     let cache = Cache::connect(&config.redis).await?;
     let config = Arc::new(config);
     let wecom = WecomClient::new(&config.wecom, cache.clone());
-    let notifier = Notifier::new(db.clone(), wecom.clone(), config.outbox.clone(), instance_id());
+    let metrics: Arc<Metrics> = Default::default();
+    let sessions = Sessions::new(&cache, Duration::from_secs(config.bot.session_idle_secs.max(60)));
+    let notifier = Notifier::new(db.clone(), wecom.clone(), config.outbox.clone(), instance_id(), metrics.clone(), sessions);
     Ok(Arc::new(Services {
         config,
         db,
@@ -212,6 +230,7 @@ pub async fn cli_services(config: Config) -> Result<Arc<Services>, StartError> {
         wecom,
         notifier,
         answers: Default::default(),
+        metrics,
     }))
 }
 

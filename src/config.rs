@@ -21,7 +21,7 @@ pub const DEFAULT_FILE: &str = "config/default.toml";
 /// Environment variables that share our prefix but are not configuration keys.
 const NON_CONFIG_ENV: &[&str] = &["test_database_url", "test_redis_url", "config"];
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -35,9 +35,37 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub bot: BotConfig,
     pub sales: SalesConfig,
+    pub summary: SummaryConfig,
+    /// Follow-up plans by lead status.
+    pub plans: Vec<Plan>,
+    /// Stale-lead nudges by stage.
+    pub stale: Vec<StaleRule>,
     /// Lead channels to create or update at start-up (more can be managed later without a restart).
     pub channels: Vec<ChannelSeed>,
     pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: Default::default(),
+            database: Default::default(),
+            redis: Default::default(),
+            wecom: Default::default(),
+            org: Default::default(),
+            inbox: Default::default(),
+            outbox: Default::default(),
+            customers: Default::default(),
+            jobs: Default::default(),
+            bot: Default::default(),
+            sales: Default::default(),
+            summary: Default::default(),
+            plans: default_plans(),
+            stale: default_stale_rules(),
+            channels: Vec::new(),
+            log: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,6 +346,24 @@ pub struct JobsConfig {
     pub reconcile_interval_secs: u64,
     /// Import everything from WeCom when `serve` starts on a database without customers.
     pub sync_on_empty_start: bool,
+    /// Push due reminders from this instance (every instance may: each reminder goes out once).
+    pub push_reminders: bool,
+    /// How often the reminder dispatcher looks for due reminders.
+    pub poll_interval_ms: u64,
+    /// Reminders claimed per round.
+    pub claim_batch: u64,
+    /// A claimed reminder not queued within this is taken over by another instance.
+    pub lease_secs: u64,
+    /// Reminders due for one rep at the same time are merged, at most this many per message.
+    pub merge_max: usize,
+    /// `/readyz` fails when the dispatcher has not completed a round for this long.
+    pub stale_after_secs: u64,
+    /// When the morning agenda goes out (org timezone, HH:MM).
+    pub agenda_time: String,
+    /// When the managers' daily summary goes out (org timezone, HH:MM).
+    pub summary_time: String,
+    /// Days the agenda and the summary go out: 1 = Monday … 7 = Sunday.
+    pub workdays: Vec<u32>,
 }
 
 impl Default for JobsConfig {
@@ -327,8 +373,81 @@ impl Default for JobsConfig {
             org_sync_interval_secs: 3600,
             reconcile_interval_secs: 86_400,
             sync_on_empty_start: true,
+            push_reminders: true,
+            poll_interval_ms: 1000,
+            claim_batch: 200,
+            lease_secs: 60,
+            merge_max: 10,
+            stale_after_secs: 30,
+            agenda_time: "09:00".into(),
+            summary_time: "18:00".into(),
+            workdays: vec![1, 2, 3, 4, 5],
         }
     }
+}
+
+impl JobsConfig {
+    /// A configured `HH:MM`; validated at start-up.
+    pub fn time_of(text: &str) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(text.trim(), "%H:%M").ok()
+    }
+}
+
+/// One step of a follow-up plan: a reminder this many hours after the customer entered the status.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PlanStep {
+    pub after_hours: u32,
+    pub text: String,
+}
+
+/// A follow-up plan ("sales playbook"): the reminders a customer entering `status` gets.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// A lead status key: qualified, interested, hot, on_hold, inactive.
+    pub status: String,
+    pub steps: Vec<PlanStep>,
+}
+
+/// When a customer in an open stage without follow-ups is nudged: the owner after
+/// `remind_after_days`, their leader too after `escalate_after_days`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StaleRule {
+    /// The stage this applies to; empty for every open stage without its own rule.
+    #[serde(default)]
+    pub stage: String,
+    pub remind_after_days: u32,
+    pub escalate_after_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SummaryConfig {
+    /// Members who get the summary of the whole org besides the department leaders.
+    pub extra_recipients: Vec<String>,
+    /// Customers without follow-up for this many days in an open stage are listed as at risk.
+    pub at_risk_after_days: u32,
+}
+
+impl Default for SummaryConfig {
+    fn default() -> Self {
+        Self { extra_recipients: Vec::new(), at_risk_after_days: 7 }
+    }
+}
+
+fn default_plans() -> Vec<Plan> {
+    let step = |after_hours, text: &str| PlanStep { after_hours, text: text.into() };
+    vec![
+        Plan { status: "hot".into(), steps: vec![step(24, "电话跟进"), step(48, "发送产品资料"), step(168, "再次电话跟进")] },
+        Plan { status: "interested".into(), steps: vec![step(72, "了解需求进展"), step(336, "回访")] },
+        Plan { status: "qualified".into(), steps: vec![step(24, "确认报价和合同细节")] },
+    ]
+}
+
+fn default_stale_rules() -> Vec<StaleRule> {
+    vec![StaleRule { stage: String::new(), remind_after_days: 7, escalate_after_days: 14 }]
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -381,6 +500,9 @@ pub struct ChannelSeed {
     pub name: String,
     #[serde(default)]
     pub welcome: Option<String>,
+    /// A lead status whose follow-up plan the channel's customers get.
+    #[serde(default)]
+    pub plan: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -545,6 +667,27 @@ impl Config {
                     "channels",
                     format!("channel #{}: state must be 1 to 30 characters (WeCom's limit)", i + 1),
                 );
+            }
+        }
+        for (key, value) in [("jobs.agenda_time", &self.jobs.agenda_time), ("jobs.summary_time", &self.jobs.summary_time)] {
+            if JobsConfig::time_of(value).is_none() {
+                problem(key, format!("{value:?} is not a time like 09:00"));
+            }
+        }
+        if self.jobs.workdays.iter().any(|d| !(1..=7).contains(d)) {
+            problem("jobs.workdays", "days are 1 (Monday) to 7 (Sunday)".into());
+        }
+        if self.jobs.poll_interval_ms == 0 || self.jobs.lease_secs == 0 || self.jobs.merge_max == 0 || self.jobs.claim_batch == 0 {
+            problem("jobs", "poll_interval_ms, lease_secs, merge_max and claim_batch must be at least 1".into());
+        }
+        for plan in &self.plans {
+            if crate::crm::deals::parse_status(&plan.status) != Some(plan.status.as_str()) {
+                problem("plans", format!("{:?} is not a lead status (qualified, interested, hot, on_hold, inactive)", plan.status));
+            }
+        }
+        for rule in &self.stale {
+            if rule.escalate_after_days < rule.remind_after_days || rule.remind_after_days == 0 {
+                problem("stale", "remind_after_days must be at least 1 and escalate_after_days no smaller".into());
             }
         }
         if self.bot.default_hour > 23 {

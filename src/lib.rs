@@ -15,6 +15,7 @@ pub mod events;
 pub mod http;
 pub mod inbox;
 pub mod jobs;
+pub mod metrics;
 pub mod notify;
 pub mod services;
 pub mod telemetry;

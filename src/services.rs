@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::inbox::answers::AwaitedAnswers;
+use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::wecom::api::WecomClient;
 
@@ -20,6 +21,7 @@ pub struct Services {
     pub notifier: Notifier,
     /// Chat answers awaited by callback requests in this process.
     pub answers: Arc<AwaitedAnswers>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Services {

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_inbox;
 mod m20261122_000002_crm;
 mod m20261122_000003_inbox_reply;
+mod m20261122_000004_pushes;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_inbox::Migration),
             Box::new(m20261122_000002_crm::Migration),
             Box::new(m20261122_000003_inbox_reply::Migration),
+            Box::new(m20261122_000004_pushes::Migration),
         ]
     }
 }

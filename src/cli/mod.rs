@@ -4,6 +4,7 @@
 mod demo;
 mod inbox;
 mod simulate;
+mod status;
 mod sync;
 
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub enum Command {
     Migrate,
     /// Import departments, members and every customer from WeCom (resumable), or --reconcile.
     Sync(sync::SyncArgs),
+    /// Is the deployment healthy: reminder dispatchers, and what waits in the queues.
+    Status,
     /// Inspect and replay stored callbacks.
     #[command(subcommand)]
     Inbox(inbox::InboxCommand),
@@ -112,6 +115,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let db = db::connect(&config.database).await.map_err(StartError::from)?;
             let applied = db::migrate(&db).await.map_err(StartError::from)?;
             println!("migrations applied: {applied} (database is up to date)");
+        }
+        Command::Status => {
+            config.validate(Needs::Storage).map_err(StartError::from)?;
+            let db = db::connect(&config.database).await.map_err(StartError::from)?;
+            status::run(&config, &db).await?;
         }
         Command::Inbox(command) => {
             config.validate(Needs::Storage).map_err(StartError::from)?;

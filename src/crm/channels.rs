@@ -22,13 +22,14 @@ pub async fn upsert(
     state: &str,
     name: &str,
     welcome_template: Option<&str>,
+    plan: Option<&str>,
     now: i64,
 ) -> Result<(), DbErr> {
     channel::Entity::insert(channel::ActiveModel {
         state: Set(state.to_owned()),
         name: Set(name.to_owned()),
         welcome_template: Set(welcome_template.map(str::to_owned)),
-        follow_up_plan: Set(None),
+        follow_up_plan: Set(plan.map(str::to_owned)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

@@ -108,6 +108,7 @@ pub async fn change(
             active.sent_at = Set(None);
             active.msgid = Set(None);
             active.attempts = Set(0);
+            active.retry_at = Set(0);
             active.last_error = Set(None);
             "reminder.snoozed"
         }

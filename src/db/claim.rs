@@ -40,21 +40,30 @@ where
     E: EntityTrait,
     E::Column: ColumnTrait + Copy,
 {
+    claim_where::<E>(db, cols, lease, now, Condition::all()).await
+}
+
+/// Like [`claim`], for rows that also satisfy `only`.
+pub async fn claim_where<E>(
+    db: &DatabaseConnection,
+    cols: &ClaimColumns<E::Column>,
+    lease: Lease<'_>,
+    now: i64,
+    only: Condition,
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+{
     let mut due = Query::select();
     due.column(cols.id)
         .from(E::default().table_ref())
         .cond_where(
-            Condition::any()
-                .add(
-                    Expr::col(cols.status)
-                        .eq(cols.ready)
-                        .and(Expr::col(cols.next_attempt_at).lte(now)),
-                )
-                .add(
-                    Expr::col(cols.status)
-                        .eq(cols.claimed)
-                        .and(Expr::col(cols.locked_until).lt(now)),
-                ),
+            Condition::all().add(only).add(
+                Condition::any()
+                    .add(Expr::col(cols.status).eq(cols.ready).and(Expr::col(cols.next_attempt_at).lte(now)))
+                    .add(Expr::col(cols.status).eq(cols.claimed).and(Expr::col(cols.locked_until).lt(now))),
+            ),
         )
         .order_by(cols.id, Order::Asc)
         .limit(lease.batch);

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use crate::db::entity::inbox;
+use crate::metrics::Metrics;
 use crate::inbox::{NewCallback, StoreError, StoreOutcome};
 use crate::wecom::callback::{Callback, CallbackKind, parse_callback, parse_envelope};
 use crate::wecom::compose::XmlBuilder;
@@ -143,6 +144,7 @@ pub async fn receive(
     let answer = match outcome {
         StoreOutcome::Stored(id) => {
             tracing::info!(id, kind = %kind, "callback stored");
+            Metrics::add(&state.services.metrics.callbacks_stored, 1);
             match waiter {
                 Some(rx) => await_answer(&state, &key, rx).await,
                 None => None,
@@ -150,6 +152,7 @@ pub async fn receive(
         }
         StoreOutcome::Duplicate => {
             tracing::info!(kind = %kind, "callback already stored (WeCom retry)");
+            Metrics::add(&state.services.metrics.callbacks_duplicate, 1);
             if waiter.is_some() {
                 answers.forget(&key);
             }

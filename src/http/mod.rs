@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .with_state(state)
         // Layers run outermost-last-added: request id → trace span → … → handler.
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))

@@ -13,7 +13,12 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTra
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use serde::{Deserialize, Serialize};
+
+use crate::bot::session::{List, Sessions};
 use crate::config::OutboxConfig;
+use crate::jobs::reminder_push;
+use crate::metrics::Metrics;
 use crate::db::claim::{self, ClaimColumns, Lease};
 use crate::db::entity::outbox;
 use crate::db::now_ms;
@@ -30,14 +35,41 @@ const CLAIM: ClaimColumns<outbox::Column> = ClaimColumns {
     claimed: "sending",
 };
 
+/// A queued message: what to send, and the reminders it pushes (checked just before sending, and
+/// numbered in the recipient's chat session afterwards so that `完成 1` refers to them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    pub body: MessageBody,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reminders: Vec<ReminderRef>,
+}
+
+/// A reminder as it was when the message was written: a changed due time means a stale message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderRef {
+    pub id: i64,
+    pub due_at: i64,
+}
+
+impl Payload {
+    fn parse(stored: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str::<Payload>(stored)
+            .or_else(|_| serde_json::from_str::<MessageBody>(stored).map(|body| Payload { body, reminders: Vec::new() }))
+    }
+}
+
 /// Queues `body` for `recipient` unless a message with `key` was queued before. Returns whether it
 /// was queued now. Call inside the transaction of the change, then [`Notifier::wake`] after commit.
 pub async fn enqueue(db: &impl ConnectionTrait, key: &str, recipient: &str, body: &MessageBody) -> Result<bool, DbErr> {
+    enqueue_payload(db, key, recipient, &Payload { body: body.clone(), reminders: Vec::new() }).await
+}
+
+pub async fn enqueue_payload(db: &impl ConnectionTrait, key: &str, recipient: &str, payload: &Payload) -> Result<bool, DbErr> {
     let now = now_ms();
     let inserted = outbox::Entity::insert(outbox::ActiveModel {
         dedupe_key: Set(key.chars().take(160).collect()),
         recipient: Set(recipient.to_owned()),
-        body: Set(serde_json::to_string(body).expect("a message body serializes")),
+        body: Set(serde_json::to_string(payload).expect("a payload serializes")),
         status: Set("pending".into()),
         attempts: Set(0),
         next_attempt_at: Set(now),
@@ -58,17 +90,20 @@ pub struct Notifier {
     config: OutboxConfig,
     wake: Arc<Notify>,
     instance: String,
+    metrics: Arc<Metrics>,
+    sessions: Sessions,
 }
 
 impl Notifier {
-    pub fn new(db: DatabaseConnection, client: WecomClient, config: OutboxConfig, instance: String) -> Self {
-        Self {
-            db,
-            client,
-            config,
-            wake: Arc::new(Notify::new()),
-            instance,
-        }
+    pub fn new(
+        db: DatabaseConnection,
+        client: WecomClient,
+        config: OutboxConfig,
+        instance: String,
+        metrics: Arc<Metrics>,
+        sessions: Sessions,
+    ) -> Self {
+        Self { db, client, config, wake: Arc::new(Notify::new()), instance, metrics, sessions }
     }
 
     /// Tells the sender that messages were queued (after the transaction committed).
@@ -121,33 +156,52 @@ impl Notifier {
     }
 
     async fn deliver(&self, row: outbox::Model) -> Result<(), DbErr> {
-        let body: MessageBody = match serde_json::from_str(&row.body) {
-            Ok(body) => body,
-            Err(e) => {
-                return self
-                    .finish(&row, Finish::Failed(format!("unreadable message body: {e}")))
-                    .await;
-            }
+        let payload = match Payload::parse(&row.body) {
+            Ok(payload) => payload,
+            Err(e) => return self.finish(&row, Finish::Failed(format!("unreadable message body: {e}"), false)).await,
         };
+        if !payload.reminders.is_empty() && !reminder_push::still_due(&self.db, &payload.reminders, &row.recipient).await? {
+            return self.finish(&row, Finish::Dropped("its reminders changed before it was sent".into())).await;
+        }
         // WeCom drops an identical request within this window: covers a resend after a crash
         // between the send and recording it, without suppressing later messages that happen to read
         // the same.
-        let duplicate_window = Duration::from_secs((self.config.lease_secs * 2).max(120));
-        let finish = match self
-            .client
-            .send_to_user(&row.recipient, body, Some(duplicate_window))
-            .await
-        {
+        let duplicate_window = Duration::from_secs(Ord::max(self.config.lease_secs * 2, 120));
+        let finish = match self.client.send_to_user(&row.recipient, payload.body.clone(), Some(duplicate_window)).await {
             Ok(msgid) => Finish::Sent(msgid),
             Err(WecomError::RecipientLimited { retry_after, .. }) => Finish::Later(retry_after, None),
-            Err(e @ WecomError::InvalidRecipient { .. }) => Finish::Failed(e.to_string()),
+            Err(e @ WecomError::InvalidRecipient { .. }) => Finish::Failed(e.to_string(), true),
             Err(e) if row.attempts < self.config.max_attempts => {
                 let delay = backoff(Duration::from_millis(self.config.retry_base_ms), row.attempts);
                 Finish::Later(delay, Some(e.to_string()))
             }
-            Err(e) => Finish::Failed(e.to_string()),
+            Err(e) => Finish::Failed(e.to_string(), false),
         };
-        self.finish(&row, finish).await
+        let outcome = finish.clone();
+        self.finish(&row, finish).await?;
+        if payload.reminders.is_empty() {
+            return Ok(());
+        }
+        match outcome {
+            Finish::Sent(msgid) => {
+                reminder_push::sent(&self.db, &self.metrics, &payload.reminders, &msgid).await?;
+                self.number_in_session(&row.recipient, &payload.reminders).await;
+            }
+            Finish::Failed(reason, invalid_recipient) => {
+                reminder_push::failed(&self.db, &self.metrics, &payload.reminders, &row.recipient, &reason, invalid_recipient)
+                    .await?;
+            }
+            Finish::Later(..) | Finish::Dropped(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The pushed reminders become the member's numbered list: `完成 1` answers the push.
+    async fn number_in_session(&self, userid: &str, reminders: &[ReminderRef]) {
+        let mut loaded = self.sessions.load(userid).await;
+        loaded.session.list = Some(List::Reminders(reminders.iter().map(|r| r.id).collect()));
+        loaded.session.pending = None;
+        self.sessions.save(userid, &loaded.session).await;
     }
 
     async fn finish(&self, row: &outbox::Model, finish: Finish) -> Result<(), DbErr> {
@@ -158,6 +212,7 @@ impl Notifier {
             .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None));
         update = match finish {
             Finish::Sent(msgid) => {
+                Metrics::add(&self.metrics.notifications_sent, 1);
                 tracing::info!(id = row.id, recipient = %row.recipient, "notification sent");
                 update
                     .col_expr(C::Status, Expr::val("sent"))
@@ -184,11 +239,14 @@ impl Notifier {
                 }
                 update
             }
-            Finish::Failed(error) => {
+            Finish::Failed(error, _) => {
+                Metrics::add(&self.metrics.notifications_failed, 1);
                 tracing::error!(id = row.id, recipient = %row.recipient, error = %error, "notification failed");
-                update
-                    .col_expr(C::Status, Expr::val("failed"))
-                    .col_expr(C::LastError, Expr::val(error))
+                update.col_expr(C::Status, Expr::val("failed")).col_expr(C::LastError, Expr::val(error))
+            }
+            Finish::Dropped(why) => {
+                tracing::info!(id = row.id, recipient = %row.recipient, why = %why, "notification dropped");
+                update.col_expr(C::Status, Expr::val("dropped")).col_expr(C::LastError, Expr::val(why))
             }
         };
         update
@@ -200,11 +258,15 @@ impl Notifier {
     }
 }
 
+#[derive(Clone)]
 enum Finish {
     Sent(String),
     /// Try again after this long; with an error when the attempt failed.
     Later(Duration, Option<String>),
-    Failed(String),
+    /// Failed for good; true when WeCom refused the recipient.
+    Failed(String, bool),
+    /// Not sent, and not to be: what it said no longer holds.
+    Dropped(String),
 }
 
 fn backoff(base: Duration, attempt: i32) -> Duration {

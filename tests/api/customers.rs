@@ -73,6 +73,7 @@ async fn spawn() -> TestApp {
             state: "expo".into(),
             name: "展会二维码".into(),
             welcome: Some("您好{name}，感谢在展会扫码，我是{rep}。".into()),
+            plan: None,
         }];
     })
     .await

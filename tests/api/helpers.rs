@@ -151,8 +151,9 @@ pub fn test_config(db: &TestDb) -> Config {
     config.outbox.poll_interval_ms = 200;
     config.outbox.retry_base_ms = 50;
     config.wecom.retry_base_ms = 10;
-    // Tests that exercise the schedule turn it on.
+    // Tests that exercise the schedule or reminder pushes turn them on.
     config.jobs.enabled = false;
+    config.jobs.push_reminders = false;
     config
 }
 

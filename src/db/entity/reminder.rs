@@ -1,7 +1,8 @@
 use sea_orm::entity::prelude::*;
 
 /// A reminder for `owner_userid`, on a customer or personal. `status`: open, done, cancelled;
-/// `delivery_state`: pending, claimed, sent, failed.
+/// `delivery_state`: pending (waits for its time), claimed (being prepared), queued (in the
+/// outbox), sent, failed.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "reminders")]
 pub struct Model {
@@ -24,6 +25,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
     pub done_at: Option<i64>,
+    /// A failed push is not retried before this (unix ms; 0: at once).
+    pub retry_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -1,0 +1,61 @@
+//! `wecom-scrm status`: is the deployment healthy? Reads the database (so it sees every instance):
+//! the reminder dispatchers' heartbeats, and what waits in the queues. Exits 1 when no dispatcher
+//! completed a round recently, or the database cannot be reached.
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+
+use super::CliError;
+use crate::config::Config;
+use crate::db::entity::{inbox, kv_state, outbox, reminder};
+use crate::db::now_ms;
+
+pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliError> {
+    let failed = |e: sea_orm::DbErr| CliError::Failed(format!("database: {e}"));
+    let now = now_ms();
+    let stale_ms = i64::try_from(config.jobs.stale_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    println!("database: ok");
+    let beats = kv_state::Entity::find()
+        .filter(kv_state::Column::Key.starts_with("dispatcher:"))
+        .filter(kv_state::Column::UpdatedAt.gte(now - 86_400_000))
+        .all(db)
+        .await
+        .map_err(failed)?;
+    let mut alive = 0;
+    for beat in &beats {
+        let age = (now - beat.updated_at) / 1000;
+        // Heartbeats are written every few seconds; allow for that on top of the threshold.
+        let ok = now - beat.updated_at <= stale_ms + 5_000;
+        alive += usize::from(ok);
+        let instance = beat.key.trim_start_matches("dispatcher:");
+        println!("dispatcher {instance}: last round {age}s ago ({})", if ok { "ok" } else { "STALE" });
+    }
+    let due = reminder::Entity::find()
+        .filter(reminder::Column::Status.eq("open"))
+        .filter(reminder::Column::DueAt.lte(now))
+        .filter(reminder::Column::DeliveryState.is_in(["pending", "claimed", "queued"]))
+        .count(db)
+        .await
+        .map_err(failed)?;
+    let failed_reminders = reminder::Entity::find()
+        .filter(reminder::Column::Status.eq("open"))
+        .filter(reminder::Column::DeliveryState.eq("failed"))
+        .count(db)
+        .await
+        .map_err(failed)?;
+    let outbox_pending = outbox::Entity::find().filter(outbox::Column::Status.is_in(["pending", "sending"])).count(db).await.map_err(failed)?;
+    let outbox_failed = outbox::Entity::find().filter(outbox::Column::Status.eq("failed")).count(db).await.map_err(failed)?;
+    let inbox_pending = inbox::Entity::find().filter(inbox::Column::Status.is_in(["pending", "processing"])).count(db).await.map_err(failed)?;
+    let inbox_failed = inbox::Entity::find().filter(inbox::Column::Status.eq("failed")).count(db).await.map_err(failed)?;
+    println!("reminders due and not pushed yet: {due}; failed: {failed_reminders}");
+    println!("outbox: {outbox_pending} waiting, {outbox_failed} failed");
+    println!("inbox: {inbox_pending} waiting, {inbox_failed} failed");
+    if alive == 0 {
+        return Err(CliError::Failed(if beats.is_empty() {
+            "no reminder dispatcher is running (is `wecom-scrm serve` up, with jobs.push_reminders on?)".into()
+        } else {
+            format!("no reminder dispatcher completed a round in the last {}s", config.jobs.stale_after_secs)
+        }));
+    }
+    println!("status: ok");
+    Ok(())
+}
