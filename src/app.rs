@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::bot::session::Sessions;
 use crate::cache::{Cache, CacheError};
 use crate::config::{Config, ConfigError, Needs};
 use crate::crm::channels;
@@ -20,7 +21,6 @@ use crate::db::{self, DbSetupError};
 use crate::events::EventHandler;
 use crate::http::{self, AppContext, AppState};
 use crate::inbox::{InboxHandler, InboxWorker, InboxWriter};
-use crate::bot::session::Sessions;
 use crate::jobs::reminder_push::Dispatcher;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
@@ -73,9 +73,16 @@ impl App {
         }
         let now = db::now_ms();
         for seed in &config.channels {
-            channels::upsert(&db, seed.state.trim(), &seed.name, seed.welcome.as_deref(), seed.plan.as_deref(), now)
-                .await
-                .map_err(|e| StartError::Database(DbSetupError::Migrate(e)))?;
+            channels::upsert(
+                &db,
+                seed.state.trim(),
+                &seed.name,
+                seed.welcome.as_deref(),
+                seed.plan.as_deref(),
+                now,
+            )
+            .await
+            .map_err(|e| StartError::Database(DbSetupError::Migrate(e)))?;
         }
         let cache = Cache::connect(&config.redis).await?;
         let listener = TcpListener::bind(addr)
@@ -87,8 +94,14 @@ impl App {
         let wecom = WecomClient::new(&config.wecom, cache.clone());
         let metrics: Arc<Metrics> = Default::default();
         let sessions = Sessions::new(&cache, Duration::from_secs(config.bot.session_idle_secs.max(60)));
-        let notifier =
-            Notifier::new(db.clone(), wecom.clone(), config.outbox.clone(), instance.clone(), metrics.clone(), sessions);
+        let notifier = Notifier::new(
+            db.clone(),
+            wecom.clone(),
+            config.outbox.clone(),
+            instance.clone(),
+            metrics.clone(),
+            sessions,
+        );
         let answers: Arc<crate::inbox::answers::AwaitedAnswers> = Default::default();
         let services = Arc::new(Services {
             config: config.clone(),
@@ -222,7 +235,14 @@ pub async fn cli_services(config: Config) -> Result<Arc<Services>, StartError> {
     let wecom = WecomClient::new(&config.wecom, cache.clone());
     let metrics: Arc<Metrics> = Default::default();
     let sessions = Sessions::new(&cache, Duration::from_secs(config.bot.session_idle_secs.max(60)));
-    let notifier = Notifier::new(db.clone(), wecom.clone(), config.outbox.clone(), instance_id(), metrics.clone(), sessions);
+    let notifier = Notifier::new(
+        db.clone(),
+        wecom.clone(),
+        config.outbox.clone(),
+        instance_id(),
+        metrics.clone(),
+        sessions,
+    );
     Ok(Arc::new(Services {
         config,
         db,

@@ -433,21 +433,44 @@ pub struct SummaryConfig {
 
 impl Default for SummaryConfig {
     fn default() -> Self {
-        Self { extra_recipients: Vec::new(), at_risk_after_days: 7 }
+        Self {
+            extra_recipients: Vec::new(),
+            at_risk_after_days: 7,
+        }
     }
 }
 
 fn default_plans() -> Vec<Plan> {
-    let step = |after_hours, text: &str| PlanStep { after_hours, text: text.into() };
+    let step = |after_hours, text: &str| PlanStep {
+        after_hours,
+        text: text.into(),
+    };
     vec![
-        Plan { status: "hot".into(), steps: vec![step(24, "电话跟进"), step(48, "发送产品资料"), step(168, "再次电话跟进")] },
-        Plan { status: "interested".into(), steps: vec![step(72, "了解需求进展"), step(336, "回访")] },
-        Plan { status: "qualified".into(), steps: vec![step(24, "确认报价和合同细节")] },
+        Plan {
+            status: "hot".into(),
+            steps: vec![
+                step(24, "电话跟进"),
+                step(48, "发送产品资料"),
+                step(168, "再次电话跟进"),
+            ],
+        },
+        Plan {
+            status: "interested".into(),
+            steps: vec![step(72, "了解需求进展"), step(336, "回访")],
+        },
+        Plan {
+            status: "qualified".into(),
+            steps: vec![step(24, "确认报价和合同细节")],
+        },
     ]
 }
 
 fn default_stale_rules() -> Vec<StaleRule> {
-    vec![StaleRule { stage: String::new(), remind_after_days: 7, escalate_after_days: 14 }]
+    vec![StaleRule {
+        stage: String::new(),
+        remind_after_days: 7,
+        escalate_after_days: 14,
+    }]
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -669,7 +692,10 @@ impl Config {
                 );
             }
         }
-        for (key, value) in [("jobs.agenda_time", &self.jobs.agenda_time), ("jobs.summary_time", &self.jobs.summary_time)] {
+        for (key, value) in [
+            ("jobs.agenda_time", &self.jobs.agenda_time),
+            ("jobs.summary_time", &self.jobs.summary_time),
+        ] {
             if JobsConfig::time_of(value).is_none() {
                 problem(key, format!("{value:?} is not a time like 09:00"));
             }
@@ -677,17 +703,33 @@ impl Config {
         if self.jobs.workdays.iter().any(|d| !(1..=7).contains(d)) {
             problem("jobs.workdays", "days are 1 (Monday) to 7 (Sunday)".into());
         }
-        if self.jobs.poll_interval_ms == 0 || self.jobs.lease_secs == 0 || self.jobs.merge_max == 0 || self.jobs.claim_batch == 0 {
-            problem("jobs", "poll_interval_ms, lease_secs, merge_max and claim_batch must be at least 1".into());
+        if self.jobs.poll_interval_ms == 0
+            || self.jobs.lease_secs == 0
+            || self.jobs.merge_max == 0
+            || self.jobs.claim_batch == 0
+        {
+            problem(
+                "jobs",
+                "poll_interval_ms, lease_secs, merge_max and claim_batch must be at least 1".into(),
+            );
         }
         for plan in &self.plans {
             if crate::crm::deals::parse_status(&plan.status) != Some(plan.status.as_str()) {
-                problem("plans", format!("{:?} is not a lead status (qualified, interested, hot, on_hold, inactive)", plan.status));
+                problem(
+                    "plans",
+                    format!(
+                        "{:?} is not a lead status (qualified, interested, hot, on_hold, inactive)",
+                        plan.status
+                    ),
+                );
             }
         }
         for rule in &self.stale {
             if rule.escalate_after_days < rule.remind_after_days || rule.remind_after_days == 0 {
-                problem("stale", "remind_after_days must be at least 1 and escalate_after_days no smaller".into());
+                problem(
+                    "stale",
+                    "remind_after_days must be at least 1 and escalate_after_days no smaller".into(),
+                );
             }
         }
         if self.bot.default_hour > 23 {

@@ -83,10 +83,22 @@ async fn gauges(db: &impl ConnectionTrait, now: i64) -> Result<Gauges, DbErr> {
     Ok(Gauges {
         reminders_due: due().count(db).await?,
         oldest_due_age_secs: oldest.map_or(0, |r| (now - r.due_at) / 1000),
-        outbox_pending: outbox::Entity::find().filter(outbox::Column::Status.is_in(["pending", "sending"])).count(db).await?,
-        outbox_failed: outbox::Entity::find().filter(outbox::Column::Status.eq("failed")).count(db).await?,
-        inbox_pending: inbox::Entity::find().filter(inbox::Column::Status.is_in(["pending", "processing"])).count(db).await?,
-        inbox_failed: inbox::Entity::find().filter(inbox::Column::Status.eq("failed")).count(db).await?,
+        outbox_pending: outbox::Entity::find()
+            .filter(outbox::Column::Status.is_in(["pending", "sending"]))
+            .count(db)
+            .await?,
+        outbox_failed: outbox::Entity::find()
+            .filter(outbox::Column::Status.eq("failed"))
+            .count(db)
+            .await?,
+        inbox_pending: inbox::Entity::find()
+            .filter(inbox::Column::Status.is_in(["pending", "processing"]))
+            .count(db)
+            .await?,
+        inbox_failed: inbox::Entity::find()
+            .filter(inbox::Column::Status.eq("failed"))
+            .count(db)
+            .await?,
     })
 }
 
@@ -98,23 +110,108 @@ pub async fn render(metrics: &Metrics, db: &impl ConnectionTrait) -> Result<Stri
     let mut metric = |name: &str, kind: &str, help: &str, value: String| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     };
-    metric("scrm_reminders_due", "gauge", "Open reminders whose time has come and that are not pushed yet.", g.reminders_due.to_string());
-    metric("scrm_reminders_lag_seconds", "gauge", "Age of the oldest due reminder not pushed yet.", g.oldest_due_age_secs.to_string());
-    metric("scrm_reminders_queued_total", "counter", "Reminders queued for pushing by this instance.", load(&metrics.reminders_queued).to_string());
-    metric("scrm_reminders_sent_total", "counter", "Reminders pushed by this instance.", load(&metrics.reminders_sent).to_string());
-    metric("scrm_reminders_failed_total", "counter", "Reminders that could not be pushed.", load(&metrics.reminders_failed).to_string());
-    metric("scrm_reminders_rerouted_total", "counter", "Reminders re-routed to the customer's owner.", load(&metrics.reminders_rerouted).to_string());
+    metric(
+        "scrm_reminders_due",
+        "gauge",
+        "Open reminders whose time has come and that are not pushed yet.",
+        g.reminders_due.to_string(),
+    );
+    metric(
+        "scrm_reminders_lag_seconds",
+        "gauge",
+        "Age of the oldest due reminder not pushed yet.",
+        g.oldest_due_age_secs.to_string(),
+    );
+    metric(
+        "scrm_reminders_queued_total",
+        "counter",
+        "Reminders queued for pushing by this instance.",
+        load(&metrics.reminders_queued).to_string(),
+    );
+    metric(
+        "scrm_reminders_sent_total",
+        "counter",
+        "Reminders pushed by this instance.",
+        load(&metrics.reminders_sent).to_string(),
+    );
+    metric(
+        "scrm_reminders_failed_total",
+        "counter",
+        "Reminders that could not be pushed.",
+        load(&metrics.reminders_failed).to_string(),
+    );
+    metric(
+        "scrm_reminders_rerouted_total",
+        "counter",
+        "Reminders re-routed to the customer's owner.",
+        load(&metrics.reminders_rerouted).to_string(),
+    );
     let (sum, count) = (load(&metrics.reminder_lag_ms_sum), load(&metrics.reminder_lag_count));
-    metric("scrm_reminder_push_delay_seconds_sum", "counter", "Total delay between due and pushed.", format!("{:.3}", sum as f64 / 1000.0));
-    metric("scrm_reminder_push_delay_seconds_count", "counter", "Pushed reminders counted in the delay sum.", count.to_string());
-    metric("scrm_dispatcher_idle_seconds", "gauge", "Seconds since the reminder dispatcher completed a round.", metrics.dispatcher_idle_secs().to_string());
-    metric("scrm_notifications_sent_total", "counter", "Messages pushed through the outbox by this instance.", load(&metrics.notifications_sent).to_string());
-    metric("scrm_notifications_failed_total", "counter", "Messages that failed for good.", load(&metrics.notifications_failed).to_string());
-    metric("scrm_outbox_pending", "gauge", "Messages waiting to be pushed.", g.outbox_pending.to_string());
-    metric("scrm_outbox_failed", "gauge", "Messages that failed for good.", g.outbox_failed.to_string());
-    metric("scrm_callbacks_stored_total", "counter", "Callbacks stored by this instance.", load(&metrics.callbacks_stored).to_string());
-    metric("scrm_callbacks_duplicate_total", "counter", "WeCom retries recognised as already stored.", load(&metrics.callbacks_duplicate).to_string());
-    metric("scrm_inbox_pending", "gauge", "Callbacks waiting to be processed.", g.inbox_pending.to_string());
-    metric("scrm_inbox_failed", "gauge", "Callbacks that failed for good.", g.inbox_failed.to_string());
+    metric(
+        "scrm_reminder_push_delay_seconds_sum",
+        "counter",
+        "Total delay between due and pushed.",
+        format!("{:.3}", sum as f64 / 1000.0),
+    );
+    metric(
+        "scrm_reminder_push_delay_seconds_count",
+        "counter",
+        "Pushed reminders counted in the delay sum.",
+        count.to_string(),
+    );
+    metric(
+        "scrm_dispatcher_idle_seconds",
+        "gauge",
+        "Seconds since the reminder dispatcher completed a round.",
+        metrics.dispatcher_idle_secs().to_string(),
+    );
+    metric(
+        "scrm_notifications_sent_total",
+        "counter",
+        "Messages pushed through the outbox by this instance.",
+        load(&metrics.notifications_sent).to_string(),
+    );
+    metric(
+        "scrm_notifications_failed_total",
+        "counter",
+        "Messages that failed for good.",
+        load(&metrics.notifications_failed).to_string(),
+    );
+    metric(
+        "scrm_outbox_pending",
+        "gauge",
+        "Messages waiting to be pushed.",
+        g.outbox_pending.to_string(),
+    );
+    metric(
+        "scrm_outbox_failed",
+        "gauge",
+        "Messages that failed for good.",
+        g.outbox_failed.to_string(),
+    );
+    metric(
+        "scrm_callbacks_stored_total",
+        "counter",
+        "Callbacks stored by this instance.",
+        load(&metrics.callbacks_stored).to_string(),
+    );
+    metric(
+        "scrm_callbacks_duplicate_total",
+        "counter",
+        "WeCom retries recognised as already stored.",
+        load(&metrics.callbacks_duplicate).to_string(),
+    );
+    metric(
+        "scrm_inbox_pending",
+        "gauge",
+        "Callbacks waiting to be processed.",
+        g.inbox_pending.to_string(),
+    );
+    metric(
+        "scrm_inbox_failed",
+        "gauge",
+        "Callbacks that failed for good.",
+        g.inbox_failed.to_string(),
+    );
     Ok(out)
 }

@@ -51,10 +51,27 @@ impl MigrationTrait for Migration {
             )
             .await?;
         let indexes = [
-            Index::create().name("ix_followers_added_at").table(Followers::Table).col(Followers::AddedAt).to_owned(),
-            Index::create().name("ix_followers_removed_at").table(Followers::Table).col(Followers::RemovedAt).to_owned(),
-            Index::create().name("ix_audit_action_at").table(AuditLog::Table).col(AuditLog::Action).col(AuditLog::At).to_owned(),
-            Index::create().name("ix_reminders_done_at").table(Reminders2::Table).col(Reminders2::DoneAt).to_owned(),
+            Index::create()
+                .name("ix_followers_added_at")
+                .table(Followers::Table)
+                .col(Followers::AddedAt)
+                .to_owned(),
+            Index::create()
+                .name("ix_followers_removed_at")
+                .table(Followers::Table)
+                .col(Followers::RemovedAt)
+                .to_owned(),
+            Index::create()
+                .name("ix_audit_action_at")
+                .table(AuditLog::Table)
+                .col(AuditLog::Action)
+                .col(AuditLog::At)
+                .to_owned(),
+            Index::create()
+                .name("ix_reminders_done_at")
+                .table(Reminders2::Table)
+                .col(Reminders2::DoneAt)
+                .to_owned(),
             Index::create()
                 .name("ix_customers_last_follow_up")
                 .table(Customers::Table)
@@ -75,8 +92,17 @@ impl MigrationTrait for Migration {
             ("ix_followers_removed_at", Followers::Table.into_iden()),
             ("ix_followers_added_at", Followers::Table.into_iden()),
         ] {
-            manager.drop_index(Index::drop().name(name).table(table).to_owned()).await?;
+            manager
+                .drop_index(Index::drop().name(name).table(table).to_owned())
+                .await?;
         }
-        manager.alter_table(Table::alter().table(Reminders::Table).drop_column(Reminders::RetryAt).to_owned()).await
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Reminders::Table)
+                    .drop_column(Reminders::RetryAt)
+                    .to_owned(),
+            )
+            .await
     }
 }

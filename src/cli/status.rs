@@ -27,7 +27,10 @@ pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliErro
         let ok = now - beat.updated_at <= stale_ms + 5_000;
         alive += usize::from(ok);
         let instance = beat.key.trim_start_matches("dispatcher:");
-        println!("dispatcher {instance}: last round {age}s ago ({})", if ok { "ok" } else { "STALE" });
+        println!(
+            "dispatcher {instance}: last round {age}s ago ({})",
+            if ok { "ok" } else { "STALE" }
+        );
     }
     let due = reminder::Entity::find()
         .filter(reminder::Column::Status.eq("open"))
@@ -42,10 +45,26 @@ pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliErro
         .count(db)
         .await
         .map_err(failed)?;
-    let outbox_pending = outbox::Entity::find().filter(outbox::Column::Status.is_in(["pending", "sending"])).count(db).await.map_err(failed)?;
-    let outbox_failed = outbox::Entity::find().filter(outbox::Column::Status.eq("failed")).count(db).await.map_err(failed)?;
-    let inbox_pending = inbox::Entity::find().filter(inbox::Column::Status.is_in(["pending", "processing"])).count(db).await.map_err(failed)?;
-    let inbox_failed = inbox::Entity::find().filter(inbox::Column::Status.eq("failed")).count(db).await.map_err(failed)?;
+    let outbox_pending = outbox::Entity::find()
+        .filter(outbox::Column::Status.is_in(["pending", "sending"]))
+        .count(db)
+        .await
+        .map_err(failed)?;
+    let outbox_failed = outbox::Entity::find()
+        .filter(outbox::Column::Status.eq("failed"))
+        .count(db)
+        .await
+        .map_err(failed)?;
+    let inbox_pending = inbox::Entity::find()
+        .filter(inbox::Column::Status.is_in(["pending", "processing"]))
+        .count(db)
+        .await
+        .map_err(failed)?;
+    let inbox_failed = inbox::Entity::find()
+        .filter(inbox::Column::Status.eq("failed"))
+        .count(db)
+        .await
+        .map_err(failed)?;
     println!("reminders due and not pushed yet: {due}; failed: {failed_reminders}");
     println!("outbox: {outbox_pending} waiting, {outbox_failed} failed");
     println!("inbox: {inbox_pending} waiting, {inbox_failed} failed");
@@ -53,7 +72,10 @@ pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliErro
         return Err(CliError::Failed(if beats.is_empty() {
             "no reminder dispatcher is running (is `wecom-scrm serve` up, with jobs.push_reminders on?)".into()
         } else {
-            format!("no reminder dispatcher completed a round in the last {}s", config.jobs.stale_after_secs)
+            format!(
+                "no reminder dispatcher completed a round in the last {}s",
+                config.jobs.stale_after_secs
+            )
         }));
     }
     println!("status: ok");

@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, Enti
 
 /// The columns and status values a work table uses for claiming.
 #[derive(Debug, Clone, Copy)]
-pub struct ClaimColumns<C> {
+pub struct ClaimColumns<C: 'static> {
     pub id: C,
     pub status: C,
     pub next_attempt_at: C,
@@ -19,6 +19,8 @@ pub struct ClaimColumns<C> {
     pub ready: &'static str,
     /// The status of a claimed row.
     pub claimed: &'static str,
+    /// Claim order before the id (e.g. by recipient, so that rows to merge are claimed together).
+    pub order: &'static [C],
 }
 
 /// Who claims, for how long, how many.
@@ -61,12 +63,23 @@ where
         .cond_where(
             Condition::all().add(only).add(
                 Condition::any()
-                    .add(Expr::col(cols.status).eq(cols.ready).and(Expr::col(cols.next_attempt_at).lte(now)))
-                    .add(Expr::col(cols.status).eq(cols.claimed).and(Expr::col(cols.locked_until).lt(now))),
+                    .add(
+                        Expr::col(cols.status)
+                            .eq(cols.ready)
+                            .and(Expr::col(cols.next_attempt_at).lte(now)),
+                    )
+                    .add(
+                        Expr::col(cols.status)
+                            .eq(cols.claimed)
+                            .and(Expr::col(cols.locked_until).lt(now)),
+                    ),
             ),
         )
-        .order_by(cols.id, Order::Asc)
         .limit(lease.batch);
+    for column in cols.order {
+        due.order_by(*column, Order::Asc);
+    }
+    due.order_by(cols.id, Order::Asc);
     if db.get_database_backend() == DbBackend::Postgres {
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }

@@ -71,9 +71,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
 }
 
 /// Prometheus text: reminders due, sent, failed and lagging, the outbox and the inbox.
-pub async fn metrics(State(state): State<AppState>) -> Result<(StatusCode, [(&'static str, &'static str); 1], String), StatusCode> {
+pub async fn metrics(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, [(&'static str, &'static str); 1], String), StatusCode> {
     match crate::metrics::render(&state.services.metrics, &state.db).await {
-        Ok(text) => Ok((StatusCode::OK, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], text)),
+        Ok(text) => Ok((
+            StatusCode::OK,
+            [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+            text,
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "metrics unavailable");
             Err(StatusCode::SERVICE_UNAVAILABLE)

@@ -70,6 +70,7 @@ const CLAIM: ClaimColumns<inbox::Column> = ClaimColumns {
     attempts: inbox::Column::Attempts,
     ready: "pending",
     claimed: "processing",
+    order: &[],
 };
 
 pub struct InboxWorker {

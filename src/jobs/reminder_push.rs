@@ -15,8 +15,8 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Query
 use sha1::{Digest, Sha1};
 use tokio_util::sync::CancellationToken;
 
-use crate::bot::replies;
 use crate::bot::command::Lang;
+use crate::bot::replies;
 use crate::crm::audit::{self, Actor};
 use crate::crm::customers;
 use crate::db::claim::{self, ClaimColumns, Lease};
@@ -37,6 +37,7 @@ const CLAIM: ClaimColumns<reminder::Column> = ClaimColumns {
     attempts: reminder::Column::Attempts,
     ready: "pending",
     claimed: "claimed",
+    order: &[reminder::Column::OwnerUserid, reminder::Column::DueAt],
 };
 
 /// A reminder is shown as late once it is this much past due.
@@ -85,7 +86,11 @@ impl Dispatcher {
         let mut total = 0;
         loop {
             let now = now_ms();
-            let lease = Lease { owner: &self.instance, duration_ms: lease_ms, batch: s.config.jobs.claim_batch };
+            let lease = Lease {
+                owner: &self.instance,
+                duration_ms: lease_ms,
+                batch: s.config.jobs.claim_batch,
+            };
             let due = Condition::all()
                 .add(reminder::Column::Status.eq("open"))
                 .add(reminder::Column::DueAt.lte(now));
@@ -93,6 +98,7 @@ impl Dispatcher {
             if claimed.is_empty() {
                 break;
             }
+            // Claimed by owner, so a rep's reminders due together are merged into few messages.
             let mut by_owner: BTreeMap<String, Vec<reminder::Model>> = BTreeMap::new();
             for r in claimed {
                 by_owner.entry(r.owner_userid.clone()).or_default().push(r);
@@ -112,9 +118,18 @@ impl Dispatcher {
     async fn queue(&self, owner: &str, chunk: &[reminder::Model], now: i64) -> Result<usize, DbErr> {
         let s = &self.s;
         let body = render(s, chunk, now).await?;
-        let refs: Vec<ReminderRef> = chunk.iter().map(|r| ReminderRef { id: r.id, due_at: r.due_at }).collect();
+        let refs: Vec<ReminderRef> = chunk
+            .iter()
+            .map(|r| ReminderRef {
+                id: r.id,
+                due_at: r.due_at,
+            })
+            .collect();
         let identity: String = refs.iter().map(|r| format!("{}@{},", r.id, r.due_at)).collect();
-        let digest: String = Sha1::digest(identity.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = Sha1::digest(identity.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let txn = begin_write(&s.db).await?;
         let ids: Vec<i64> = refs.iter().map(|r| r.id).collect();
         let updated = reminder::Entity::update_many()
@@ -131,7 +146,13 @@ impl Dispatcher {
             txn.rollback().await?;
             return Ok(0);
         }
-        notify::enqueue_payload(&txn, &format!("reminders:{digest}"), owner, &Payload { body, reminders: refs }).await?;
+        notify::enqueue_payload(
+            &txn,
+            &format!("reminders:{digest}"),
+            owner,
+            &Payload { body, reminders: refs },
+        )
+        .await?;
         txn.commit().await?;
         Metrics::add(&s.metrics.reminders_queued, chunk.len() as u64);
         Ok(chunk.len())
@@ -158,7 +179,11 @@ async fn heartbeat(db: &impl ConnectionTrait, instance: &str, now: i64) -> Resul
 async fn render(s: &Services, chunk: &[reminder::Model], now: i64) -> Result<MessageBody, DbErr> {
     let tz = s.tz();
     let late = |r: &reminder::Model| {
-        if now - r.due_at > LATE_AFTER_MS { format!("（{}）", replies::overdue(r.due_at, now, Lang::Zh)) } else { String::new() }
+        if now - r.due_at > LATE_AFTER_MS {
+            format!("（{}）", replies::overdue(r.due_at, now, Lang::Zh))
+        } else {
+            String::new()
+        }
     };
     let mut customers_by_id = BTreeMap::new();
     for id in chunk.iter().filter_map(|r| r.customer_id) {
@@ -172,7 +197,10 @@ async fn render(s: &Services, chunk: &[reminder::Model], now: i64) -> Result<Mes
             let stage = c.stage.clone().unwrap_or_else(|| "未设置".into());
             lines.push(format!("> 客户：{} · 阶段：{stage}", customers::display(c)));
             let last = customers::last_follow_up(&s.db, c.id).await?;
-            let last = last.map_or_else(|| "暂无".to_owned(), |f| format!("{} {}", short_day(f.created_at, tz), preview(&f.content, 40)));
+            let last = last.map_or_else(
+                || "暂无".to_owned(),
+                |f| format!("{} {}", short_day(f.created_at, tz), preview(&f.content, 40)),
+            );
             lines.push(format!("> 最近跟进：{last}"));
         }
         lines.push(format!("> 时间：{}{}", replies::when(r.due_at, tz, Lang::Zh), late(r)));
@@ -181,8 +209,18 @@ async fn render(s: &Services, chunk: &[reminder::Model], now: i64) -> Result<Mes
     }
     let mut lines = vec![format!("**⏰ {} 条提醒到期**", chunk.len())];
     for (i, r) in chunk.iter().enumerate() {
-        let who = r.customer_id.and_then(|id| customers_by_id.get(&id)).map(|c| format!(" · {}", customers::display(c))).unwrap_or_default();
-        lines.push(format!("{}. {}{who} · {}{}", i + 1, replies::when_near(r.due_at, now, tz, Lang::Zh), r.text, late(r)));
+        let who = r
+            .customer_id
+            .and_then(|id| customers_by_id.get(&id))
+            .map(|c| format!(" · {}", customers::display(c)))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{}. {}{who} · {}{}",
+            i + 1,
+            replies::when_near(r.due_at, now, tz, Lang::Zh),
+            r.text,
+            late(r)
+        ));
     }
     lines.push("回复「完成 序号」，或「推迟 序号 明天9点」".into());
     Ok(MessageBody::markdown(lines.join("\n")))
@@ -191,10 +229,17 @@ async fn render(s: &Services, chunk: &[reminder::Model], now: i64) -> Result<Mes
 /// Right before sending: are the reminders still open, at the same time, for this rep? If not the
 /// message is stale; those still valid go back to be written again.
 pub async fn still_due(db: &impl ConnectionTrait, refs: &[ReminderRef], recipient: &str) -> Result<bool, DbErr> {
-    let rows = reminder::Entity::find().filter(reminder::Column::Id.is_in(refs.iter().map(|r| r.id))).all(db).await?;
+    let rows = reminder::Entity::find()
+        .filter(reminder::Column::Id.is_in(refs.iter().map(|r| r.id)))
+        .all(db)
+        .await?;
     let valid = |r: &ReminderRef| {
         rows.iter().any(|row| {
-            row.id == r.id && row.status == "open" && row.due_at == r.due_at && row.owner_userid == recipient && row.delivery_state == "queued"
+            row.id == r.id
+                && row.status == "open"
+                && row.due_at == r.due_at
+                && row.owner_userid == recipient
+                && row.delivery_state == "queued"
         })
     };
     if refs.iter().all(valid) {
@@ -212,7 +257,12 @@ pub async fn still_due(db: &impl ConnectionTrait, refs: &[ReminderRef], recipien
 }
 
 /// The push went out: the reminders are sent, with WeCom's msgid.
-pub async fn sent(db: &impl ConnectionTrait, metrics: &Metrics, refs: &[ReminderRef], msgid: &str) -> Result<(), DbErr> {
+pub async fn sent(
+    db: &impl ConnectionTrait,
+    metrics: &Metrics,
+    refs: &[ReminderRef],
+    msgid: &str,
+) -> Result<(), DbErr> {
     let now = now_ms();
     reminder::Entity::update_many()
         .col_expr(reminder::Column::DeliveryState, Expr::val("sent"))
@@ -244,29 +294,51 @@ pub async fn failed(
 ) -> Result<(), DbErr> {
     let now = now_ms();
     for r in refs {
-        let Some(row) = reminder::Entity::find_by_id(r.id).one(db).await? else { continue };
+        let Some(row) = reminder::Entity::find_by_id(r.id).one(db).await? else {
+            continue;
+        };
         let mut new_owner = None;
         if invalid_recipient
             && let Some(cid) = row.customer_id
-            && let Some(owner) = customer::Entity::find_by_id(cid).one(db).await?.and_then(|c| c.owner_userid)
+            && let Some(owner) = customer::Entity::find_by_id(cid)
+                .one(db)
+                .await?
+                .and_then(|c| c.owner_userid)
             && owner != recipient
-            && member::Entity::find_by_id(owner.clone()).one(db).await?.is_some_and(|m| m.active)
+            && member::Entity::find_by_id(owner.clone())
+                .one(db)
+                .await?
+                .is_some_and(|m| m.active)
         {
             new_owner = Some(owner);
         }
-        let update = reminder::Entity::update_many().filter(reminder::Column::Id.eq(r.id)).col_expr(reminder::Column::UpdatedAt, Expr::val(now));
+        let update = reminder::Entity::update_many()
+            .filter(reminder::Column::Id.eq(r.id))
+            .col_expr(reminder::Column::UpdatedAt, Expr::val(now));
         match new_owner {
             Some(owner) => {
                 update
                     .col_expr(reminder::Column::OwnerUserid, Expr::val(owner.as_str()))
                     .col_expr(reminder::Column::DeliveryState, Expr::val("pending"))
                     .col_expr(reminder::Column::RetryAt, Expr::val(0))
-                    .col_expr(reminder::Column::LastError, Expr::val(format!("re-routed from {recipient}: {reason}")))
+                    .col_expr(
+                        reminder::Column::LastError,
+                        Expr::val(format!("re-routed from {recipient}: {reason}")),
+                    )
                     .exec(db)
                     .await?;
                 Metrics::add(&metrics.reminders_rerouted, 1);
-                let detail = serde_json::json!({ "reminder_id": r.id, "from": recipient, "to": owner, "reason": reason });
-                audit::record(db, &Actor::System, "reminder.rerouted", row.customer_id, Some(&owner), detail).await?;
+                let detail =
+                    serde_json::json!({ "reminder_id": r.id, "from": recipient, "to": owner, "reason": reason });
+                audit::record(
+                    db,
+                    &Actor::System,
+                    "reminder.rerouted",
+                    row.customer_id,
+                    Some(&owner),
+                    detail,
+                )
+                .await?;
             }
             None => {
                 update

@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::bot::session::{List, Sessions};
 use crate::config::OutboxConfig;
-use crate::jobs::reminder_push;
-use crate::metrics::Metrics;
 use crate::db::claim::{self, ClaimColumns, Lease};
 use crate::db::entity::outbox;
 use crate::db::now_ms;
+use crate::jobs::reminder_push;
+use crate::metrics::Metrics;
 use crate::wecom::api::{MessageBody, WecomClient, WecomError};
 
 const CLAIM: ClaimColumns<outbox::Column> = ClaimColumns {
@@ -33,6 +33,7 @@ const CLAIM: ClaimColumns<outbox::Column> = ClaimColumns {
     attempts: outbox::Column::Attempts,
     ready: "pending",
     claimed: "sending",
+    order: &[],
 };
 
 /// A queued message: what to send, and the reminders it pushes (checked just before sending, and
@@ -53,18 +54,36 @@ pub struct ReminderRef {
 
 impl Payload {
     fn parse(stored: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str::<Payload>(stored)
-            .or_else(|_| serde_json::from_str::<MessageBody>(stored).map(|body| Payload { body, reminders: Vec::new() }))
+        serde_json::from_str::<Payload>(stored).or_else(|_| {
+            serde_json::from_str::<MessageBody>(stored).map(|body| Payload {
+                body,
+                reminders: Vec::new(),
+            })
+        })
     }
 }
 
 /// Queues `body` for `recipient` unless a message with `key` was queued before. Returns whether it
 /// was queued now. Call inside the transaction of the change, then [`Notifier::wake`] after commit.
 pub async fn enqueue(db: &impl ConnectionTrait, key: &str, recipient: &str, body: &MessageBody) -> Result<bool, DbErr> {
-    enqueue_payload(db, key, recipient, &Payload { body: body.clone(), reminders: Vec::new() }).await
+    enqueue_payload(
+        db,
+        key,
+        recipient,
+        &Payload {
+            body: body.clone(),
+            reminders: Vec::new(),
+        },
+    )
+    .await
 }
 
-pub async fn enqueue_payload(db: &impl ConnectionTrait, key: &str, recipient: &str, payload: &Payload) -> Result<bool, DbErr> {
+pub async fn enqueue_payload(
+    db: &impl ConnectionTrait,
+    key: &str,
+    recipient: &str,
+    payload: &Payload,
+) -> Result<bool, DbErr> {
     let now = now_ms();
     let inserted = outbox::Entity::insert(outbox::ActiveModel {
         dedupe_key: Set(key.chars().take(160).collect()),
@@ -103,7 +122,15 @@ impl Notifier {
         metrics: Arc<Metrics>,
         sessions: Sessions,
     ) -> Self {
-        Self { db, client, config, wake: Arc::new(Notify::new()), instance, metrics, sessions }
+        Self {
+            db,
+            client,
+            config,
+            wake: Arc::new(Notify::new()),
+            instance,
+            metrics,
+            sessions,
+        }
     }
 
     /// Tells the sender that messages were queued (after the transaction committed).
@@ -158,16 +185,28 @@ impl Notifier {
     async fn deliver(&self, row: outbox::Model) -> Result<(), DbErr> {
         let payload = match Payload::parse(&row.body) {
             Ok(payload) => payload,
-            Err(e) => return self.finish(&row, Finish::Failed(format!("unreadable message body: {e}"), false)).await,
+            Err(e) => {
+                return self
+                    .finish(&row, Finish::Failed(format!("unreadable message body: {e}"), false))
+                    .await;
+            }
         };
-        if !payload.reminders.is_empty() && !reminder_push::still_due(&self.db, &payload.reminders, &row.recipient).await? {
-            return self.finish(&row, Finish::Dropped("its reminders changed before it was sent".into())).await;
+        if !payload.reminders.is_empty()
+            && !reminder_push::still_due(&self.db, &payload.reminders, &row.recipient).await?
+        {
+            return self
+                .finish(&row, Finish::Dropped("its reminders changed before it was sent".into()))
+                .await;
         }
         // WeCom drops an identical request within this window: covers a resend after a crash
         // between the send and recording it, without suppressing later messages that happen to read
         // the same.
         let duplicate_window = Duration::from_secs(Ord::max(self.config.lease_secs * 2, 120));
-        let finish = match self.client.send_to_user(&row.recipient, payload.body.clone(), Some(duplicate_window)).await {
+        let finish = match self
+            .client
+            .send_to_user(&row.recipient, payload.body.clone(), Some(duplicate_window))
+            .await
+        {
             Ok(msgid) => Finish::Sent(msgid),
             Err(WecomError::RecipientLimited { retry_after, .. }) => Finish::Later(retry_after, None),
             Err(e @ WecomError::InvalidRecipient { .. }) => Finish::Failed(e.to_string(), true),
@@ -188,8 +227,15 @@ impl Notifier {
                 self.number_in_session(&row.recipient, &payload.reminders).await;
             }
             Finish::Failed(reason, invalid_recipient) => {
-                reminder_push::failed(&self.db, &self.metrics, &payload.reminders, &row.recipient, &reason, invalid_recipient)
-                    .await?;
+                reminder_push::failed(
+                    &self.db,
+                    &self.metrics,
+                    &payload.reminders,
+                    &row.recipient,
+                    &reason,
+                    invalid_recipient,
+                )
+                .await?;
             }
             Finish::Later(..) | Finish::Dropped(_) => {}
         }
@@ -242,11 +288,15 @@ impl Notifier {
             Finish::Failed(error, _) => {
                 Metrics::add(&self.metrics.notifications_failed, 1);
                 tracing::error!(id = row.id, recipient = %row.recipient, error = %error, "notification failed");
-                update.col_expr(C::Status, Expr::val("failed")).col_expr(C::LastError, Expr::val(error))
+                update
+                    .col_expr(C::Status, Expr::val("failed"))
+                    .col_expr(C::LastError, Expr::val(error))
             }
             Finish::Dropped(why) => {
                 tracing::info!(id = row.id, recipient = %row.recipient, why = %why, "notification dropped");
-                update.col_expr(C::Status, Expr::val("dropped")).col_expr(C::LastError, Expr::val(why))
+                update
+                    .col_expr(C::Status, Expr::val("dropped"))
+                    .col_expr(C::LastError, Expr::val(why))
             }
         };
         update

@@ -453,7 +453,7 @@ impl TestApp {
             let pending = outbox::Entity::find().all(&self.db).await.unwrap();
             pending
                 .iter()
-                .all(|m| m.status == "sent" || m.status == "failed")
+                .all(|m| matches!(m.status.as_str(), "sent" | "failed" | "dropped"))
                 .then_some(())
         })
         .await

@@ -11,5 +11,6 @@ mod demo;
 mod health;
 mod helpers;
 mod inbox;
+mod pushes;
 mod sync;
 mod wecom_api;
