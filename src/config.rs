@@ -685,6 +685,14 @@ impl Config {
             );
         }
         for (i, channel) in self.channels.iter().enumerate() {
+            if let Some(plan) = &channel.plan
+                && crate::crm::deals::parse_status(plan) != Some(plan.as_str())
+            {
+                problem(
+                    "channels",
+                    format!("channel #{}: plan {plan:?} is not a lead status", i + 1),
+                );
+            }
             if channel.state.trim().is_empty() || channel.state.chars().count() > 30 {
                 problem(
                     "channels",

@@ -50,6 +50,24 @@ pub fn start_of_day(ms: i64, tz: Tz) -> i64 {
         .map_or(ms, |d| d.timestamp_millis())
 }
 
+/// Start of a local calendar date, in unix milliseconds.
+pub fn date_start(date: chrono::NaiveDate, tz: Tz) -> i64 {
+    let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        // A date whose midnight was skipped by a clock change starts an hour later.
+        .or_else(|| {
+            tz.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map_or_else(|| midnight.and_utc().timestamp_millis(), |d| d.timestamp_millis())
+}
+
+/// The local calendar date of `ms`.
+pub fn local_date(ms: i64, tz: Tz) -> chrono::NaiveDate {
+    local(ms, tz).date_naive()
+}
+
 /// Text cut to `max` characters with an ellipsis, for one-line previews.
 pub fn preview(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -8,6 +8,7 @@ mod m20261122_000001_inbox;
 mod m20261122_000002_crm;
 mod m20261122_000003_inbox_reply;
 mod m20261122_000004_pushes;
+mod m20261122_000005_summary;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_crm::Migration),
             Box::new(m20261122_000003_inbox_reply::Migration),
             Box::new(m20261122_000004_pushes::Migration),
+            Box::new(m20261122_000005_summary::Migration),
         ]
     }
 }

@@ -13,7 +13,7 @@ use crate::crm::deals::{self, Field};
 use crate::crm::reminders::{self, Change};
 use crate::crm::search::search_customers;
 use crate::crm::undo::{self, Undone};
-use crate::crm::{channels, figures, followups, members};
+use crate::crm::{channels, figures, followups, members, plans};
 use crate::db::entity::{customer, reminder};
 use crate::texts::start_of_day;
 
@@ -413,10 +413,18 @@ impl Ctx<'_> {
                     ));
                 };
                 deals::set(self.db, &c, Field::Status, Some(status.to_owned()), &actor, self.now).await?;
+                let planned = plans::apply(self.db, &self.s.config.plans, &c, status, self.now).await?;
                 let label = deals::status_label(status, en);
+                let plan = match planned {
+                    0 => String::new(),
+                    n => self.t(
+                        &format!("\n已按跟进计划安排 {n} 条提醒，发送「待办」查看。"),
+                        &format!("\n{n} follow-up reminders scheduled by the plan; see `todo`."),
+                    ),
+                };
                 Ok(self.t(
-                    &format!("🔥 状态：{label} · {name}"),
-                    &format!("🔥 Status: {label} · {name}"),
+                    &format!("🔥 状态：{label} · {name}{plan}"),
+                    &format!("🔥 Status: {label} · {name}{plan}"),
                 ))
             }
             Verb::Rate => {
@@ -538,6 +546,10 @@ impl Ctx<'_> {
     }
 
     async fn summary(&mut self) -> Result<String, DbErr> {
+        // A leader gets their team's summary; everyone else their own figures.
+        if let Some(team) = crate::jobs::summary::for_chat(self.s, self.me, self.lang, self.now).await? {
+            return Ok(team);
+        }
         let tz = self.tz();
         let start = start_of_day(self.now, tz);
         let stages = &self.s.config.sales.stages;

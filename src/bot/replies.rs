@@ -100,7 +100,7 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Rate => "评级 [@客户] A/B/C",
         Verb::Tag => "标签 [@客户] <标签>（-标签 删除）",
         Verb::Undo => "撤销 — 撤回 10 分钟内的上一步",
-        Verb::Summary => "日报 — 今天的数据",
+        Verb::Summary => "日报 — 今天的数据（负责人看团队日报）",
     };
     let en = match verb {
         Verb::Help => "help [command]",
@@ -118,7 +118,7 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Rate => "rate [@customer] A/B/C",
         Verb::Tag => "tag [@customer] <tag> (-tag removes)",
         Verb::Undo => "undo — take back the last step (10 minutes)",
-        Verb::Summary => "summary — my figures for today",
+        Verb::Summary => "summary — my figures for today (leaders: the team's)",
     };
     if lang.en() { en.into() } else { zh.into() }
 }

@@ -5,6 +5,7 @@ mod demo;
 mod inbox;
 mod simulate;
 mod status;
+mod summary;
 mod sync;
 
 use std::path::PathBuf;
@@ -41,6 +42,9 @@ pub enum Command {
     Sync(sync::SyncArgs),
     /// Is the deployment healthy: reminder dispatchers, and what waits in the queues.
     Status,
+    /// The managers' daily summary: `summary send [--date YYYY-MM-DD] [--to USERID] [--dry-run]`.
+    #[command(subcommand)]
+    Summary(summary::SummaryCommand),
     /// Inspect and replay stored callbacks.
     #[command(subcommand)]
     Inbox(inbox::InboxCommand),
@@ -127,6 +131,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             inbox::run(&db, command, config.org.tz()).await?;
         }
         Command::Sync(args) => sync::run(config, args).await?,
+        Command::Summary(command) => summary::run(config, command).await?,
         Command::Demo(args) => demo::run_demo(config, args).await?,
         Command::FakeWecom(args) => demo::run_fake_wecom(args).await?,
         Command::Simulate(args) => simulate::run(&config, args).await?,

@@ -56,16 +56,51 @@ pub async fn for_members(
     now: i64,
     won_stage: &str,
 ) -> Result<HashMap<String, Figures>, DbErr> {
-    let mut out: HashMap<String, Figures> = members.iter().map(|m| (m.clone(), Figures::default())).collect();
     if members.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
-    let ids = || members.iter().cloned();
+    let mut out = compute(db, Some(members), start, end, now, won_stage).await?;
+    for m in members {
+        out.entry(m.clone()).or_default();
+    }
+    out.retain(|m, _| members.contains(m));
+    Ok(out)
+}
+
+/// Figures over `[start, end)` for every member with any: the whole org in one pass.
+pub async fn for_everyone(
+    db: &impl ConnectionTrait,
+    start: i64,
+    end: i64,
+    now: i64,
+    won_stage: &str,
+) -> Result<HashMap<String, Figures>, DbErr> {
+    compute(db, None, start, end, now, won_stage).await
+}
+
+/// Adds a member filter when there is one.
+fn among<E: EntityTrait>(query: sea_orm::Select<E>, column: E::Column, members: Option<&[String]>) -> sea_orm::Select<E>
+where
+    E::Column: ColumnTrait,
+{
+    match members {
+        Some(members) => query.filter(column.is_in(members.iter().cloned())),
+        None => query,
+    }
+}
+
+async fn compute(
+    db: &impl ConnectionTrait,
+    members: Option<&[String]>,
+    start: i64,
+    end: i64,
+    now: i64,
+    won_stage: &str,
+) -> Result<HashMap<String, Figures>, DbErr> {
     let new = counts(
         db,
         follower::Column::Userid,
-        follower::Entity::find()
-            .filter(follower::Column::Userid.is_in(ids()))
+        among(follower::Entity::find(), follower::Column::Userid, members)
             .filter(follower::Column::AddedAt.gte(start))
             .filter(follower::Column::AddedAt.lt(end)),
     )
@@ -73,8 +108,7 @@ pub async fn for_members(
     let notes = counts(
         db,
         follow_up::Column::AuthorUserid,
-        follow_up::Entity::find()
-            .filter(follow_up::Column::AuthorUserid.is_in(ids()))
+        among(follow_up::Entity::find(), follow_up::Column::AuthorUserid, members)
             .filter(follow_up::Column::CreatedAt.gte(start))
             .filter(follow_up::Column::CreatedAt.lt(end))
             .filter(follow_up::Column::DeletedAt.is_null()),
@@ -83,8 +117,7 @@ pub async fn for_members(
     let done = counts(
         db,
         reminder::Column::OwnerUserid,
-        reminder::Entity::find()
-            .filter(reminder::Column::OwnerUserid.is_in(ids()))
+        among(reminder::Entity::find(), reminder::Column::OwnerUserid, members)
             .filter(reminder::Column::Status.eq("done"))
             .filter(reminder::Column::DoneAt.gte(start))
             .filter(reminder::Column::DoneAt.lt(end)),
@@ -93,8 +126,7 @@ pub async fn for_members(
     let overdue = counts(
         db,
         reminder::Column::OwnerUserid,
-        reminder::Entity::find()
-            .filter(reminder::Column::OwnerUserid.is_in(ids()))
+        among(reminder::Entity::find(), reminder::Column::OwnerUserid, members)
             .filter(reminder::Column::Status.eq("open"))
             .filter(reminder::Column::DueAt.lt(now)),
     )
@@ -102,17 +134,15 @@ pub async fn for_members(
     let lost = counts(
         db,
         follower::Column::Userid,
-        follower::Entity::find()
-            .filter(follower::Column::Userid.is_in(ids()))
+        among(follower::Entity::find(), follower::Column::Userid, members)
             .filter(follower::Column::RemovedBy.eq("customer"))
             .filter(follower::Column::RemovedAt.gte(start))
             .filter(follower::Column::RemovedAt.lt(end)),
     )
     .await?;
     // Stage moves are few per day: read them and tell wins apart here.
-    let moves: Vec<(Option<String>, String)> = audit::Entity::find()
+    let moves: Vec<(Option<String>, String)> = among(audit::Entity::find(), audit::Column::MemberUserid, members)
         .filter(audit::Column::Action.eq("customer.stage"))
-        .filter(audit::Column::MemberUserid.is_in(ids()))
         .filter(audit::Column::At.gte(start))
         .filter(audit::Column::At.lt(end))
         .select_only()
@@ -121,17 +151,27 @@ pub async fn for_members(
         .into_tuple()
         .all(db)
         .await?;
-    for (member, f) in out.iter_mut() {
-        f.new_customers = new.get(member).copied().unwrap_or(0);
-        f.follow_ups = notes.get(member).copied().unwrap_or(0);
-        f.reminders_done = done.get(member).copied().unwrap_or(0);
-        f.overdue = overdue.get(member).copied().unwrap_or(0);
-        f.lost = lost.get(member).copied().unwrap_or(0);
+    let mut out: HashMap<String, Figures> = HashMap::new();
+    for (member, n) in new {
+        out.entry(member).or_default().new_customers = n;
+    }
+    for (member, n) in notes {
+        out.entry(member).or_default().follow_ups = n;
+    }
+    for (member, n) in done {
+        out.entry(member).or_default().reminders_done = n;
+    }
+    for (member, n) in overdue {
+        out.entry(member).or_default().overdue = n;
+    }
+    for (member, n) in lost {
+        out.entry(member).or_default().lost = n;
     }
     for (member, detail) in moves {
-        let Some(f) = member.and_then(|m| out.get_mut(&m)) else {
+        let Some(member) = member else {
             continue;
         };
+        let f = out.entry(member).or_default();
         f.stage_moves += 1;
         let to = serde_json::from_str::<Value>(&detail)
             .ok()
@@ -141,4 +181,22 @@ pub async fn for_members(
         }
     }
     Ok(out)
+}
+
+impl Figures {
+    /// Adds `other` to these figures (team totals, multi-day windows).
+    pub fn add(&mut self, other: &Figures) {
+        self.new_customers += other.new_customers;
+        self.follow_ups += other.follow_ups;
+        self.reminders_done += other.reminders_done;
+        self.overdue += other.overdue;
+        self.stage_moves += other.stage_moves;
+        self.wins += other.wins;
+        self.lost += other.lost;
+    }
+
+    /// Whether nothing happened (overdue reminders aside: they are not activity).
+    pub fn is_quiet(&self) -> bool {
+        self.new_customers + self.follow_ups + self.reminders_done + self.stage_moves + self.wins + self.lost == 0
+    }
 }

@@ -9,6 +9,7 @@ pub mod deals;
 pub mod figures;
 pub mod followups;
 pub mod members;
+pub mod plans;
 pub mod reminders;
 pub mod search;
 pub mod sync;

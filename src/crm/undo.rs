@@ -139,6 +139,13 @@ pub async fn undo_last(
                 .filter(customer::Column::Id.eq(entry.customer_id.unwrap_or_default()))
                 .exec(db)
                 .await?;
+            if field == Field::Status
+                && let Some(customer_id) = entry.customer_id
+            {
+                // The plan the status change scheduled goes with it (a status change replaces
+                // every open plan reminder, so the open ones are that plan's).
+                super::plans::cancel_open(db, customer_id, now).await?;
+            }
             Undone::Field { field, restored }
         }
     };

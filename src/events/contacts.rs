@@ -8,7 +8,8 @@ use serde_json::json;
 use super::{texts, wecom_error};
 use crate::crm::audit::{self, Actor};
 use crate::crm::customers::{self, FollowerChange, FollowerInput, RemovedBy};
-use crate::crm::{channels, members};
+use crate::crm::deals::{self, Field};
+use crate::crm::{channels, members, plans};
 use crate::db::entity::{customer, follower, inbox};
 use crate::db::{begin_write, now_ms};
 use crate::inbox::{HandlerError, Outcome};
@@ -160,6 +161,23 @@ async fn added(
         .await?
         .expect("just upserted");
     let source = channels::source_name(channel.as_ref(), event.state.as_deref());
+    // A new customer from a channel with a plan enters that lead status and gets its plan.
+    if upserted.customer_created
+        && !half
+        && let Some(status) = channel.as_ref().and_then(|c| c.follow_up_plan.as_deref())
+        && deals::parse_status(status) == Some(status)
+    {
+        deals::set(
+            &txn,
+            &customer,
+            Field::Status,
+            Some(status.to_owned()),
+            &Actor::Wecom,
+            now_ms(),
+        )
+        .await?;
+        plans::apply(&txn, &s.config.plans, &customer, status, now_ms()).await?;
+    }
     let fresh = upserted.follower != FollowerChange::Updated;
     if fresh {
         let action = if half { "customer.pending" } else { "customer.added" };

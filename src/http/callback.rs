@@ -156,21 +156,33 @@ pub async fn receive(
             if waiter.is_some() {
                 answers.forget(&key);
             }
-            // Answered in the response of an earlier delivery that WeCom did not receive: again.
-            inbox::Entity::find()
-                .filter(inbox::Column::DedupeKey.eq(key.as_str()))
-                .one(&state.db)
-                .await
-                .ok()
-                .flatten()
-                .filter(|row| row.reply_mode.as_deref() == Some("passive"))
-                .and_then(|row| row.reply)
+            stored_passive_reply(&state, &key).await
         }
     };
     Ok(match answer {
         Some(text) => passive_reply(&state, &callback, &text).into_response(),
         None => StatusCode::OK.into_response(),
     })
+}
+
+/// The answer an earlier delivery carried in its response (which WeCom may not have received), to
+/// carry again. An answer just written may not have its delivery mode recorded yet: wait for it
+/// briefly rather than answer twice (passively and through the message API) or not at all.
+async fn stored_passive_reply(state: &AppState, key: &str) -> Option<String> {
+    for _ in 0..40 {
+        let row = inbox::Entity::find()
+            .filter(inbox::Column::DedupeKey.eq(key))
+            .one(&state.db)
+            .await
+            .ok()
+            .flatten()?;
+        match (row.reply, row.reply_mode.as_deref()) {
+            (Some(reply), Some("passive")) => return Some(reply),
+            (Some(_), None) => tokio::time::sleep(Duration::from_millis(25)).await,
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// The answer, if it comes within the budget. Past the budget the answer is refused here (and goes

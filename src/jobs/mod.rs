@@ -1,6 +1,9 @@
-//! Periodic work: the org sync, the reconciliation of customer relations, and the first import.
+//! Periodic work: the org sync, the reconciliation of customer relations, the first import, reminder
+//! pushes, the morning agenda with stale-lead nudges, and the managers' daily summary.
 //! Every instance runs the schedule; run records make each run happen once.
 
+pub mod daily;
 pub mod reminder_push;
 pub mod runs;
 pub mod scheduler;
+pub mod summary;

@@ -150,7 +150,11 @@ impl Dispatcher {
             &txn,
             &format!("reminders:{digest}"),
             owner,
-            &Payload { body, reminders: refs },
+            &Payload {
+                body,
+                reminders: refs,
+                numbered: Vec::new(),
+            },
         )
         .await?;
         txn.commit().await?;

@@ -45,3 +45,15 @@ pub async fn finish(
         .await?;
     Ok(())
 }
+
+/// Whether this (job, scope, period) ran or is running.
+pub async fn exists(db: &impl ConnectionTrait, job: &str, scope: &str, period: &str) -> Result<bool, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Ok(job_run::Entity::find()
+        .filter(job_run::Column::Job.eq(job))
+        .filter(job_run::Column::Scope.eq(scope))
+        .filter(job_run::Column::Period.eq(period))
+        .count(db)
+        .await?
+        > 0)
+}

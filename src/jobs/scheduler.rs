@@ -1,14 +1,16 @@
-//! The schedule of the periodic jobs. Every instance runs it; a run record per period (or a cache
-//! lock for the one-off import) makes each run happen once however many instances there are.
+//! The schedule of the periodic jobs: the org sync and reconciliation every interval, the morning
+//! agenda and the managers' summary at their time of day. Every instance runs it; run records (or
+//! a cache lock for the one-off import) make each run happen once however many instances there are.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::runs;
+use super::{daily, runs, summary};
 use crate::crm::audit::Actor;
 use crate::crm::sync::{self, Progress};
 use crate::db::entity::customer;
@@ -40,20 +42,125 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
                 })
             },
         )),
-        tokio::spawn(every(s, shutdown, "reconcile", jobs.reconcile_interval_secs, |s| {
-            Box::pin(async move {
-                // Comparing against a database that was never imported would "repair" everything.
-                if needs_first_import(&s).await {
-                    return Ok("skipped: the first import has not completed".into());
-                }
-                let report = sync::reconcile(&s).await.map_err(|e| e.to_string())?;
-                if report.added + report.reactivated + report.closed > 0 {
-                    tracing::info!(?report, "reconciliation repaired customer relations");
-                }
-                Ok(serde_json::to_string(&report).unwrap_or_default())
-            })
-        })),
+        tokio::spawn(every(
+            s.clone(),
+            shutdown.clone(),
+            "reconcile",
+            jobs.reconcile_interval_secs,
+            |s| {
+                Box::pin(async move {
+                    // Comparing against a database that was never imported would "repair" everything.
+                    if needs_first_import(&s).await {
+                        return Ok("skipped: the first import has not completed".into());
+                    }
+                    let report = sync::reconcile(&s).await.map_err(|e| e.to_string())?;
+                    if report.added + report.reactivated + report.closed > 0 {
+                        tracing::info!(?report, "reconciliation repaired customer relations");
+                    }
+                    Ok(serde_json::to_string(&report).unwrap_or_default())
+                })
+            },
+        )),
+        tokio::spawn(daily_at(
+            s.clone(),
+            shutdown.clone(),
+            "agenda",
+            jobs.agenda_time.clone(),
+            |s, date| {
+                Box::pin(async move {
+                    // Nudges first: the reminders they create are on the agenda that follows.
+                    let stale = daily::nudge_stale(&s, now_ms()).await.map_err(|e| e.to_string())?;
+                    let agenda = daily::send_agenda(&s, date, now_ms())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(format!("stale {stale:?}, agenda {agenda:?}"))
+                })
+            },
+        )),
+        tokio::spawn(daily_at(
+            s,
+            shutdown,
+            "summary",
+            jobs.summary_time.clone(),
+            |s, date| {
+                Box::pin(async move {
+                    let report = summary::send(&s, date, None, now_ms())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(format!(
+                        "sent to {} recipient(s), {} already had it",
+                        report.sent.len(),
+                        report.already_sent.len()
+                    ))
+                })
+            },
+        )),
     ]
+}
+
+type DailyJob = Box<dyn Fn(Arc<Services>, NaiveDate) -> JobFuture + Send + Sync>;
+
+/// Runs `job` once a day at `time` (org timezone) on the configured workdays — and at start when
+/// today's time has already passed, so a restart does not skip the day. The job records what it
+/// did per recipient, which makes the runs of several instances add up to one.
+async fn daily_at(
+    s: Arc<Services>,
+    shutdown: CancellationToken,
+    name: &'static str,
+    time: String,
+    job: impl Fn(Arc<Services>, NaiveDate) -> JobFuture + Send + Sync + 'static,
+) {
+    let job: DailyJob = Box::new(job);
+    let Some(time) = crate::config::JobsConfig::time_of(&time) else {
+        tracing::error!(job = name, time, "not a time of day; the job is off");
+        return;
+    };
+    let workdays = s.config.jobs.workdays.clone();
+    let mut done: Option<NaiveDate> = None;
+    loop {
+        let local = local_now(&s);
+        if is_due(local, time, &workdays) && done != Some(local.date()) {
+            match job(s.clone(), local.date()).await {
+                Ok(detail) => {
+                    tracing::info!(job = name, date = %local.date(), detail, "daily job done");
+                    done = Some(local.date());
+                }
+                Err(error) => tracing::warn!(job = name, %error, "daily job failed; retrying in a minute"),
+            }
+        }
+        let local = local_now(&s);
+        let until_next = (next_occurrence(local, time, &workdays) - local)
+            .to_std()
+            .unwrap_or_default();
+        // Wake at least every minute: clock changes and failed runs are picked up without drift.
+        let wait = until_next.min(Duration::from_secs(60)) + Duration::from_millis(rand::random::<u64>() % 1000);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn local_now(s: &Services) -> NaiveDateTime {
+    let tz = s.tz();
+    tz.from_utc_datetime(&chrono::Utc::now().naive_utc()).naive_local()
+}
+
+fn is_workday(date: NaiveDate, workdays: &[u32]) -> bool {
+    workdays.contains(&date.weekday().number_from_monday())
+}
+
+/// Whether today's run is due: a workday, at or past the time.
+fn is_due(now: NaiveDateTime, time: NaiveTime, workdays: &[u32]) -> bool {
+    is_workday(now.date(), workdays) && now.time() >= time
+}
+
+/// The next workday moment at `time` strictly after `now` (a week ahead when there are no workdays).
+fn next_occurrence(now: NaiveDateTime, time: NaiveTime, workdays: &[u32]) -> NaiveDateTime {
+    (0..=7)
+        .map(|d| (now.date() + chrono::Duration::days(d)).and_time(time))
+        .find(|t| *t > now && is_workday(t.date(), workdays))
+        .unwrap_or(now + chrono::Duration::days(7))
 }
 
 type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>;
@@ -131,4 +238,43 @@ async fn first_import(s: &Services) -> String {
 
 fn log_progress(progress: Progress) {
     tracing::info!(?progress, "sync progress");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn daily_jobs_run_on_workdays_at_their_time() {
+        let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+        let weekdays = [1, 2, 3, 4, 5];
+        // 2026-11-20 is a Friday.
+        assert!(!is_due(at("2026-11-20 08:59"), nine, &weekdays));
+        assert!(is_due(at("2026-11-20 09:00"), nine, &weekdays));
+        assert!(
+            is_due(at("2026-11-20 17:00"), nine, &weekdays),
+            "a late start catches up the same day"
+        );
+        assert!(!is_due(at("2026-11-21 10:00"), nine, &weekdays), "Saturday is off");
+        assert_eq!(
+            next_occurrence(at("2026-11-20 08:00"), nine, &weekdays),
+            at("2026-11-20 09:00")
+        );
+        assert_eq!(
+            next_occurrence(at("2026-11-20 09:00"), nine, &weekdays),
+            at("2026-11-23 09:00")
+        );
+        assert_eq!(
+            next_occurrence(at("2026-11-21 12:00"), nine, &[6]),
+            at("2026-11-28 09:00")
+        );
+        assert_eq!(
+            next_occurrence(at("2026-11-21 12:00"), nine, &[]),
+            at("2026-11-28 12:00")
+        );
+    }
 }

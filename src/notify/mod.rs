@@ -43,6 +43,9 @@ pub struct Payload {
     pub body: MessageBody,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reminders: Vec<ReminderRef>,
+    /// Reminders listed (not pushed) by the message, numbered in the recipient's session.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numbered: Vec<i64>,
 }
 
 /// A reminder as it was when the message was written: a changed due time means a stale message.
@@ -58,6 +61,7 @@ impl Payload {
             serde_json::from_str::<MessageBody>(stored).map(|body| Payload {
                 body,
                 reminders: Vec::new(),
+                numbered: Vec::new(),
             })
         })
     }
@@ -73,6 +77,7 @@ pub async fn enqueue(db: &impl ConnectionTrait, key: &str, recipient: &str, body
         &Payload {
             body: body.clone(),
             reminders: Vec::new(),
+            numbered: Vec::new(),
         },
     )
     .await
@@ -218,13 +223,19 @@ impl Notifier {
         };
         let outcome = finish.clone();
         self.finish(&row, finish).await?;
+        if let Finish::Sent(_) = &outcome
+            && !payload.numbered.is_empty()
+        {
+            self.number_in_session(&row.recipient, &payload.numbered).await;
+        }
         if payload.reminders.is_empty() {
             return Ok(());
         }
         match outcome {
             Finish::Sent(msgid) => {
                 reminder_push::sent(&self.db, &self.metrics, &payload.reminders, &msgid).await?;
-                self.number_in_session(&row.recipient, &payload.reminders).await;
+                let ids: Vec<i64> = payload.reminders.iter().map(|r| r.id).collect();
+                self.number_in_session(&row.recipient, &ids).await;
             }
             Finish::Failed(reason, invalid_recipient) => {
                 reminder_push::failed(
@@ -243,9 +254,9 @@ impl Notifier {
     }
 
     /// The pushed reminders become the member's numbered list: `完成 1` answers the push.
-    async fn number_in_session(&self, userid: &str, reminders: &[ReminderRef]) {
+    async fn number_in_session(&self, userid: &str, reminders: &[i64]) {
         let mut loaded = self.sessions.load(userid).await;
-        loaded.session.list = Some(List::Reminders(reminders.iter().map(|r| r.id).collect()));
+        loaded.session.list = Some(List::Reminders(reminders.to_vec()));
         loaded.session.pending = None;
         self.sessions.save(userid, &loaded.session).await;
     }

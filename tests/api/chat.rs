@@ -33,16 +33,6 @@ async fn spawn() -> TestApp {
     spawn_with(|_| {}).await
 }
 
-async fn customer_id(app: &TestApp, external: &str) -> i64 {
-    customer::Entity::find()
-        .filter(customer::Column::ExternalUserid.eq(external))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-}
-
 async fn notes_on(app: &TestApp, external: &str) -> Vec<String> {
     let id = customer_id(app, external).await;
     follow_up::Entity::find()
@@ -255,7 +245,10 @@ async fn stage_status_rating_and_tags_with_undo() {
         wrong.starts_with("没有「随便」这个阶段。可选：1.初步接触 2.需求确认"),
         "{wrong}"
     );
-    assert_eq!(app.say("rep1", "状态 热").await, "🔥 状态：热 · 张伟(华为)");
+    assert_eq!(
+        app.say("rep1", "状态 热").await,
+        "🔥 状态：热 · 张伟(华为)\n已按跟进计划安排 3 条提醒，发送「待办」查看。"
+    );
     assert_eq!(
         app.say("rep1", "status on_hold").await,
         "🔥 Status: on hold · 张伟(华为)"

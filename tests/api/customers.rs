@@ -8,35 +8,6 @@ use wecom_scrm::wecom::compose::{self, ExternalContactExtras};
 
 use crate::helpers::*;
 
-fn add_event(user: &str, external: &str, state: Option<&str>, welcome_code: Option<&str>) -> String {
-    let extras = ExternalContactExtras {
-        state,
-        welcome_code,
-        ..Default::default()
-    };
-    compose::external_contact_event(CORP_ID, "add_external_contact", user, external, &extras, now_secs())
-}
-
-fn contact_event(change: &str, user: &str, external: &str) -> String {
-    compose::external_contact_event(
-        CORP_ID,
-        change,
-        user,
-        external,
-        &ExternalContactExtras::default(),
-        now_secs(),
-    )
-}
-
-async fn customer_by_external(app: &TestApp, external: &str) -> customer::Model {
-    customer::Entity::find()
-        .filter(customer::Column::ExternalUserid.eq(external))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("customer {external} exists"))
-}
-
 async fn relation(app: &TestApp, customer_id: i64, userid: &str) -> follower::Model {
     follower::Entity::find()
         .filter(follower::Column::CustomerId.eq(customer_id))
@@ -45,14 +16,6 @@ async fn relation(app: &TestApp, customer_id: i64, userid: &str) -> follower::Mo
         .await
         .unwrap()
         .expect("relation exists")
-}
-
-fn texts_to(app: &TestApp, userid: &str) -> Vec<String> {
-    app.fake()
-        .messages_to(userid)
-        .iter()
-        .map(|m| m.body.display_text())
-        .collect()
 }
 
 /// The app against the fake, with the org already synced (as the first org sync does in service).

@@ -594,3 +594,51 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// The customer stored for a WeCom external contact.
+pub async fn customer_by_external(app: &TestApp, external: &str) -> wecom_scrm::db::entity::customer::Model {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use wecom_scrm::db::entity::customer;
+    customer::Entity::find()
+        .filter(customer::Column::ExternalUserid.eq(external))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("customer {external} exists"))
+}
+
+/// The id of the customer stored for a WeCom external contact.
+pub async fn customer_id(app: &TestApp, external: &str) -> i64 {
+    customer_by_external(app, external).await.id
+}
+
+/// The text of every message the fake WeCom delivered to `userid`, in order.
+pub fn texts_to(app: &TestApp, userid: &str) -> Vec<String> {
+    app.fake()
+        .messages_to(userid)
+        .iter()
+        .map(|m| m.body.display_text())
+        .collect()
+}
+
+/// An `add_external_contact` callback, as WeCom sends it when a customer adds `user`.
+pub fn add_event(user: &str, external: &str, state: Option<&str>, welcome_code: Option<&str>) -> String {
+    let extras = wecom_scrm::wecom::compose::ExternalContactExtras {
+        state,
+        welcome_code,
+        ..Default::default()
+    };
+    wecom_scrm::wecom::compose::external_contact_event(
+        CORP_ID,
+        "add_external_contact",
+        user,
+        external,
+        &extras,
+        now_secs(),
+    )
+}
+
+/// Any other external-contact change (`del_follow_user`, `edit_external_contact`, …).
+pub fn contact_event(change: &str, user: &str, external: &str) -> String {
+    wecom_scrm::wecom::compose::external_contact_event(CORP_ID, change, user, external, &Default::default(), now_secs())
+}

@@ -7,6 +7,7 @@ mod callback;
 mod chat;
 pub mod cli;
 mod customers;
+mod daily;
 mod demo;
 mod health;
 mod helpers;

@@ -28,16 +28,6 @@ async fn spawn_pushing(configure: impl FnOnce(&mut wecom_scrm::config::Config)) 
     app
 }
 
-async fn customer_id(app: &TestApp, external: &str) -> i64 {
-    customer::Entity::find()
-        .filter(customer::Column::ExternalUserid.eq(external))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-}
-
 async fn remind(app: &TestApp, owner: &str, customer: Option<i64>, text: &str, due_at: i64) -> reminder::Model {
     reminders::create(
         &app.db,
@@ -69,14 +59,6 @@ async fn wait_state(app: &TestApp, ids: &[i64], state: &str) {
     })
     .await;
     assert!(reached.is_some(), "reminders {ids:?} did not become {state}");
-}
-
-fn texts_to(app: &TestApp, userid: &str) -> Vec<String> {
-    app.fake()
-        .messages_to(userid)
-        .iter()
-        .map(|m| m.body.display_text())
-        .collect()
 }
 
 #[tokio::test]
@@ -270,6 +252,7 @@ async fn a_stale_push_is_dropped_and_its_valid_reminders_rewritten() {
         &Payload {
             body: MessageBody::markdown("甲 乙"),
             reminders: refs,
+            numbered: Vec::new(),
         },
     )
     .await
@@ -342,6 +325,7 @@ async fn a_crash_between_the_push_and_its_record_does_not_push_twice() {
             id: r.id,
             due_at: r.due_at,
         }],
+        numbered: Vec::new(),
     };
     notify::enqueue_payload(&app.db, "reminders:crash", "rep1", &payload)
         .await

@@ -1,0 +1,105 @@
+//! `wecom-scrm summary send`: the managers' daily summary at once, from the command line — sent
+//! (once per recipient and date, like the scheduled one) or printed with `--dry-run`.
+
+use chrono::NaiveDate;
+use clap::{Args, Subcommand};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use tokio_util::sync::CancellationToken;
+
+use super::CliError;
+use crate::app::cli_services;
+use crate::config::Config;
+use crate::db::entity::outbox;
+use crate::db::now_ms;
+use crate::jobs::summary::{self, SummaryError};
+use crate::texts;
+
+#[derive(Debug, Subcommand)]
+pub enum SummaryCommand {
+    /// Send the daily summary now to every department leader (and summary.extra_recipients).
+    Send(SendArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The day to summarise, YYYY-MM-DD (default: today in the org's timezone).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Only this recipient (a WeCom userid).
+    #[arg(long, value_name = "USERID")]
+    pub to: Option<String>,
+    /// Print the summaries instead of sending them.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn run(config: Config, command: SummaryCommand) -> Result<(), CliError> {
+    let SummaryCommand::Send(args) = command;
+    let tz = config.org.tz();
+    let date = match &args.date {
+        Some(text) => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map_err(|_| CliError::Usage(format!("--date must look like 2026-11-25, not {text:?}")))?,
+        None => texts::local_date(now_ms(), tz),
+    };
+    let s = cli_services(config).await?;
+    let failed = |e: SummaryError| match e {
+        SummaryError::NotRecipient(_) => CliError::Usage(e.to_string()),
+        SummaryError::Db(e) => CliError::Failed(format!("database error: {e}")),
+    };
+    if args.dry_run {
+        let rendered = summary::render(&s, date, args.to.as_deref(), now_ms())
+            .await
+            .map_err(failed)?;
+        if rendered.is_empty() {
+            println!("no recipients: no department has a leader and summary.extra_recipients is empty");
+        }
+        for r in rendered {
+            println!("── to {} ──", r.userid);
+            for part in r.parts {
+                println!("{part}\n");
+            }
+        }
+        return Ok(());
+    }
+    let report = summary::send(&s, date, args.to.as_deref(), now_ms())
+        .await
+        .map_err(failed)?;
+    if report.sent.is_empty() && report.already_sent.is_empty() {
+        println!("no recipients: no department has a leader and summary.extra_recipients is empty");
+        return Ok(());
+    }
+    // Deliver now rather than leave it to a running service's next poll.
+    s.notifier
+        .deliver_due(&CancellationToken::new())
+        .await
+        .map_err(|e| CliError::Failed(format!("database error: {e}")))?;
+    let mut problems = 0;
+    for userid in &report.sent {
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::DedupeKey.starts_with(format!("summary:{userid}:{date}:")))
+            .order_by_asc(outbox::Column::Id)
+            .all(&s.db)
+            .await
+            .map_err(|e| CliError::Failed(format!("database error: {e}")))?;
+        let state = |status: &str| rows.iter().filter(|r| r.status == status).count();
+        let (sent, failed) = (state("sent"), state("failed"));
+        if failed > 0 {
+            problems += 1;
+            let reason = rows.iter().find_map(|r| r.last_error.clone()).unwrap_or_default();
+            println!("{userid}: failed ({reason})");
+        } else if sent == rows.len() {
+            println!("{userid}: sent ({} message{})", sent, if sent == 1 { "" } else { "s" });
+        } else {
+            println!("{userid}: queued; the service sends it when WeCom is reachable");
+        }
+    }
+    for userid in &report.already_sent {
+        println!("{userid}: already sent for {date}");
+    }
+    if problems > 0 {
+        return Err(CliError::Failed(format!(
+            "{problems} summary message(s) could not be delivered"
+        )));
+    }
+    Ok(())
+}

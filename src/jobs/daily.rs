@@ -1,0 +1,210 @@
+//! The morning jobs: stale-lead nudges (a customer in an open stage left without follow-up reminds
+//! its owner, and later its owner's leader), then each rep's agenda — one message with today's and
+//! overdue reminders, numbered so that `完成 n` works on them. Each happens once per customer or
+//! rep per occasion, whatever the number of instances or restarts (run records).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+
+use super::runs;
+use crate::bot::command::Lang;
+use crate::bot::replies;
+use crate::config::StaleRule;
+use crate::crm::audit::Actor;
+use crate::crm::{customers, members, reminders};
+use crate::db::begin_write;
+use crate::db::entity::{customer, member, reminder};
+use crate::notify::{self, Payload};
+use crate::services::Services;
+use crate::texts::date_start;
+use crate::wecom::api::MessageBody;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The open stages: every stage but the closing two (won, lost).
+pub fn open_stages(stages: &[String]) -> &[String] {
+    &stages[..stages.len().saturating_sub(2)]
+}
+
+/// Customers in an open stage whose last follow-up (or, without one, their arrival) is older
+/// than `threshold`.
+pub fn quiet_in_open_stage(stages: &[String], threshold: i64) -> Condition {
+    Condition::all()
+        .add(customer::Column::Stage.is_in(open_stages(stages).to_vec()))
+        .add(
+            Condition::any()
+                .add(customer::Column::LastFollowUpAt.lt(threshold))
+                .add(
+                    Condition::all()
+                        .add(customer::Column::LastFollowUpAt.is_null())
+                        .add(customer::Column::CreatedAt.lt(threshold)),
+                ),
+        )
+}
+
+fn rule_for<'a>(rules: &'a [StaleRule], stage: &str) -> Option<&'a StaleRule> {
+    rules
+        .iter()
+        .find(|r| r.stage == stage)
+        .or_else(|| rules.iter().find(|r| r.stage.is_empty()))
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StaleReport {
+    pub reminded: usize,
+    pub escalated: usize,
+}
+
+/// Nudges owners (and then leaders) about customers in an open stage without a follow-up for the
+/// rule's number of days. Once per customer per quiet spell: a new follow-up starts a new one.
+pub async fn nudge_stale(s: &Services, now: i64) -> Result<StaleReport, DbErr> {
+    let mut report = StaleReport::default();
+    let Some(soonest) = s.config.stale.iter().map(|r| r.remind_after_days).min() else {
+        return Ok(report);
+    };
+    let threshold = now - i64::from(soonest) * DAY_MS;
+    let quiet = customer::Entity::find()
+        .filter(customer::Column::OwnerUserid.is_not_null())
+        .filter(quiet_in_open_stage(&s.config.sales.stages, threshold))
+        .all(&s.db)
+        .await?;
+    for c in quiet {
+        let (Some(stage), Some(owner)) = (c.stage.clone(), c.owner_userid.clone()) else {
+            continue;
+        };
+        let Some(rule) = rule_for(&s.config.stale, &stage) else {
+            continue;
+        };
+        let since = c.last_follow_up_at.unwrap_or(c.created_at);
+        let days = (now - since) / DAY_MS;
+        let spell = since.to_string();
+        let txn = begin_write(&s.db).await?;
+        if days >= i64::from(rule.remind_after_days)
+            && runs::try_start(&txn, "stale_nudge", &c.id.to_string(), &spell).await?
+        {
+            let text = format!("{days} 天未跟进（{stage}），联系一下");
+            reminders::create(&txn, &owner, &Actor::System, Some(c.id), &text, now, "stale", now).await?;
+            report.reminded += 1;
+        }
+        if days >= i64::from(rule.escalate_after_days)
+            && runs::try_start(&txn, "stale_escalation", &c.id.to_string(), &spell).await?
+        {
+            let rep = members::display_name(&txn, &owner).await?;
+            let text = format!(
+                "🕒 {} 已 {days} 天没有跟进（{stage}，负责人 {rep}），请督促。",
+                customers::display(&c)
+            );
+            for leader in members::leaders_of(&txn, &owner).await? {
+                let key = format!("stale:{}:{spell}:{leader}", c.id);
+                notify::enqueue(&txn, &key, &leader, &MessageBody::text(text.clone())).await?;
+            }
+            report.escalated += 1;
+        }
+        txn.commit().await?;
+    }
+    s.notifier.wake();
+    Ok(report)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AgendaReport {
+    pub sent: usize,
+    pub already_sent: usize,
+}
+
+/// Sends every active rep with anything due on `date` (or overdue) their agenda for that day.
+pub async fn send_agenda(s: &Services, date: NaiveDate, now: i64) -> Result<AgendaReport, DbErr> {
+    let tz = s.tz();
+    let start = date_start(date, tz);
+    let end = date_start(date.succ_opt().unwrap_or(date), tz);
+    let due = reminder::Entity::find()
+        .filter(reminder::Column::Status.eq(reminders::OPEN))
+        .filter(reminder::Column::DueAt.lt(end))
+        .order_by_asc(reminder::Column::DueAt)
+        .order_by_asc(reminder::Column::Id)
+        .all(&s.db)
+        .await?;
+    let mut by_owner: BTreeMap<String, Vec<reminder::Model>> = BTreeMap::new();
+    for r in due {
+        by_owner.entry(r.owner_userid.clone()).or_default().push(r);
+    }
+    let mut report = AgendaReport::default();
+    let period = date.to_string();
+    for (owner, items) in by_owner {
+        let active = member::Entity::find_by_id(owner.clone())
+            .one(&s.db)
+            .await?
+            .is_some_and(|m| m.active);
+        if !active {
+            continue;
+        }
+        if runs::exists(&s.db, "agenda", &owner, &period).await? {
+            report.already_sent += 1;
+            continue;
+        }
+        let mut names = BTreeMap::new();
+        for id in items.iter().filter_map(|r| r.customer_id) {
+            if let Some(c) = customer::Entity::find_by_id(id).one(&s.db).await? {
+                names.insert(id, c.name);
+            }
+        }
+        let (overdue, today): (Vec<&reminder::Model>, Vec<&reminder::Model>) =
+            items.iter().partition(|r| r.due_at < start.min(now));
+        let shown: Vec<&reminder::Model> = overdue.iter().chain(today.iter()).copied().take(30).collect();
+        let mut lines = vec![format!("**☀️ 早上好，今天的待办（{}）**", items.len())];
+        for (i, r) in shown.iter().enumerate() {
+            if i == 0 && !overdue.is_empty() {
+                lines.push("逾期：".into());
+            }
+            if i == overdue.len() {
+                lines.push("今天：".into());
+            }
+            let who = r
+                .customer_id
+                .and_then(|id| names.get(&id))
+                .map(|n| format!(" · {n}"))
+                .unwrap_or_default();
+            let when = if r.due_at < start {
+                format!(
+                    "{}（{}）",
+                    crate::texts::short_day(r.due_at, tz),
+                    replies::overdue(r.due_at, now, Lang::Zh)
+                )
+            } else {
+                replies::when_near(r.due_at, start, tz, Lang::Zh)
+            };
+            lines.push(format!("{}. {when}{who} · {}", i + 1, r.text));
+        }
+        if items.len() > shown.len() {
+            lines.push(format!("还有 {} 条，发送「待办」查看。", items.len() - shown.len()));
+        }
+        lines.push("回复「完成 序号」标记完成，「推迟 序号 时间」改期。".into());
+        let payload = Payload {
+            body: MessageBody::markdown(lines.join("\n")),
+            reminders: Vec::new(),
+            numbered: shown.iter().map(|r| r.id).collect(),
+        };
+        let txn = begin_write(&s.db).await?;
+        if runs::try_start(&txn, "agenda", &owner, &period).await? {
+            notify::enqueue_payload(&txn, &format!("agenda:{owner}:{period}"), &owner, &payload).await?;
+            runs::finish(
+                &txn,
+                "agenda",
+                &owner,
+                &period,
+                "done",
+                &format!("{} reminders", items.len()),
+            )
+            .await?;
+            report.sent += 1;
+        } else {
+            report.already_sent += 1;
+        }
+        txn.commit().await?;
+    }
+    s.notifier.wake();
+    Ok(report)
+}
