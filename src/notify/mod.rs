@@ -5,12 +5,14 @@
 //! due messages with a lease and sends them through WeCom with duplicate checking on, so a crash
 //! between sending and recording cannot deliver twice either.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use serde::{Deserialize, Serialize};
@@ -165,26 +167,62 @@ impl Notifier {
             let lease = Lease {
                 owner: &self.instance,
                 duration_ms: lease_ms,
-                batch: 16,
+                batch: 32,
             };
             let claimed = claim::claim::<outbox::Entity>(&self.db, &CLAIM, lease, now_ms()).await?;
             if claimed.is_empty() {
                 return Ok(total);
             }
-            let mut rows = claimed.into_iter();
-            for row in rows.by_ref() {
-                self.deliver(row).await?;
-                total += 1;
-                if shutdown.is_cancelled() {
-                    break;
+            // Recipients are served side by side (the API client caps calls in flight); each
+            // recipient's messages go out one after another, in the order they were queued.
+            let mut by_recipient: BTreeMap<String, Vec<outbox::Model>> = BTreeMap::new();
+            for row in claimed {
+                by_recipient.entry(row.recipient.clone()).or_default().push(row);
+            }
+            let mut tasks = JoinSet::new();
+            for rows in by_recipient.into_values() {
+                let (this, shutdown) = (self.clone(), shutdown.clone());
+                tasks.spawn(async move { this.deliver_in_order(rows, &shutdown).await });
+            }
+            let (mut left, mut failure) = (Vec::new(), None);
+            while let Some(joined) = tasks.join_next().await {
+                match joined.expect("a delivery task does not panic") {
+                    Ok((delivered, undelivered)) => {
+                        total += delivered;
+                        left.extend(undelivered);
+                    }
+                    Err(e) => failure = Some(e),
                 }
             }
-            let left: Vec<i64> = rows.map(|r| r.id).collect();
             if !left.is_empty() {
                 claim::release::<outbox::Entity>(&self.db, &CLAIM, &self.instance, &left).await?;
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            if shutdown.is_cancelled() {
                 return Ok(total);
             }
         }
+    }
+
+    /// Delivers one recipient's rows in order; returns how many, and the ids left for later
+    /// (on shutdown). A database error leaves the rest claimed until their lease runs out.
+    async fn deliver_in_order(
+        &self,
+        rows: Vec<outbox::Model>,
+        shutdown: &CancellationToken,
+    ) -> Result<(usize, Vec<i64>), DbErr> {
+        let mut delivered = 0;
+        let mut rows = rows.into_iter();
+        for row in rows.by_ref() {
+            self.deliver(row).await?;
+            delivered += 1;
+            if shutdown.is_cancelled() {
+                break;
+            }
+        }
+        Ok((delivered, rows.map(|r| r.id).collect()))
     }
 
     async fn deliver(&self, row: outbox::Model) -> Result<(), DbErr> {
