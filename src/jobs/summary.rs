@@ -4,7 +4,7 @@
 //! against the previous day and the 7-day average; and the customers at risk. Exactly one per
 //! recipient and date: the run record and the queued message share a transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -26,6 +26,8 @@ use crate::wecom::api::MessageBody;
 const DAY_MS: i64 = 86_400_000;
 /// WeCom cuts markdown at 2048 bytes; longer summaries go out in parts.
 const MAX_PART_BYTES: usize = 2000;
+/// Reps listed one per line, the most active first (a leader of leaders has department lines).
+const MAX_REP_LINES: usize = 30;
 /// At-risk customers listed by name (the rest are counted).
 const AT_RISK_LISTED: u64 = 8;
 
@@ -45,67 +47,120 @@ pub struct Recipient {
     pub departments: Vec<String>,
     /// The active members whose figures the summary shows.
     pub team: Vec<String>,
+    /// The sub-departments directly under theirs, with their active members: a leader of
+    /// leaders sees a line per department.
+    pub units: Vec<(String, Vec<String>)>,
 }
 
-/// Every active department leader, and the configured extra recipients (whole org).
-pub async fn recipients(db: &impl ConnectionTrait, extra: &[String]) -> Result<Vec<Recipient>, DbErr> {
-    let departments = department::Entity::find().all(db).await?;
-    let links = member_department::Entity::find().all(db).await?;
-    let active: BTreeSet<String> = member::Entity::find()
-        .filter(member::Column::Active.eq(true))
-        .select_only()
-        .column(member::Column::Userid)
-        .into_tuple::<String>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
-    let mut led: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    for l in links.iter().filter(|l| l.is_leader) {
-        led.entry(l.userid.clone()).or_default().insert(l.department_id);
+/// The org chart as stored by the org sync.
+struct OrgChart {
+    departments: Vec<department::Model>,
+    links: Vec<member_department::Model>,
+    active: BTreeSet<String>,
+}
+
+impl OrgChart {
+    async fn load(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
+        Ok(Self {
+            departments: department::Entity::find().all(db).await?,
+            links: member_department::Entity::find().all(db).await?,
+            active: member::Entity::find()
+                .filter(member::Column::Active.eq(true))
+                .select_only()
+                .column(member::Column::Userid)
+                .into_tuple::<String>()
+                .all(db)
+                .await?
+                .into_iter()
+                .collect(),
+        })
     }
-    for d in &departments {
-        for leader in parse_list(&d.leaders) {
-            led.entry(leader).or_default().insert(d.id);
-        }
+
+    fn name(&self, id: i64) -> String {
+        self.departments
+            .iter()
+            .find(|d| d.id == id)
+            .map_or_else(|| format!("#{id}"), |d| d.name.clone())
     }
-    let names: HashMap<i64, &str> = departments.iter().map(|d| (d.id, d.name.as_str())).collect();
-    let mut out = Vec::new();
-    for userid in extra.iter().filter(|u| active.contains(*u)) {
-        out.push(Recipient {
-            userid: userid.clone(),
-            departments: Vec::new(),
-            team: active.iter().cloned().collect(),
-        });
-    }
-    for (userid, heads) in led {
-        if !active.contains(&userid) || extra.contains(&userid) {
-            continue;
-        }
+
+    /// `heads` and every department below them.
+    fn subtree(&self, heads: &BTreeSet<i64>) -> BTreeSet<i64> {
         let mut tree = heads.clone();
         loop {
             let before = tree.len();
-            for d in &departments {
+            for d in &self.departments {
                 if d.parent_id != d.id && tree.contains(&d.parent_id) {
                     tree.insert(d.id);
                 }
             }
             if tree.len() == before {
-                break;
+                return tree;
             }
         }
-        let team: BTreeSet<String> = links
+    }
+
+    fn members_of(&self, tree: &BTreeSet<i64>) -> Vec<String> {
+        let members: BTreeSet<&String> = self
+            .links
             .iter()
-            .filter(|l| tree.contains(&l.department_id) && active.contains(&l.userid))
-            .map(|l| l.userid.clone())
+            .filter(|l| tree.contains(&l.department_id) && self.active.contains(&l.userid))
+            .map(|l| &l.userid)
             .collect();
+        members.into_iter().cloned().collect()
+    }
+
+    /// The departments directly under `heads` (but not themselves heads), with their members.
+    fn units(&self, heads: &BTreeSet<i64>) -> Vec<(String, Vec<String>)> {
+        let mut children: Vec<&department::Model> = self
+            .departments
+            .iter()
+            .filter(|d| d.id != d.parent_id && heads.contains(&d.parent_id) && !heads.contains(&d.id))
+            .collect();
+        children.sort_by_key(|d| (d.sort_order, d.id));
+        children
+            .into_iter()
+            .map(|d| (d.name.clone(), self.members_of(&self.subtree(&BTreeSet::from([d.id])))))
+            .collect()
+    }
+}
+
+/// Every active department leader, and the configured extra recipients (whole org).
+pub async fn recipients(db: &impl ConnectionTrait, extra: &[String]) -> Result<Vec<Recipient>, DbErr> {
+    let org = OrgChart::load(db).await?;
+    let mut led: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for l in org.links.iter().filter(|l| l.is_leader) {
+        led.entry(l.userid.clone()).or_default().insert(l.department_id);
+    }
+    for d in &org.departments {
+        for leader in parse_list(&d.leaders) {
+            led.entry(leader).or_default().insert(d.id);
+        }
+    }
+    let mut out = Vec::new();
+    let ids: BTreeSet<i64> = org.departments.iter().map(|d| d.id).collect();
+    let roots: BTreeSet<i64> = org
+        .departments
+        .iter()
+        .filter(|d| d.parent_id == d.id || !ids.contains(&d.parent_id))
+        .map(|d| d.id)
+        .collect();
+    for userid in extra.iter().filter(|u| org.active.contains(*u)) {
         out.push(Recipient {
-            departments: heads
-                .iter()
-                .map(|d| names.get(d).map_or_else(|| format!("#{d}"), |n| (*n).to_owned()))
-                .collect(),
+            userid: userid.clone(),
+            departments: Vec::new(),
+            team: org.active.iter().cloned().collect(),
+            units: org.units(&roots),
+        });
+    }
+    for (userid, heads) in led {
+        if !org.active.contains(&userid) || extra.contains(&userid) {
+            continue;
+        }
+        out.push(Recipient {
+            departments: heads.iter().map(|d| org.name(*d)).collect(),
+            team: org.members_of(&org.subtree(&heads)),
+            units: org.units(&heads),
             userid,
-            team: team.into_iter().collect(),
         });
     }
     Ok(out)
@@ -122,7 +177,13 @@ pub struct OrgFigures {
     pub as_of: i64,
 }
 
-pub async fn org_figures(s: &Services, date: NaiveDate, now: i64) -> Result<OrgFigures, DbErr> {
+/// The figures for `date`: of everyone (one pass shared by all recipients), or of `members`.
+pub async fn org_figures(
+    s: &Services,
+    date: NaiveDate,
+    now: i64,
+    members: Option<&[String]>,
+) -> Result<OrgFigures, DbErr> {
     let tz = s.tz();
     let start = date_start(date, tz);
     let end = date_start(date + Duration::days(1), tz);
@@ -130,11 +191,20 @@ pub async fn org_figures(s: &Services, date: NaiveDate, now: i64) -> Result<OrgF
     let week_start = date_start(date - Duration::days(7), tz);
     let as_of = now.min(end);
     let won = won_stage(&s.config.sales.stages);
+    let window = |from: i64, to: i64, at: i64| {
+        let won = won.clone();
+        async move {
+            match members {
+                Some(members) => figures::for_members(&s.db, members, from, to, at, &won).await,
+                None => figures::for_everyone(&s.db, from, to, at, &won).await,
+            }
+        }
+    };
     Ok(OrgFigures {
         date,
-        day: figures::for_everyone(&s.db, start, end, as_of, &won).await?,
-        previous: figures::for_everyone(&s.db, previous_start, start, previous_start, &won).await?,
-        week: figures::for_everyone(&s.db, week_start, start, week_start, &won).await?,
+        day: window(start, end, as_of).await?,
+        previous: window(previous_start, start, previous_start).await?,
+        week: window(week_start, start, week_start).await?,
         as_of,
     })
 }
@@ -291,6 +361,9 @@ fn member_line(name: &str, f: &Figures, lang: Lang) -> String {
         })
         .collect();
     let sep = if lang.en() { ": " } else { "：" };
+    if parts.is_empty() {
+        return format!("{name}{sep}{}", if lang.en() { "no activity" } else { "无动态" });
+    }
     format!("{name}{sep}{}", parts.join(" · "))
 }
 
@@ -384,16 +457,31 @@ pub fn compose(
             .cmp(&score(a.1))
             .then_with(|| name_of(a.0).cmp(&name_of(b.0)))
     });
-    if !active.is_empty() {
-        w.heading(w.t("每人", "Per rep").to_owned());
-        for (m, f) in &active {
-            w.item(member_line(&name_of(m), f, lang));
+    if recipient.units.len() > 1 {
+        w.heading(w.t("各部门", "Departments").to_owned());
+        for (unit, members) in &recipient.units {
+            w.item(member_line(unit, &team_total(&org.day, members), lang));
         }
     }
+    if !active.is_empty() {
+        w.heading(w.t("每人", "Per rep").to_owned());
+        for (m, f) in active.iter().take(MAX_REP_LINES) {
+            w.item(member_line(&name_of(m), f, lang));
+        }
+        let more = active.len().saturating_sub(MAX_REP_LINES);
+        if more > 0 {
+            w.item(if lang.en() {
+                format!("… and {more} more with activity (see each department's summary)")
+            } else {
+                format!("…… 另有 {more} 人有动态（详见各部门日报）")
+            });
+        }
+    }
+    let busy: HashSet<&String> = active.iter().map(|(m, _)| *m).collect();
     let quiet: Vec<String> = recipient
         .team
         .iter()
-        .filter(|m| !active.iter().any(|(a, _)| a == m))
+        .filter(|m| !busy.contains(m))
         .map(name_of)
         .collect();
     if !quiet.is_empty() {
@@ -522,7 +610,7 @@ async fn render_for(
     if recipients.is_empty() {
         return Ok(Vec::new());
     }
-    let org = org_figures(s, date, now).await?;
+    let org = org_figures(s, date, now, None).await?;
     let names = member_names(&s.db).await?;
     let mut out = Vec::new();
     for r in recipients {
@@ -594,7 +682,7 @@ pub async fn for_chat(s: &Services, userid: &str, lang: Lang, now: i64) -> Resul
         return Ok(None);
     };
     let date = texts::local_date(now, s.tz());
-    let org = org_figures(s, date, now).await?;
+    let org = org_figures(s, date, now, Some(&recipient.team)).await?;
     let names = member_names(&s.db).await?;
     let risk = at_risk(s, &recipient.team, org.as_of, &names).await?;
     Ok(Some(
@@ -629,6 +717,58 @@ mod tests {
         };
         assert_eq!(member_line("李雷", &f, Lang::Zh), "李雷：新客 2 · 跟进 5 · 赢单 1");
         assert_eq!(member_line("Li", &f, Lang::En), "Li: new 2 · follow-ups 5 · wins 1");
+    }
+
+    #[test]
+    fn a_large_team_lists_the_most_active_reps_and_department_lines() {
+        let team: Vec<String> = (0..45).map(|i| format!("r{i:02}")).collect();
+        let day: HashMap<String, Figures> = team
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let f = Figures {
+                    follow_ups: if i < 40 { i as u64 + 1 } else { 0 },
+                    ..Default::default()
+                };
+                (m.clone(), f)
+            })
+            .collect();
+        let recipient = Recipient {
+            userid: "boss".into(),
+            departments: vec!["公司".into()],
+            units: vec![
+                ("一部".into(), team[..20].to_vec()),
+                ("二部".into(), team[20..].to_vec()),
+            ],
+            team,
+        };
+        let org = OrgFigures {
+            date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+            day,
+            previous: HashMap::new(),
+            week: HashMap::new(),
+            as_of: 0,
+        };
+        let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        let lines = compose(
+            &recipient,
+            &org,
+            &AtRisk::default(),
+            &HashMap::new(),
+            tz,
+            Format::Markdown,
+            Lang::Zh,
+        );
+        let text = lines.join("\n");
+        assert!(
+            text.contains("**各部门**\n> 一部：跟进 210\n> 二部：跟进 610\n"),
+            "{text}"
+        );
+        let reps: Vec<&String> = lines.iter().filter(|l| l.starts_with("> r")).collect();
+        assert_eq!(reps.len(), MAX_REP_LINES);
+        assert_eq!(reps[0], "> r39：跟进 40", "the most active first");
+        assert!(text.contains("> …… 另有 10 人有动态（详见各部门日报）"), "{text}");
+        assert!(text.contains("> 无动态：r40、r41、r42、r43、r44"), "{text}");
     }
 
     #[test]
