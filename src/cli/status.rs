@@ -1,12 +1,12 @@
 //! `wecom-scrm status`: is the deployment healthy? Reads the database (so it sees every instance):
-//! the reminder dispatchers' heartbeats, and what waits in the queues. Exits 1 when no dispatcher
-//! completed a round recently, or the database cannot be reached.
+//! the reminder dispatchers' heartbeats, the last agenda and summary, and what waits in the queues.
+//! Exits 1 when no dispatcher completed a round recently, or the database cannot be reached.
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use super::CliError;
 use crate::config::Config;
-use crate::db::entity::{inbox, kv_state, outbox, reminder};
+use crate::db::entity::{inbox, job_run, kv_state, outbox, reminder};
 use crate::db::now_ms;
 
 pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliError> {
@@ -65,6 +65,27 @@ pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliErro
         .count(db)
         .await
         .map_err(failed)?;
+    for (job, one, many) in [("agenda", "rep", "reps"), ("summary", "recipient", "recipients")] {
+        let last = job_run::Entity::find()
+            .filter(job_run::Column::Job.eq(job))
+            .order_by_desc(job_run::Column::Id)
+            .one(db)
+            .await
+            .map_err(failed)?;
+        match last {
+            Some(run) => {
+                let sent = job_run::Entity::find()
+                    .filter(job_run::Column::Job.eq(job))
+                    .filter(job_run::Column::Period.eq(run.period.as_str()))
+                    .count(db)
+                    .await
+                    .map_err(failed)?;
+                let who = if sent == 1 { one } else { many };
+                println!("{job}: last sent for {} to {sent} {who}", run.period);
+            }
+            None => println!("{job}: not sent yet"),
+        }
+    }
     println!("reminders due and not pushed yet: {due}; failed: {failed_reminders}");
     println!("outbox: {outbox_pending} waiting, {outbox_failed} failed");
     println!("inbox: {inbox_pending} waiting, {inbox_failed} failed");

@@ -23,6 +23,9 @@ use crate::texts::date_start;
 use crate::wecom::api::MessageBody;
 
 const DAY_MS: i64 = 86_400_000;
+/// Run records: one per customer and quiet spell (keyed by when the spell began).
+const NUDGE: &str = "stale_nudge";
+const ESCALATION: &str = "stale_escalation";
 
 /// The open stages: every stage but the closing two (won, lost).
 pub fn open_stages(stages: &[String]) -> &[String] {
@@ -71,6 +74,8 @@ pub async fn nudge_stale(s: &Services, now: i64) -> Result<StaleReport, DbErr> {
         .filter(quiet_in_open_stage(&s.config.sales.stages, threshold))
         .all(&s.db)
         .await?;
+    // Most quiet customers were nudged on an earlier day: skip them without a transaction each.
+    let done = runs::recent(&s.db, &[NUDGE, ESCALATION], now - 400 * DAY_MS).await?;
     for c in quiet {
         let (Some(stage), Some(owner)) = (c.stage.clone(), c.owner_userid.clone()) else {
             continue;
@@ -80,18 +85,24 @@ pub async fn nudge_stale(s: &Services, now: i64) -> Result<StaleReport, DbErr> {
         };
         let since = c.last_follow_up_at.unwrap_or(c.created_at);
         let days = (now - since) / DAY_MS;
-        let spell = since.to_string();
+        let (scope, spell) = (c.id.to_string(), since.to_string());
+        let due = |job: &'static str, after_days: u32| {
+            days >= i64::from(after_days) && !done.contains(&(job.to_owned(), scope.clone(), spell.clone()))
+        };
+        let (nudge, escalate) = (
+            due(NUDGE, rule.remind_after_days),
+            due(ESCALATION, rule.escalate_after_days),
+        );
+        if !nudge && !escalate {
+            continue;
+        }
         let txn = begin_write(&s.db).await?;
-        if days >= i64::from(rule.remind_after_days)
-            && runs::try_start(&txn, "stale_nudge", &c.id.to_string(), &spell).await?
-        {
+        if nudge && runs::try_start(&txn, NUDGE, &scope, &spell).await? {
             let text = format!("{days} 天未跟进（{stage}），联系一下");
             reminders::create(&txn, &owner, &Actor::System, Some(c.id), &text, now, "stale", now).await?;
             report.reminded += 1;
         }
-        if days >= i64::from(rule.escalate_after_days)
-            && runs::try_start(&txn, "stale_escalation", &c.id.to_string(), &spell).await?
-        {
+        if escalate && runs::try_start(&txn, ESCALATION, &scope, &spell).await? {
             let rep = members::display_name(&txn, &owner).await?;
             let text = format!(
                 "🕒 {} 已 {days} 天没有跟进（{stage}，负责人 {rep}），请督促。",

@@ -57,3 +57,24 @@ pub async fn exists(db: &impl ConnectionTrait, job: &str, scope: &str, period: &
         .await?
         > 0)
 }
+
+/// The (job, scope, period) of every run of `jobs` recorded since `since`.
+pub async fn recent(
+    db: &impl ConnectionTrait,
+    jobs: &[&str],
+    since: i64,
+) -> Result<std::collections::HashSet<(String, String, String)>, DbErr> {
+    use sea_orm::QuerySelect;
+    Ok(job_run::Entity::find()
+        .filter(job_run::Column::Job.is_in(jobs.iter().copied()))
+        .filter(job_run::Column::CreatedAt.gte(since))
+        .select_only()
+        .column(job_run::Column::Job)
+        .column(job_run::Column::Scope)
+        .column(job_run::Column::Period)
+        .into_tuple::<(String, String, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}

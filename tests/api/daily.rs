@@ -318,6 +318,14 @@ async fn each_leader_gets_one_summary_of_their_team() {
         boss.contains("> 记录跟进 3") && boss.contains("王五") && boss.contains("张三"),
         "{boss}"
     );
+    assert!(
+        boss.contains("**各部门**\n> 销售一部：跟进 3 · 推进 1 · 赢单 1\n> 销售二部：流失 1\n"),
+        "{boss}"
+    );
+    assert!(
+        !text.contains("各部门"),
+        "a leaf department has no department lines: {text}"
+    );
 
     // Again (another instance, a restart, the command line): nothing more.
     let again = summary::send(&s, today, None, now_ms()).await.unwrap();
@@ -461,5 +469,19 @@ async fn two_instances_on_schedule_send_one_agenda_and_one_summary_each() {
     assert_eq!(agendas("rep1"), 1);
     assert_eq!(agendas("rep2"), 0);
     assert_eq!(app.fake().suppressed_duplicates(), 0);
+    // `status` tells what went out (these instances push no reminders, hence exit 1).
+    let dir = tempfile::tempdir().unwrap();
+    let mut status = command(&app.test_db, &dir);
+    status.arg("status");
+    let (_, stdout, _) = output_async(status).await;
+    let today = local_date(now_ms(), app.services().tz());
+    assert!(
+        stdout.contains(&format!("agenda: last sent for {today} to 1 rep")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("summary: last sent for {today} to 3 recipients")),
+        "{stdout}"
+    );
     drop((first, second));
 }
