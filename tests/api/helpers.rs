@@ -15,7 +15,7 @@ use wecom_scrm::cache::Cache;
 use wecom_scrm::config::Config;
 use wecom_scrm::db::entity::inbox;
 use wecom_scrm::inbox::{InboxHandler, UnhandledKinds};
-use wecom_scrm::wecom::api::types::{Department, ExternalContact, ExternalContactDetail, FollowUser, Member};
+use wecom_scrm::wecom::api::types::{Department, ExternalContact, ExternalContactDetail, FollowUser};
 use wecom_scrm::wecom::crypto::{SealedCallback, WecomCrypto};
 use wecom_scrm::wecom::fake::fixture::FixtureMember;
 use wecom_scrm::wecom::fake::{FakeWecom, Fixture};
@@ -173,18 +173,7 @@ pub fn test_fixture() -> Fixture {
         dept(2, "销售一部", 1, "lead1"),
         dept(3, "销售二部", 1, "lead2"),
     ];
-    let member = |userid: &str, name: &str, department: i64, leader: bool| FixtureMember {
-        member: Member {
-            userid: userid.into(),
-            name: name.into(),
-            department: vec![department],
-            is_leader_in_dept: vec![i32::from(leader)],
-            main_department: department,
-            status: 1,
-            ..Default::default()
-        },
-        customer_contact: true,
-    };
+    let member = FixtureMember::new;
     f.members = vec![
         member("boss", "王总", 1, true),
         member("lead1", "李经理", 2, true),

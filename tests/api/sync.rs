@@ -9,7 +9,7 @@ use wecom_scrm::crm::audit::Actor;
 use wecom_scrm::crm::search::search_customers;
 use wecom_scrm::crm::sync::{self, Progress};
 use wecom_scrm::db::entity::{customer, follower, job_run, member, member_department};
-use wecom_scrm::wecom::api::types::{Department, Member};
+use wecom_scrm::wecom::api::types::Department;
 use wecom_scrm::wecom::fake::fixture::FixtureMember;
 use wecom_scrm::wecom::fake::{FakeWecom, FaultKind, Fixture};
 
@@ -43,18 +43,9 @@ async fn external_ids(app: &TestApp, userid: &str, active: bool) -> Vec<String> 
 }
 
 fn new_member(userid: &str, name: &str, department: i64, status: i32) -> FixtureMember {
-    FixtureMember {
-        member: Member {
-            userid: userid.into(),
-            name: name.into(),
-            department: vec![department],
-            is_leader_in_dept: vec![0],
-            main_department: department,
-            status,
-            ..Default::default()
-        },
-        customer_contact: true,
-    }
+    let mut m = FixtureMember::new(userid, name, department, false);
+    m.member.status = status;
+    m
 }
 
 #[tokio::test]

@@ -38,6 +38,24 @@ pub struct FixtureMember {
     pub customer_contact: bool,
 }
 
+impl FixtureMember {
+    /// An active member of one department with customer contact enabled.
+    pub fn new(userid: impl Into<String>, name: impl Into<String>, department: i64, leader: bool) -> Self {
+        FixtureMember {
+            member: Member {
+                userid: userid.into(),
+                name: name.into(),
+                department: vec![department],
+                is_leader_in_dept: vec![i32::from(leader)],
+                main_department: department,
+                status: 1,
+                ..Default::default()
+            },
+            customer_contact: true,
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -1,0 +1,171 @@
+//! What the load benchmarks share: the backend they run on (chosen like the tests', by
+//! environment), an org of a given size for the fake WeCom, and bulk seeding with one statement.
+
+#![allow(dead_code)]
+
+use std::time::Instant;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use secrecy::SecretString;
+use wecom_scrm::config::Config;
+use wecom_scrm::wecom::api::types::Department;
+use wecom_scrm::wecom::fake::fixture::FixtureMember;
+use wecom_scrm::wecom::fake::{FakeWecom, Fixture};
+
+pub const CORP_ID: &str = "wwbench0000000001";
+pub const AGENT_ID: i64 = 1000002;
+const TOKEN: &str = "benchTokenbenchTokenbenchToken12";
+const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+
+/// The database a benchmark runs on: PostgreSQL (a fresh schema, dropped afterwards) when
+/// `SCRM_BENCH_DATABASE_URL` is set, else a SQLite file in a temporary directory.
+pub struct BenchDb {
+    pub url: String,
+    pub schema: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl BenchDb {
+    pub fn from_env() -> Self {
+        match std::env::var("SCRM_BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            Some(url) => Self {
+                url,
+                schema: format!("bench_{}", rand::random::<u32>()),
+                _dir: None,
+            },
+            None => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                Self {
+                    url: format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()),
+                    schema: String::new(),
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        if self.schema.is_empty() { "SQLite" } else { "PostgreSQL" }
+    }
+
+    /// Drops the PostgreSQL schema (the SQLite directory goes with `self`).
+    pub async fn cleanup(&self, db: &DatabaseConnection) {
+        if !self.schema.is_empty() {
+            let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema);
+            let _ = db.execute_raw(Statement::from_string(DbBackend::Postgres, sql)).await;
+        }
+    }
+}
+
+pub fn redis_url() -> String {
+    std::env::var("SCRM_BENCH_REDIS_URL").unwrap_or_default()
+}
+
+/// A number from the environment, or the default.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// The configuration of one instance against `db`, the fake WeCom at `api_base` and the cache.
+pub fn config(db: &BenchDb, api_base: &str, key_prefix: &str) -> Config {
+    let mut config = Config::default();
+    config.server.addr = "127.0.0.1:0".into();
+    config.database.url = SecretString::from(db.url.clone());
+    config.database.schema = db.schema.clone();
+    config.redis.url = SecretString::from(redis_url());
+    config.redis.key_prefix = key_prefix.to_owned();
+    config.wecom.corp_id = CORP_ID.into();
+    config.wecom.agent_id = AGENT_ID;
+    config.wecom.secret = SecretString::from("bench-app-secret");
+    config.wecom.token = SecretString::from(TOKEN);
+    config.wecom.encoding_aes_key = SecretString::from(AES_KEY);
+    config.wecom.api_base = api_base.to_owned();
+    config.log.level = "warn".into();
+    // Only what the benchmark measures runs.
+    config.jobs.enabled = false;
+    config.jobs.push_reminders = false;
+    config
+}
+
+/// Runs a benchmark's body on a multi-threaded runtime, as `serve` does.
+pub fn run_bench<F: std::future::Future<Output = ()>>(body: F) {
+    wecom_scrm::install_crypto_provider();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(body);
+}
+
+/// A fake WeCom serving [`org`], and a cache key prefix of the run's own.
+pub async fn start_org(departments: u64, reps_per_department: u64) -> (FakeWecom, String) {
+    let fake = FakeWecom::start_local(org(departments, reps_per_department))
+        .await
+        .expect("the fake WeCom starts");
+    (fake, format!("bench:{}:", rand::random::<u32>()))
+}
+
+/// An org: the company (led by `boss`) with `departments` sales departments, each led by
+/// `lead{d}` with `reps_per_department` reps `rep{d}_{i}`.
+pub fn org(departments: u64, reps_per_department: u64) -> Fixture {
+    let mut f = Fixture::empty(CORP_ID, AGENT_ID, "bench-app-secret", TOKEN, AES_KEY);
+    let department = |id: i64, name: String, parent: i64, leader: &str| Department {
+        id,
+        name,
+        parentid: parent,
+        department_leader: vec![leader.into()],
+        ..Default::default()
+    };
+    let member = FixtureMember::new;
+    f.departments.push(department(1, "公司".into(), 0, "boss"));
+    f.members.push(member("boss".into(), "老板".into(), 1, true));
+    for d in 1..=departments {
+        let id = d as i64 + 1;
+        let lead = format!("lead{d}");
+        f.departments.push(department(id, format!("销售{d}部"), 1, &lead));
+        f.members.push(member(lead.clone(), format!("经理{d}"), id, true));
+        for i in 1..=reps_per_department {
+            f.members
+                .push(member(format!("rep{d}_{i}"), format!("销售{d}-{i}"), id, false));
+        }
+    }
+    f
+}
+
+/// The reps of [`org`], in order.
+pub fn reps(departments: u64, reps_per_department: u64) -> Vec<String> {
+    (1..=departments)
+        .flat_map(|d| (1..=reps_per_department).map(move |i| format!("rep{d}_{i}")))
+        .collect()
+}
+
+/// `WITH RECURSIVE s(i) …` numbering 1..=n: one statement seeds n rows on either backend.
+pub fn series(n: u64) -> String {
+    // BIGINT: PostgreSQL would overflow 32-bit arithmetic on millisecond offsets.
+    format!("WITH RECURSIVE s(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM s WHERE i < {n})")
+}
+
+/// Runs one seeding statement, saying what it did and how long it took.
+pub async fn seed(db: &DatabaseConnection, what: &str, sql: String) {
+    let started = Instant::now();
+    let done = db
+        .execute_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap_or_else(|e| panic!("seeding {what}: {e}"));
+    println!(
+        "  seeded {} {what} in {:.1}s",
+        done.rows_affected(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The userid for row number `i` (1-based) spread over `reps`, as an SQL expression.
+pub fn rep_of(i: &str, departments: u64, reps_per_department: u64) -> String {
+    let total = departments * reps_per_department;
+    format!(
+        "'rep' || ((({i} - 1) % {total}) / {reps_per_department} + 1) || '_' || ((({i} - 1) % {total}) % {reps_per_department} + 1)"
+    )
+}
