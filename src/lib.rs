@@ -20,6 +20,7 @@ pub mod notify;
 pub mod services;
 pub mod telemetry;
 pub mod texts;
+pub mod tokens;
 pub mod wecom;
 
 /// Installs ring as the process-wide rustls crypto provider. HTTPS clients need one, and building

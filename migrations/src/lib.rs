@@ -9,6 +9,7 @@ mod m20261122_000002_crm;
 mod m20261122_000003_inbox_reply;
 mod m20261122_000004_pushes;
 mod m20261122_000005_summary;
+mod m20261202_000006_api_tokens;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_inbox_reply::Migration),
             Box::new(m20261122_000004_pushes::Migration),
             Box::new(m20261122_000005_summary::Migration),
+            Box::new(m20261202_000006_api_tokens::Migration),
         ]
     }
 }

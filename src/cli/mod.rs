@@ -7,6 +7,7 @@ mod simulate;
 mod status;
 mod summary;
 mod sync;
+mod token;
 
 use std::path::PathBuf;
 
@@ -45,6 +46,10 @@ pub enum Command {
     /// The managers' daily summary: `summary send [--date YYYY-MM-DD] [--to USERID] [--dry-run]`.
     #[command(subcommand)]
     Summary(summary::SummaryCommand),
+    /// Bearer tokens for the admin API: `token create --name NAME --role admin|manager [--member
+    /// USERID]`, `token revoke NAME`, `token list`.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Inspect and replay stored callbacks.
     #[command(subcommand)]
     Inbox(inbox::InboxCommand),
@@ -129,6 +134,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             config.validate(Needs::Storage).map_err(StartError::from)?;
             let db = db::connect(&config.database).await.map_err(StartError::from)?;
             inbox::run(&db, command, config.org.tz()).await?;
+        }
+        Command::Token(command) => {
+            config.validate(Needs::Storage).map_err(StartError::from)?;
+            let (db, _) = db::connect_migrated(&config.database, config.database.auto_migrate)
+                .await
+                .map_err(StartError::from)?;
+            token::run(&db, command, config.org.tz()).await?;
         }
         Command::Sync(args) => sync::run(config, args).await?,
         Command::Summary(command) => summary::run(config, command).await?,

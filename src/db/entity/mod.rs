@@ -1,6 +1,7 @@
 //! sea-orm entities, one file per table, kept apart from the code that uses them. The schema itself is
 //! owned by the `migration` crate.
 
+pub mod api_token;
 pub mod audit;
 pub mod channel;
 pub mod customer;
