@@ -515,15 +515,17 @@ impl Default for SalesConfig {
     }
 }
 
-/// A lead channel from the configuration.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+/// A lead channel as written: in the configuration, or to the admin API.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ChannelInput)]
 pub struct ChannelSeed {
     pub state: String,
     pub name: String,
     #[serde(default)]
     pub welcome: Option<String>,
-    /// A lead status whose follow-up plan the channel's customers get.
+    /// A lead status whose follow-up plan the channel's customers get: hot, interested,
+    /// qualified, on_hold or inactive (or their Chinese names).
     #[serde(default)]
     pub plan: Option<String>,
 }

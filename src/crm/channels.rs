@@ -2,8 +2,9 @@
 //! its customers get. Unknown states are kept as they are.
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 
+use crate::crm::audit::{self, Actor};
 use crate::db::entity::channel;
 
 pub async fn find_by_state(db: &impl ConnectionTrait, state: &str) -> Result<Option<channel::Model>, DbErr> {
@@ -46,6 +47,105 @@ pub async fn upsert(
     .exec(db)
     .await?;
     Ok(())
+}
+
+/// Every channel, by state.
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<channel::Model>, DbErr> {
+    channel::Entity::find()
+        .order_by_asc(channel::Column::State)
+        .all(db)
+        .await
+}
+
+/// What an admin sets on a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelFields {
+    pub state: String,
+    pub name: String,
+    pub welcome_template: Option<String>,
+    pub plan: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("a channel with state {0:?} exists")]
+    StateTaken(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Creates a channel, in the audit log.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    fields: &ChannelFields,
+    now: i64,
+) -> Result<channel::Model, ChannelError> {
+    if find_by_state(db, &fields.state).await?.is_some() {
+        return Err(ChannelError::StateTaken(fields.state.clone()));
+    }
+    let created = channel::ActiveModel {
+        state: Set(fields.state.clone()),
+        name: Set(fields.name.clone()),
+        welcome_template: Set(fields.welcome_template.clone()),
+        follow_up_plan: Set(fields.plan.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    audit::record(db, actor, "channel.create", None, None, describe(&created)).await?;
+    Ok(created)
+}
+
+/// Replaces a channel's fields, in the audit log (before and after). `None` when there is none.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: i64,
+    fields: &ChannelFields,
+    now: i64,
+) -> Result<Option<channel::Model>, ChannelError> {
+    let Some(before) = channel::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    if before.state != fields.state
+        && let Some(other) = find_by_state(db, &fields.state).await?
+        && other.id != id
+    {
+        return Err(ChannelError::StateTaken(fields.state.clone()));
+    }
+    let mut row: channel::ActiveModel = before.clone().into();
+    row.state = Set(fields.state.clone());
+    row.name = Set(fields.name.clone());
+    row.welcome_template = Set(fields.welcome_template.clone());
+    row.follow_up_plan = Set(fields.plan.clone());
+    row.updated_at = Set(now);
+    let after = row.update(db).await?;
+    let detail = serde_json::json!({ "before": describe(&before), "after": describe(&after) });
+    audit::record(db, actor, "channel.update", None, None, detail).await?;
+    Ok(Some(after))
+}
+
+/// Deletes a channel, in the audit log. Customers keep the state they came with.
+pub async fn delete(db: &impl ConnectionTrait, actor: &Actor, id: i64) -> Result<bool, DbErr> {
+    let Some(before) = channel::Entity::find_by_id(id).one(db).await? else {
+        return Ok(false);
+    };
+    channel::Entity::delete_by_id(id).exec(db).await?;
+    audit::record(db, actor, "channel.delete", None, None, describe(&before)).await?;
+    Ok(true)
+}
+
+fn describe(c: &channel::Model) -> serde_json::Value {
+    serde_json::json!({
+        "id": c.id,
+        "state": c.state,
+        "name": c.name,
+        "welcome": c.welcome_template,
+        "plan": c.follow_up_plan,
+    })
 }
 
 /// How a lead source is shown: the channel's name, else the raw state, else 未标记来源.

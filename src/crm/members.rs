@@ -283,6 +283,14 @@ pub async fn leaders_of(db: &impl ConnectionTrait, userid: &str) -> Result<Vec<S
 /// Everyone whose customers `userid` may see: themselves, and for a leader every member of the
 /// departments they lead (sub-departments included).
 pub async fn visible_userids(db: &impl ConnectionTrait, userid: &str) -> Result<Vec<String>, DbErr> {
+    let led = led_departments(db, userid).await?;
+    let mut visible = BTreeSet::from([userid.to_owned()]);
+    visible.extend(members_of(db, &led).await?);
+    Ok(visible.into_iter().collect())
+}
+
+/// The departments `userid` leads, with every department under them.
+pub async fn led_departments(db: &impl ConnectionTrait, userid: &str) -> Result<Vec<i64>, DbErr> {
     let mut led: Vec<i64> = member_department::Entity::find()
         .filter(member_department::Column::Userid.eq(userid))
         .filter(member_department::Column::IsLeader.eq(true))
@@ -299,12 +307,16 @@ pub async fn visible_userids(db: &impl ConnectionTrait, userid: &str) -> Result<
             .filter(|d| parse_list(&d.leaders).iter().any(|l| l == userid))
             .map(|d| d.id),
     );
-    let mut visible = BTreeSet::from([userid.to_owned()]);
     if led.is_empty() {
-        return Ok(visible.into_iter().collect());
+        return Ok(led);
     }
+    department_tree(db, &led).await
+}
+
+/// `roots` and every department under them, in id order.
+pub async fn department_tree(db: &impl ConnectionTrait, roots: &[i64]) -> Result<Vec<i64>, DbErr> {
     let all_departments = department::Entity::find().all(db).await?;
-    let mut tree: HashSet<i64> = led.into_iter().collect();
+    let mut tree: BTreeSet<i64> = roots.iter().copied().collect();
     loop {
         let before = tree.len();
         for d in &all_departments {
@@ -316,15 +328,24 @@ pub async fn visible_userids(db: &impl ConnectionTrait, userid: &str) -> Result<
             break;
         }
     }
-    let members = member_department::Entity::find()
-        .filter(member_department::Column::DepartmentId.is_in(tree))
+    Ok(tree.into_iter().collect())
+}
+
+/// The members of `departments` (not of the departments under them), each once.
+pub async fn members_of(db: &impl ConnectionTrait, departments: &[i64]) -> Result<Vec<String>, DbErr> {
+    if departments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let members: BTreeSet<String> = member_department::Entity::find()
+        .filter(member_department::Column::DepartmentId.is_in(departments.iter().copied()))
         .select_only()
         .column(member_department::Column::Userid)
         .into_tuple::<String>()
         .all(db)
-        .await?;
-    visible.extend(members);
-    Ok(visible.into_iter().collect())
+        .await?
+        .into_iter()
+        .collect();
+    Ok(members.into_iter().collect())
 }
 
 /// A member left: mark them inactive and hand their customers (and open reminders) over to their

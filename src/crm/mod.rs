@@ -8,6 +8,7 @@ pub mod customers;
 pub mod deals;
 pub mod figures;
 pub mod followups;
+pub mod listing;
 pub mod members;
 pub mod plans;
 pub mod reminders;

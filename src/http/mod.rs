@@ -1,6 +1,7 @@
 //! HTTP routes and middleware. Handlers stay thin over the `wecom`, `inbox` and `db` layers; errors
 //! are mapped to responses in [`error`].
 
+pub mod api;
 mod callback;
 pub mod error;
 mod health;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .nest("/api/v1", api::router())
         .with_state(state)
         // Layers run outermost-last-added: request id → trace span → … → handler.
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))

@@ -1,0 +1,221 @@
+//! Read-side queries for the admin API: customers filtered and paged by id, a customer with
+//! everything about them, members and departments — always within a [`Scope`].
+
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::crm::members;
+use crate::db::entity::{customer, department, follow_up, follower, member, member_department, reminder};
+
+/// What a caller may see: everything, or the customers these members own or follow (and these
+/// members, and the departments they belong to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Members(Vec<String>),
+}
+
+impl Scope {
+    /// The scope of a manager acting for `userid`: the departments they lead, and themselves.
+    pub async fn of_member(db: &impl ConnectionTrait, userid: &str) -> Result<Self, DbErr> {
+        Ok(Self::Members(members::visible_userids(db, userid).await?))
+    }
+
+    pub fn includes_member(&self, userid: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Members(members) => members.iter().any(|m| m == userid),
+        }
+    }
+
+    /// Customers the scope's members own or follow now.
+    fn customers(&self) -> Condition {
+        match self {
+            Self::All => Condition::all(),
+            Self::Members(members) => Condition::any()
+                .add(customer::Column::OwnerUserid.is_in(members.iter().cloned()))
+                .add(
+                    customer::Column::Id.in_subquery(
+                        Query::select()
+                            .column(follower::Column::CustomerId)
+                            .from(follower::Entity)
+                            .and_where(follower::Column::Userid.is_in(members.iter().cloned()))
+                            .and_where(follower::Column::RemovedAt.is_null())
+                            .to_owned(),
+                    ),
+                ),
+        }
+    }
+}
+
+/// Filters on the customer list; every one optional.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub owner: Option<String>,
+    /// Owned by a member of this department or one under it.
+    pub department: Option<i64>,
+    pub stage: Option<String>,
+    pub status: Option<String>,
+    pub rating: Option<String>,
+    pub tag: Option<String>,
+    /// The lead channel's state.
+    pub channel: Option<String>,
+    pub at_risk: Option<bool>,
+    pub updated_since: Option<i64>,
+}
+
+/// One page of customers in id order, after the customer `after`; at most `limit`.
+pub async fn customers(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    filter: &CustomerFilter,
+    after: Option<i64>,
+    limit: u64,
+) -> Result<Vec<customer::Model>, DbErr> {
+    use customer::Column as C;
+    let mut query = customer::Entity::find().filter(scope.customers());
+    if let Some(owner) = &filter.owner {
+        query = query.filter(C::OwnerUserid.eq(owner.as_str()));
+    }
+    if let Some(department) = filter.department {
+        let tree = members::department_tree(db, &[department]).await?;
+        let owners = members::members_of(db, &tree).await?;
+        query = query.filter(C::OwnerUserid.is_in(owners));
+    }
+    if let Some(stage) = &filter.stage {
+        query = query.filter(C::Stage.eq(stage.as_str()));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(C::LeadStatus.eq(status.as_str()));
+    }
+    if let Some(rating) = &filter.rating {
+        query = query.filter(C::Rating.eq(rating.as_str()));
+    }
+    if let Some(tag) = &filter.tag {
+        // Tags are stored as a JSON array of strings: match the quoted, escaped element.
+        let element = serde_json::to_string(tag).expect("a string serializes");
+        let pattern = LikeExpr::new(format!("%{}%", escape_like(&element))).escape('\\');
+        query = query.filter(ExprTrait::like(Expr::col(C::Tags), pattern));
+    }
+    if let Some(channel) = &filter.channel {
+        query = query.filter(C::FirstState.eq(channel.as_str()));
+    }
+    if let Some(at_risk) = filter.at_risk {
+        query = query.filter(C::AtRisk.eq(at_risk));
+    }
+    if let Some(since) = filter.updated_since {
+        query = query.filter(C::UpdatedAt.gte(since));
+    }
+    if let Some(after) = after {
+        query = query.filter(C::Id.gt(after));
+    }
+    query.order_by_asc(C::Id).limit(limit).all(db).await
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// A customer with who follows them (now and before), their follow-ups and reminders.
+pub struct CustomerDetail {
+    pub customer: customer::Model,
+    pub followers: Vec<follower::Model>,
+    pub follow_ups: Vec<follow_up::Model>,
+    pub reminders: Vec<reminder::Model>,
+}
+
+/// Follow-ups and reminders shown with a customer: the newest this many.
+pub const DETAIL_ITEMS: u64 = 100;
+
+/// The customer `id` if the scope includes them.
+pub async fn customer(db: &impl ConnectionTrait, scope: &Scope, id: i64) -> Result<Option<CustomerDetail>, DbErr> {
+    let Some(customer) = customer::Entity::find_by_id(id)
+        .filter(scope.customers())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let followers = follower::Entity::find()
+        .filter(follower::Column::CustomerId.eq(id))
+        .order_by_asc(follower::Column::Id)
+        .all(db)
+        .await?;
+    let follow_ups = follow_up::Entity::find()
+        .filter(follow_up::Column::CustomerId.eq(id))
+        .filter(follow_up::Column::DeletedAt.is_null())
+        .order_by_desc(follow_up::Column::CreatedAt)
+        .order_by_desc(follow_up::Column::Id)
+        .limit(DETAIL_ITEMS)
+        .all(db)
+        .await?;
+    let reminders = reminder::Entity::find()
+        .filter(reminder::Column::CustomerId.eq(id))
+        .order_by_desc(reminder::Column::DueAt)
+        .order_by_desc(reminder::Column::Id)
+        .limit(DETAIL_ITEMS)
+        .all(db)
+        .await?;
+    Ok(Some(CustomerDetail {
+        customer,
+        followers,
+        follow_ups,
+        reminders,
+    }))
+}
+
+/// A member with the departments they belong to and lead.
+pub struct MemberDetail {
+    pub member: member::Model,
+    pub departments: Vec<i64>,
+    pub leads: Vec<i64>,
+}
+
+/// The members in scope, by userid.
+pub async fn members(db: &impl ConnectionTrait, scope: &Scope) -> Result<Vec<MemberDetail>, DbErr> {
+    let mut query = member::Entity::find().order_by_asc(member::Column::Userid);
+    if let Scope::Members(userids) = scope {
+        query = query.filter(member::Column::Userid.is_in(userids.iter().cloned()));
+    }
+    let rows = query.all(db).await?;
+    let links = member_department::Entity::find()
+        .filter(member_department::Column::Userid.is_in(rows.iter().map(|m| m.userid.clone())))
+        .order_by_asc(member_department::Column::DepartmentId)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|member| {
+            let mine = links.iter().filter(|l| l.userid == member.userid);
+            MemberDetail {
+                departments: mine.clone().map(|l| l.department_id).collect(),
+                leads: mine.filter(|l| l.is_leader).map(|l| l.department_id).collect(),
+                member,
+            }
+        })
+        .collect())
+}
+
+/// The departments in scope — for a manager, those their members belong to — by id.
+pub async fn departments(db: &impl ConnectionTrait, scope: &Scope) -> Result<Vec<department::Model>, DbErr> {
+    let mut query = department::Entity::find().order_by_asc(department::Column::Id);
+    if let Scope::Members(userids) = scope {
+        query = query.filter(
+            department::Column::Id.in_subquery(
+                Query::select()
+                    .column(member_department::Column::DepartmentId)
+                    .from(member_department::Entity)
+                    .and_where(member_department::Column::Userid.is_in(userids.iter().cloned()))
+                    .to_owned(),
+            ),
+        );
+    }
+    query.all(db).await
+}

@@ -1,0 +1,89 @@
+//! The admin REST API under `/api/v1`: bearer tokens (see [`crate::tokens`]), JSON in and out,
+//! problem details for every error, and an OpenAPI document generated from the handlers
+//! themselves at `/api/v1/openapi.json`.
+
+mod channels;
+mod customers;
+mod extract;
+mod org;
+pub mod problem;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use chrono::TimeZone as _;
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use problem::Problem;
+
+/// JSON bodies are small; CSV imports have their own, larger limit.
+pub const JSON_BODY_LIMIT: usize = 256 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "wecom-scrm admin API",
+        description = "Customers, follow-ups, reminders, the org, channels, stages and the audit log \
+                       of wecom-scrm. Every request carries `Authorization: Bearer <token>` \
+                       (`wecom-scrm token create`). Errors are problem details (RFC 9457)."
+    ),
+    servers((url = "/api/v1")),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The handlers and the document describing them, from one list.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(customers::list))
+        .routes(routes!(customers::get))
+        .routes(routes!(org::members))
+        .routes(routes!(org::departments))
+        .routes(routes!(channels::list, channels::create))
+        .routes(routes!(channels::get, channels::replace, channels::delete))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the admin API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// The routes under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    let (routes, document) = api();
+    let document = std::sync::Arc::new(document);
+    routes
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(document.as_ref().clone()) }),
+        )
+        .fallback(|| async { Problem::NotFound("resource") })
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+}
+
+/// An instant as RFC 3339 in the org's time zone.
+fn time(ms: i64, tz: chrono_tz::Tz) -> String {
+    tz.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
