@@ -5,7 +5,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::crm::members;
-use crate::db::entity::{customer, department, follow_up, follower, member, member_department, reminder};
+use crate::db::entity::{audit, customer, department, follow_up, follower, member, member_department, reminder};
 
 /// What a caller may see: everything, or the customers these members own or follow (and these
 /// members, and the departments they belong to).
@@ -26,6 +26,15 @@ impl Scope {
             Self::All => true,
             Self::Members(members) => members.iter().any(|m| m == userid),
         }
+    }
+
+    /// The ids of the customers in scope, as a subquery.
+    fn customer_ids(&self) -> sea_orm::sea_query::SelectStatement {
+        Query::select()
+            .column(customer::Column::Id)
+            .from(customer::Entity)
+            .cond_where(self.customers())
+            .to_owned()
     }
 
     /// Customers the scope's members own or follow now.
@@ -218,4 +227,125 @@ pub async fn departments(db: &impl ConnectionTrait, scope: &Scope) -> Result<Vec
         );
     }
     query.all(db).await
+}
+
+/// Filters on follow-ups, reminders and the audit log; every one optional.
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    pub customer: Option<i64>,
+    /// The author of a follow-up, the owner of a reminder, the member an audit entry is about.
+    pub member: Option<String>,
+    /// Follow-ups and audit entries from, reminders due from (inclusive).
+    pub since: Option<i64>,
+    /// … until (exclusive).
+    pub until: Option<i64>,
+    /// A reminder's status (open, done, cancelled); an audit entry's action.
+    pub kind: Option<String>,
+}
+
+/// Follow-ups on customers in scope, newest first, before the follow-up `before`.
+pub async fn follow_ups(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    filter: &RecordFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<follow_up::Model>, DbErr> {
+    use follow_up::Column as C;
+    let mut query = follow_up::Entity::find().filter(C::DeletedAt.is_null());
+    if let Scope::Members(_) = scope {
+        query = query.filter(C::CustomerId.in_subquery(scope.customer_ids()));
+    }
+    if let Some(customer) = filter.customer {
+        query = query.filter(C::CustomerId.eq(customer));
+    }
+    if let Some(member) = &filter.member {
+        query = query.filter(C::AuthorUserid.eq(member.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(C::CreatedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(C::CreatedAt.lt(until));
+    }
+    if let Some(before) = before {
+        query = query.filter(C::Id.lt(before));
+    }
+    query.order_by_desc(C::Id).limit(limit).all(db).await
+}
+
+/// Reminders of the scope's members (or on its customers), in id order, after the reminder `after`.
+pub async fn reminders(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    filter: &RecordFilter,
+    after: Option<i64>,
+    limit: u64,
+) -> Result<Vec<reminder::Model>, DbErr> {
+    use reminder::Column as C;
+    let mut query = reminder::Entity::find();
+    if let Scope::Members(members) = scope {
+        query = query.filter(
+            Condition::any()
+                .add(C::OwnerUserid.is_in(members.iter().cloned()))
+                .add(C::CustomerId.in_subquery(scope.customer_ids())),
+        );
+    }
+    if let Some(customer) = filter.customer {
+        query = query.filter(C::CustomerId.eq(customer));
+    }
+    if let Some(member) = &filter.member {
+        query = query.filter(C::OwnerUserid.eq(member.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(C::DueAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(C::DueAt.lt(until));
+    }
+    if let Some(status) = &filter.kind {
+        query = query.filter(C::Status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(C::Id.gt(after));
+    }
+    query.order_by_asc(C::Id).limit(limit).all(db).await
+}
+
+/// Audit entries about the scope's customers or members, newest first, before the entry `before`.
+pub async fn audit_log(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    filter: &RecordFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<audit::Model>, DbErr> {
+    use audit::Column as C;
+    let mut query = audit::Entity::find();
+    if let Scope::Members(members) = scope {
+        query = query.filter(
+            Condition::any()
+                .add(C::MemberUserid.is_in(members.iter().cloned()))
+                .add(C::CustomerId.in_subquery(scope.customer_ids())),
+        );
+    }
+    if let Some(customer) = filter.customer {
+        query = query.filter(C::CustomerId.eq(customer));
+    }
+    if let Some(member) = &filter.member {
+        query = query.filter(C::MemberUserid.eq(member.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(C::At.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(C::At.lt(until));
+    }
+    if let Some(action) = &filter.kind {
+        query = query.filter(C::Action.eq(action.as_str()));
+    }
+    if let Some(before) = before {
+        query = query.filter(C::Id.lt(before));
+    }
+    query.order_by_desc(C::Id).limit(limit).all(db).await
 }

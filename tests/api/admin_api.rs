@@ -353,6 +353,60 @@ async fn channels_are_written_by_admins_only_and_every_write_is_audited() {
 }
 
 #[tokio::test]
+async fn follow_ups_reminders_and_the_audit_log_are_read_within_scope() {
+    let (app, admin, manager) = spawn().await;
+    app.say("rep1", "记 @张伟 已报价").await;
+    app.say("rep1", "记 @张伟 约了下周见面").await;
+    app.say("rep3", "记 @陈静 发了资料").await;
+    app.say("rep1", "提醒 @张伟 2030-12-05 10:00 回电话").await;
+    app.say("rep3", "提醒 @陈静 2030-12-06 10:00 寄样品").await;
+    app.say("rep1", "阶段 @张伟 方案报价").await;
+
+    let (status, all) = get(&app, &admin, "/api/v1/follow-ups").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let contents = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["content"].as_str().or(f["text"].as_str()).unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(contents(&all), ["发了资料", "约了下周见面", "已报价"], "newest first");
+    let (_, team) = get(&app, &manager, "/api/v1/follow-ups").await;
+    assert_eq!(contents(&team), ["约了下周见面", "已报价"]);
+    let (_, first) = get(&app, &manager, "/api/v1/follow-ups?limit=1").await;
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let (_, second) = get(&app, &manager, &format!("/api/v1/follow-ups?limit=1&cursor={cursor}")).await;
+    assert_eq!(contents(&second), ["已报价"]);
+    let (_, by_author) = get(&app, &admin, "/api/v1/follow-ups?author=rep3").await;
+    assert_eq!(contents(&by_author), ["发了资料"]);
+
+    let (_, reminders) = get(&app, &manager, "/api/v1/reminders?status=open").await;
+    assert_eq!(contents(&reminders), ["回电话"]);
+    let (_, reminders) = get(&app, &admin, "/api/v1/reminders?since=2030-12-06T00:00:00%2B08:00").await;
+    assert_eq!(contents(&reminders), ["寄样品"]);
+    let (status, problem) = get(&app, &admin, "/api/v1/reminders?status=later").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_fields(&problem), ["status"]);
+
+    let (status, audit) = get(&app, &manager, "/api/v1/audit?action=customer.stage").await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit["items"][0]["actor"], "rep1");
+    assert_eq!(audit["items"][0]["detail"]["to"], "方案报价", "{audit}");
+    let (_, lead2) = get(&app, &manager, "/api/v1/audit?member=rep3").await;
+    assert_eq!(lead2["items"].as_array().unwrap().len(), 0, "rep3 is not lead1's");
+
+    let (_, stages) = get(&app, &manager, "/api/v1/stages").await;
+    let items = stages["items"].as_array().unwrap();
+    assert_eq!(items[0]["name"], "初步接触");
+    assert_eq!(items[0]["position"], 1);
+    assert_eq!(items[items.len() - 2]["kind"], "won");
+    assert_eq!(items[items.len() - 1]["kind"], "lost");
+}
+
+#[tokio::test]
 async fn the_openapi_document_describes_every_route() {
     let (app, admin, _) = spawn().await;
     // The document is public: clients generate code from it before they hold a token.

@@ -6,16 +6,13 @@ use axum::extract::{Path, RawQuery, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::extract::{Auth, Params, encode_cursor};
+use super::extract::{Auth, Params};
 use super::problem::{Problem, ProblemDocument};
-use super::time;
+use super::{DEFAULT_LIMIT, MAX_LIMIT, paginate, time};
 use crate::crm::deals;
 use crate::crm::listing::{self, CustomerFilter};
 use crate::db::entity::{customer, follow_up, follower, reminder};
 use crate::http::AppState;
-
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 500;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Customer {
@@ -230,10 +227,8 @@ pub async fn list(
     let after = params.cursor("cursor");
     params.finish()?;
     // One more than the page tells whether there is a next page.
-    let mut rows = listing::customers(&state.db, &auth.scope, &filter, after, limit as u64 + 1).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = more.then(|| encode_cursor(rows.last().map_or(0, |c| c.id)));
+    let rows = listing::customers(&state.db, &auth.scope, &filter, after, limit as u64 + 1).await?;
+    let (rows, next_cursor) = paginate(rows, limit, |c| c.id);
     let tz = state.config.org.tz();
     Ok(Json(CustomerPage {
         items: rows.into_iter().map(|c| Customer::from_model(c, tz)).collect(),

@@ -152,6 +152,17 @@ impl Params {
         Some(value.to_owned())
     }
 
+    /// One of `options`.
+    pub fn choice(&self, name: &str, options: &[&str]) -> Option<String> {
+        let text = self.text(name)?;
+        if options.contains(&text.as_str()) {
+            Some(text)
+        } else {
+            self.fault(name, format!("must be one of {}", options.join(", ")));
+            None
+        }
+    }
+
     pub fn int(&self, name: &str, range: RangeInclusive<i64>) -> Option<i64> {
         let text = self.text(name)?;
         match text.parse::<i64>() {

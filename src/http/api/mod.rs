@@ -7,6 +7,7 @@ mod customers;
 mod extract;
 mod org;
 pub mod problem;
+mod records;
 
 use axum::Json;
 use axum::Router;
@@ -57,6 +58,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::get))
         .routes(routes!(org::members))
         .routes(routes!(org::departments))
+        .routes(routes!(records::follow_ups))
+        .routes(routes!(records::reminders))
+        .routes(routes!(records::audit))
+        .routes(routes!(records::stages))
         .routes(routes!(channels::list, channels::create))
         .routes(routes!(channels::get, channels::replace, channels::delete))
         .split_for_parts()
@@ -78,6 +83,21 @@ pub fn router() -> Router<AppState> {
         )
         .fallback(|| async { Problem::NotFound("resource") })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+}
+
+/// Page sizes: `limit` from 1 to this, 50 when not given.
+const MAX_LIMIT: i64 = 500;
+const DEFAULT_LIMIT: i64 = 50;
+
+/// A page from `limit + 1` rows: the first `limit`, and the cursor after the last of them when
+/// there was more.
+fn paginate<T>(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = more
+        .then(|| rows.last().map(|row| extract::encode_cursor(id(row))))
+        .flatten();
+    (rows, next)
 }
 
 /// An instant as RFC 3339 in the org's time zone.
