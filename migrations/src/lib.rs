@@ -10,6 +10,7 @@ mod m20261122_000003_inbox_reply;
 mod m20261122_000004_pushes;
 mod m20261122_000005_summary;
 mod m20261202_000006_api_tokens;
+mod m20261202_000007_customer_import;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_pushes::Migration),
             Box::new(m20261122_000005_summary::Migration),
             Box::new(m20261202_000006_api_tokens::Migration),
+            Box::new(m20261202_000007_customer_import::Migration),
         ]
     }
 }

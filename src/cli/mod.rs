@@ -8,6 +8,7 @@ mod status;
 mod summary;
 mod sync;
 mod token;
+mod transfer;
 
 use std::path::PathBuf;
 
@@ -50,6 +51,11 @@ pub enum Command {
     /// USERID]`, `token revoke NAME`, `token list`.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Export customers as CSV (UTF-8 with a BOM, for Excel), to stdout or --out FILE.
+    Export(transfer::ExportArgs),
+    /// Import leads from a CSV file (e.g. business cards from a trade fair), row by row with a
+    /// report; importing the same file again changes nothing.
+    Import(transfer::ImportArgs),
     /// Inspect and replay stored callbacks.
     #[command(subcommand)]
     Inbox(inbox::InboxCommand),
@@ -110,7 +116,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &command {
         // The demo's console is for pushed messages; per-request lines would drown them.
         Command::Demo(_) if config.log.level == "info" => config.log.level = "info,tower_http=warn".into(),
-        Command::Simulate(_) | Command::ParseTime(_) => config.log.level = "warn".into(),
+        Command::Simulate(_) | Command::ParseTime(_) | Command::Export(_) | Command::Import(_) => {
+            config.log.level = "warn".into()
+        }
         _ => {}
     }
     crate::telemetry::init(&config.log);
@@ -136,11 +144,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             inbox::run(&db, command, config.org.tz()).await?;
         }
         Command::Token(command) => {
-            config.validate(Needs::Storage).map_err(StartError::from)?;
-            let (db, _) = db::connect_migrated(&config.database, config.database.auto_migrate)
-                .await
-                .map_err(StartError::from)?;
+            let db = migrated_storage(&config).await?;
             token::run(&db, command, config.org.tz()).await?;
+        }
+        Command::Export(args) => {
+            let db = migrated_storage(&config).await?;
+            transfer::export(&config, &db, args).await?;
+        }
+        Command::Import(args) => {
+            let db = migrated_storage(&config).await?;
+            transfer::import(&config, &db, args).await?;
         }
         Command::Sync(args) => sync::run(config, args).await?,
         Command::Summary(command) => summary::run(config, command).await?,
@@ -150,6 +163,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::ParseTime(args) => parse_time(&config, args)?,
     }
     Ok(())
+}
+
+/// The database, migrated, for a command that reads and writes it.
+async fn migrated_storage(config: &Config) -> Result<sea_orm::DatabaseConnection, CliError> {
+    config.validate(Needs::Storage).map_err(StartError::from)?;
+    let (db, _) = db::connect_migrated(&config.database, config.database.auto_migrate)
+        .await
+        .map_err(StartError::from)?;
+    Ok(db)
 }
 
 fn parse_time(config: &Config, args: ParseTimeArgs) -> Result<(), CliError> {

@@ -19,6 +19,8 @@ pub enum Actor {
     System,
     /// An admin API token, by name.
     Token(String),
+    /// An operator at the command line (`wecom-scrm import`).
+    Cli,
 }
 
 impl Actor {
@@ -29,6 +31,7 @@ impl Actor {
             Self::Sync => "sync".into(),
             Self::System => "system".into(),
             Self::Token(name) => format!("token:{name}"),
+            Self::Cli => "cli".into(),
         }
     }
 }

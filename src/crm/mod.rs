@@ -14,4 +14,5 @@ pub mod plans;
 pub mod reminders;
 pub mod search;
 pub mod sync;
+pub mod transfer;
 pub mod undo;

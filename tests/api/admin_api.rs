@@ -14,8 +14,8 @@ use crate::helpers::*;
 
 /// The app with the test org and its customers synced from the fake WeCom, and one token of
 /// each role: an admin, and a manager acting for lead1 (销售一部: rep1, rep2).
-async fn spawn() -> (TestApp, String, String) {
-    let app = TestApp::spawn_with_fake(test_fixture(), |_| {}).await;
+pub async fn spawn_with(configure: impl FnOnce(&mut wecom_scrm::config::Config)) -> (TestApp, String, String) {
+    let app = TestApp::spawn_with_fake(test_fixture(), configure).await;
     let s = app.services();
     sync::sync_org(&s, &Actor::Sync, &mut |_| {}).await.unwrap();
     sync::sync_customers(&s, &mut |_| {}).await.unwrap();
@@ -26,6 +26,10 @@ async fn spawn() -> (TestApp, String, String) {
         .unwrap()
         .token;
     (app, admin, manager)
+}
+
+async fn spawn() -> (TestApp, String, String) {
+    spawn_with(|_| {}).await
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
@@ -422,6 +426,8 @@ async fn the_openapi_document_describes_every_route() {
         "/departments",
         "/channels",
         "/channels/{id}",
+        "/export/customers.csv",
+        "/import/customers",
     ] {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys());
     }

@@ -2,7 +2,7 @@
 //! app on a random port with its own database and cache prefix; the backend is chosen by
 //! `SCRM_TEST_DATABASE_URL` / `SCRM_TEST_REDIS_URL`, never by `cfg`.
 
-mod admin_api;
+pub mod admin_api;
 mod cache;
 mod callback;
 mod chat;
@@ -15,4 +15,5 @@ mod helpers;
 mod inbox;
 mod pushes;
 mod sync;
+mod transfer;
 mod wecom_api;

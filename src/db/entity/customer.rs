@@ -19,6 +19,11 @@ pub struct Model {
     pub corp_name: String,
     pub corp_full_name: String,
     pub position: String,
+    /// A phone number given on import (WeCom does not share customers' numbers).
+    pub phone: String,
+    /// The natural key of an imported lead (`phone:…` or `name:…|company:…`).
+    #[sea_orm(unique)]
+    pub import_key: Option<String>,
     pub owner_userid: Option<String>,
     pub first_state: Option<String>,
     pub first_added_by: Option<String>,

@@ -163,6 +163,33 @@ fn follower_out(f: follower::Model, tz: chrono_tz::Tz) -> Follower {
     }
 }
 
+/// The customer list's filters, shared with the export.
+pub const FILTER_PARAMETERS: [&str; 9] = [
+    "owner",
+    "department",
+    "stage",
+    "status",
+    "rating",
+    "tag",
+    "channel",
+    "at_risk",
+    "updated_since",
+];
+
+pub fn customer_filter(params: &Params) -> CustomerFilter {
+    CustomerFilter {
+        owner: params.text("owner"),
+        department: params.int("department", 1..=i64::MAX),
+        stage: params.text("stage"),
+        status: params.text("status"),
+        rating: params.text("rating").map(|r| r.to_uppercase()),
+        tag: params.text("tag"),
+        channel: params.text("channel"),
+        at_risk: params.bool("at_risk"),
+        updated_since: params.time("updated_since"),
+    }
+}
+
 /// List customers
 ///
 /// The customers the token may see (a manager: those owned or followed by the members of the
@@ -196,33 +223,10 @@ pub async fn list(
     auth: Auth,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<CustomerPage>, Problem> {
-    let params = Params::parse(
-        raw.as_deref(),
-        &[
-            "owner",
-            "department",
-            "stage",
-            "status",
-            "rating",
-            "tag",
-            "channel",
-            "at_risk",
-            "updated_since",
-            "limit",
-            "cursor",
-        ],
-    );
-    let filter = CustomerFilter {
-        owner: params.text("owner"),
-        department: params.int("department", 1..=i64::MAX),
-        stage: params.text("stage"),
-        status: params.text("status"),
-        rating: params.text("rating").map(|r| r.to_uppercase()),
-        tag: params.text("tag"),
-        channel: params.text("channel"),
-        at_risk: params.bool("at_risk"),
-        updated_since: params.time("updated_since"),
-    };
+    let mut accepted = FILTER_PARAMETERS.to_vec();
+    accepted.extend(["limit", "cursor"]);
+    let params = Params::parse(raw.as_deref(), &accepted);
+    let filter = customer_filter(&params);
     let limit = params.int("limit", 1..=MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
     let after = params.cursor("cursor");
     params.finish()?;

@@ -57,6 +57,15 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// Whether the request's Content-Type is `media_type` (parameters such as charset aside).
+pub fn has_media_type(headers: &axum::http::HeaderMap, media_type: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
+}
+
 /// A JSON request body: `application/json`, within the size limit, every field known. A field
 /// that does not fit is named as a JSON pointer (`/name`).
 pub struct JsonBody<T>(pub T);
@@ -65,13 +74,7 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Js
     type Rejection = Problem;
 
     async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self, Problem> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
+        if !has_media_type(request.headers(), "application/json") {
             return Err(Problem::UnsupportedMediaType("application/json"));
         }
         let bytes = axum::body::Bytes::from_request(request, state)

@@ -8,6 +8,7 @@ mod extract;
 mod org;
 pub mod problem;
 mod records;
+mod transfer;
 
 use axum::Json;
 use axum::Router;
@@ -62,6 +63,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(records::reminders))
         .routes(routes!(records::audit))
         .routes(routes!(records::stages))
+        .routes(routes!(transfer::export_customers))
+        .routes(routes!(transfer::import_customers))
         .routes(routes!(channels::list, channels::create))
         .routes(routes!(channels::get, channels::replace, channels::delete))
         .split_for_parts()

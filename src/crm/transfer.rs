@@ -1,0 +1,567 @@
+//! Customers in and out as CSV: the export (UTF-8 with a BOM, so Excel shows Chinese correctly,
+//! written a page at a time) and the import of leads — business cards from a trade fair — checked
+//! row by row, idempotent on a natural key.
+
+use std::collections::HashMap;
+
+use chrono::TimeZone as _;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::Plan;
+use crate::crm::audit::{self, Actor};
+use crate::crm::listing::Scope;
+use crate::crm::search::search_forms;
+use crate::crm::{channels, deals, plans};
+use crate::db::begin_write;
+use crate::db::entity::{channel, customer, member};
+
+/// The byte-order mark that tells Excel the file is UTF-8.
+pub const BOM: &str = "\u{feff}";
+
+/// The export's columns. The import reads the same file back (matching on 客户ID or the
+/// natural key), so an exported sheet can be corrected and imported again.
+pub const EXPORT_HEADER: [&str; 16] = [
+    "客户ID",
+    "姓名",
+    "公司",
+    "职位",
+    "电话",
+    "负责人",
+    "阶段",
+    "状态",
+    "评级",
+    "标签",
+    "渠道",
+    "流失风险",
+    "最近跟进",
+    "创建时间",
+    "更新时间",
+    "external_userid",
+];
+
+/// The header line of an export, BOM first.
+pub fn export_header() -> Vec<u8> {
+    let mut out = BOM.as_bytes().to_vec();
+    let mut writer = csv::Writer::from_writer(&mut out);
+    writer.write_record(EXPORT_HEADER).expect("writing to memory");
+    drop(writer);
+    out
+}
+
+/// CSV lines for `rows`, in the export's columns.
+pub fn export_rows(rows: &[customer::Model], tz: chrono_tz::Tz) -> Vec<u8> {
+    let time = |ms: i64| {
+        tz.timestamp_millis_opt(ms)
+            .single()
+            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M").to_string())
+    };
+    let mut out = Vec::with_capacity(rows.len() * 160);
+    let mut writer = csv::Writer::from_writer(&mut out);
+    for c in rows {
+        let record = [
+            c.id.to_string(),
+            c.name.clone(),
+            c.corp_name.clone(),
+            c.position.clone(),
+            c.phone.clone(),
+            c.owner_userid.clone().unwrap_or_default(),
+            c.stage.clone().unwrap_or_default(),
+            c.lead_status.clone().unwrap_or_default(),
+            c.rating.clone().unwrap_or_default(),
+            deals::tags_of(c).join(";"),
+            c.first_state.clone().unwrap_or_default(),
+            if c.at_risk { "是".into() } else { String::new() },
+            c.last_follow_up_at.map(time).unwrap_or_default(),
+            time(c.created_at),
+            time(c.updated_at),
+            if c.import_key.is_some() {
+                String::new()
+            } else {
+                c.external_userid.clone()
+            },
+        ];
+        writer.write_record(&record).expect("writing to memory");
+    }
+    drop(writer);
+    out
+}
+
+/// The columns an import reads, by the names a sheet may give them (Chinese or English).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Column {
+    Id,
+    Name,
+    Company,
+    Position,
+    Phone,
+    Owner,
+    Channel,
+}
+
+fn column_of(header: &str) -> Option<Column> {
+    let h = header.trim().trim_start_matches('\u{feff}').to_lowercase();
+    Some(match h.as_str() {
+        "客户id" | "id" => Column::Id,
+        "姓名" | "名字" | "客户" | "name" => Column::Name,
+        "公司" | "单位" | "company" | "corp_name" => Column::Company,
+        "职位" | "职务" | "position" | "title" => Column::Position,
+        "电话" | "手机" | "手机号" | "phone" | "mobile" => Column::Phone,
+        "负责人" | "owner" => Column::Owner,
+        "渠道" | "来源" | "channel" | "source" => Column::Channel,
+        _ => return None,
+    })
+}
+
+/// A row left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RejectedRow {
+    /// The line in the file (the header is line 1).
+    pub line: u64,
+    /// The column at fault.
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// Data rows read (blank lines not counted).
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: Vec<RejectedRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file is not CSV: {0}")]
+    Unreadable(String),
+    #[error("the file has no {0} column (accepted names: {1})")]
+    MissingColumn(&'static str, &'static str),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// A row that validated: what to write, and where it came from.
+struct Lead {
+    line: u64,
+    id: Option<i64>,
+    key: String,
+    name: String,
+    company: String,
+    position: String,
+    phone: String,
+    owner: String,
+    /// As written; a known channel's state or name, or the state an exported customer came with.
+    channel_text: Option<String>,
+    channel: Option<channel::Model>,
+}
+
+/// Rows written per transaction: a 3,000-card file is a handful of commits.
+const BATCH: usize = 200;
+
+/// Imports leads from CSV. Rows that fail validation are reported and left out; the others are
+/// created, or update the customer they match (by 客户ID, else the phone, else name and company),
+/// so importing the same file again changes nothing. `progress` hears (rows done, rows).
+pub async fn import_customers(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    actor: &Actor,
+    plans_config: &[Plan],
+    file: &[u8],
+    now: i64,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<ImportReport, ImportError> {
+    let text = std::str::from_utf8(file)
+        .map_err(|e| ImportError::Unreadable(format!("not UTF-8 (save the sheet as CSV UTF-8): {e}")))?;
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| ImportError::Unreadable(e.to_string()))?
+        .clone();
+    let columns: HashMap<Column, usize> = headers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| column_of(h).map(|c| (c, i)))
+        .collect();
+    if !columns.contains_key(&Column::Name) {
+        return Err(ImportError::MissingColumn("name", "姓名, name"));
+    }
+    if !columns.contains_key(&Column::Owner) {
+        return Err(ImportError::MissingColumn("owner", "负责人, owner"));
+    }
+    let members: Vec<member::Model> = member::Entity::find()
+        .filter(member::Column::Active.eq(true))
+        .all(db)
+        .await?;
+    let channels = channels::list(db).await?;
+
+    let mut report = ImportReport::default();
+    let mut leads = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| ImportError::Unreadable(e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(|v| v.trim().is_empty()) {
+            continue;
+        }
+        report.rows += 1;
+        let cell = |c: Column| {
+            columns
+                .get(&c)
+                .and_then(|&i| record.get(i))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        match validate(&cell, scope, &members, &channels) {
+            Ok(mut lead) => {
+                lead.line = line;
+                if let Some(first) = seen.insert(lead.key.clone(), line) {
+                    report.rejected.push(RejectedRow {
+                        line,
+                        field: "姓名".into(),
+                        reason: format!("the same lead as line {first}"),
+                    });
+                } else {
+                    leads.push(lead);
+                }
+            }
+            Err((field, reason)) => report.rejected.push(RejectedRow {
+                line,
+                field: field.into(),
+                reason,
+            }),
+        }
+    }
+
+    let total = report.rows;
+    let mut done = total - leads.len() as u64;
+    progress(done, total);
+    for batch in leads.chunks(BATCH) {
+        let txn = begin_write(db).await?;
+        for lead in batch {
+            match write(&txn, scope, actor, plans_config, lead, now).await? {
+                Written::Created => report.created += 1,
+                Written::Updated => report.updated += 1,
+                Written::Unchanged => report.unchanged += 1,
+                Written::Refused(field, reason) => report.rejected.push(RejectedRow {
+                    line: lead.line,
+                    field: field.into(),
+                    reason,
+                }),
+            }
+        }
+        txn.commit().await?;
+        done += batch.len() as u64;
+        progress(done, total);
+    }
+    report.rejected.sort_by_key(|r| r.line);
+    Ok(report)
+}
+
+/// A row's lead, or the column at fault and why.
+fn validate(
+    cell: &dyn Fn(Column) -> String,
+    scope: &Scope,
+    members: &[member::Model],
+    channels: &[channel::Model],
+) -> Result<Lead, (&'static str, String)> {
+    let id = match cell(Column::Id) {
+        text if text.is_empty() => None,
+        text => Some(
+            text.parse::<i64>()
+                .map_err(|_| ("客户ID", "must be a customer id from an export".to_owned()))?,
+        ),
+    };
+    let name = cell(Column::Name);
+    if name.is_empty() {
+        return Err(("姓名", "a name is required".into()));
+    }
+    if name.chars().count() > 64 {
+        return Err(("姓名", "longer than 64 characters".into()));
+    }
+    let company = cell(Column::Company);
+    if company.chars().count() > 128 {
+        return Err(("公司", "longer than 128 characters".into()));
+    }
+    let position = cell(Column::Position);
+    if position.chars().count() > 64 {
+        return Err(("职位", "longer than 64 characters".into()));
+    }
+    let phone = normalize_phone(&cell(Column::Phone))?;
+    let owner_text = cell(Column::Owner);
+    if owner_text.is_empty() {
+        return Err(("负责人", "an owner (userid or name) is required".into()));
+    }
+    let matching: Vec<&member::Model> = members
+        .iter()
+        .filter(|m| m.userid == owner_text || m.name == owner_text)
+        .collect();
+    let owner = match matching.as_slice() {
+        [one] => one.userid.clone(),
+        [] => return Err(("负责人", format!("no active member {owner_text:?}"))),
+        _ => {
+            return Err((
+                "负责人",
+                format!("{owner_text:?} names several members; use the userid"),
+            ));
+        }
+    };
+    if !scope.includes_member(&owner) {
+        return Err(("负责人", format!("{owner} is outside this token's departments")));
+    }
+    let channel_text = Some(cell(Column::Channel)).filter(|t| !t.is_empty());
+    let channel = channel_text
+        .as_ref()
+        .and_then(|text| channels.iter().find(|c| &c.state == text || &c.name == text).cloned());
+    let key = if !phone.is_empty() {
+        format!("phone:{phone}")
+    } else {
+        format!("name:{}|company:{}", name.to_lowercase(), company.to_lowercase())
+    };
+    Ok(Lead {
+        line: 0,
+        id,
+        key,
+        name,
+        company,
+        position,
+        phone,
+        owner,
+        channel_text,
+        channel,
+    })
+}
+
+/// Digits (and a leading +) of a phone number written any usual way: `138-0000-0001`,
+/// `+86 138 0000 0001`.
+fn normalize_phone(text: &str) -> Result<String, (&'static str, String)> {
+    let mut phone = String::new();
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            '0'..='9' => phone.push(c),
+            '+' if i == 0 => phone.push(c),
+            ' ' | '-' | '(' | ')' | '.' => {}
+            _ => return Err(("电话", format!("{text:?} is not a phone number"))),
+        }
+    }
+    let digits = phone.trim_start_matches('+').len();
+    if digits != 0 && !(6..=20).contains(&digits) {
+        return Err(("电话", format!("{text:?} is not a phone number")));
+    }
+    Ok(phone)
+}
+
+enum Written {
+    Created,
+    Updated,
+    Unchanged,
+    Refused(&'static str, String),
+}
+
+async fn write(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    actor: &Actor,
+    plans_config: &[Plan],
+    lead: &Lead,
+    now: i64,
+) -> Result<Written, DbErr> {
+    let existing = match lead.id {
+        Some(id) => match customer::Entity::find_by_id(id).one(db).await? {
+            Some(c) => Some(c),
+            None => return Ok(Written::Refused("客户ID", format!("no customer {id}"))),
+        },
+        None => {
+            customer::Entity::find()
+                .filter(customer::Column::ImportKey.eq(lead.key.as_str()))
+                .one(db)
+                .await?
+        }
+    };
+    let search_text = format!(
+        "{} {} {}",
+        search_forms(&lead.name),
+        search_forms(&lead.company),
+        lead.phone
+    );
+    let state = match (&lead.channel, &lead.channel_text) {
+        (Some(c), _) => Some(c.state.clone()),
+        // A state without a channel record is kept only as the customer already has it.
+        (None, Some(text)) if existing.as_ref().and_then(|c| c.first_state.as_ref()) == Some(text) => {
+            Some(text.clone())
+        }
+        (None, Some(text)) => {
+            return Ok(Written::Refused(
+                "渠道",
+                format!("no channel {text:?}; create it first"),
+            ));
+        }
+        (None, None) => None,
+    };
+    let Some(existing) = existing else {
+        let digest = Sha256::digest(lead.key.as_bytes());
+        let external: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let status = lead.channel.as_ref().and_then(|c| c.follow_up_plan.clone());
+        let created = customer::ActiveModel {
+            external_userid: Set(format!("lead:{external}")),
+            name: Set(lead.name.clone()),
+            contact_type: Set(0),
+            avatar: Set(String::new()),
+            gender: Set(0),
+            unionid: Set(String::new()),
+            corp_name: Set(lead.company.clone()),
+            corp_full_name: Set(String::new()),
+            position: Set(lead.position.clone()),
+            phone: Set(lead.phone.clone()),
+            import_key: Set(Some(lead.key.clone())),
+            owner_userid: Set(Some(lead.owner.clone())),
+            first_state: Set(state),
+            lead_status: Set(status.clone()),
+            tags: Set("[]".into()),
+            score: Set(0),
+            pending: Set(false),
+            at_risk: Set(false),
+            search_text: Set(search_text),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        let detail = serde_json::json!({
+            "name": created.name, "company": created.corp_name, "phone": created.phone,
+            "owner": created.owner_userid, "channel": created.first_state,
+        });
+        audit::record(
+            db,
+            actor,
+            "customer.import",
+            Some(created.id),
+            Some(&lead.owner),
+            detail,
+        )
+        .await?;
+        if let Some(status) = status {
+            plans::apply(db, plans_config, &created, &status, now).await?;
+        }
+        return Ok(Written::Created);
+    };
+    let in_scope = match scope {
+        Scope::All => true,
+        Scope::Members(_) => existing
+            .owner_userid
+            .as_deref()
+            .is_some_and(|o| scope.includes_member(o)),
+    };
+    if !in_scope {
+        return Ok(Written::Refused("客户ID", "outside this token's departments".into()));
+    }
+    let changed = existing.name != lead.name
+        || existing.corp_name != lead.company
+        || existing.position != lead.position
+        || existing.phone != lead.phone
+        || existing.owner_userid.as_deref() != Some(lead.owner.as_str())
+        || (state.is_some() && existing.first_state != state);
+    if !changed {
+        return Ok(Written::Unchanged);
+    }
+    let before = serde_json::json!({
+        "name": existing.name, "company": existing.corp_name, "phone": existing.phone,
+        "owner": existing.owner_userid, "channel": existing.first_state,
+    });
+    let id = existing.id;
+    let mut row: customer::ActiveModel = existing.into();
+    row.name = Set(lead.name.clone());
+    row.corp_name = Set(lead.company.clone());
+    row.position = Set(lead.position.clone());
+    row.phone = Set(lead.phone.clone());
+    row.owner_userid = Set(Some(lead.owner.clone()));
+    if state.is_some() {
+        row.first_state = Set(state);
+    }
+    row.search_text = Set(search_text);
+    row.updated_at = Set(now);
+    let after = row.update(db).await?;
+    let detail = serde_json::json!({
+        "before": before,
+        "after": {
+            "name": after.name, "company": after.corp_name, "phone": after.phone,
+            "owner": after.owner_userid, "channel": after.first_state,
+        },
+    });
+    audit::record(db, actor, "customer.import_update", Some(id), Some(&lead.owner), detail).await?;
+    Ok(Written::Updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_are_normalized_or_refused() {
+        assert_eq!(normalize_phone("138-0000-0001").unwrap(), "13800000001");
+        assert_eq!(normalize_phone("+86 138 0000 0001").unwrap(), "+8613800000001");
+        assert_eq!(normalize_phone("").unwrap(), "");
+        assert!(normalize_phone("call me").is_err());
+        assert!(normalize_phone("123").is_err());
+    }
+
+    #[test]
+    fn headers_are_read_in_chinese_or_english() {
+        assert_eq!(column_of("\u{feff}姓名"), Some(Column::Name));
+        assert_eq!(column_of(" Phone "), Some(Column::Phone));
+        assert_eq!(column_of("手机号"), Some(Column::Phone));
+        assert_eq!(column_of("备注"), None);
+    }
+
+    #[test]
+    fn the_export_starts_with_a_bom_and_quotes_what_needs_it() {
+        let header = export_header();
+        assert!(header.starts_with("\u{feff}客户ID,姓名,".as_bytes()));
+        let mut c = customer::Model {
+            id: 7,
+            external_userid: "wmX".into(),
+            name: "张伟, \"老张\"".into(),
+            contact_type: 0,
+            avatar: String::new(),
+            gender: 0,
+            unionid: String::new(),
+            corp_name: "华为".into(),
+            corp_full_name: String::new(),
+            position: String::new(),
+            phone: String::new(),
+            import_key: None,
+            owner_userid: Some("rep1".into()),
+            first_state: None,
+            first_added_by: None,
+            first_added_at: None,
+            stage: None,
+            lead_status: None,
+            rating: None,
+            tags: "[\"重点\",\"VIP\"]".into(),
+            score: 0,
+            pending: false,
+            at_risk: true,
+            at_risk_reason: None,
+            at_risk_since: None,
+            search_text: String::new(),
+            last_follow_up_at: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let line = String::from_utf8(export_rows(std::slice::from_ref(&c), chrono_tz::Asia::Shanghai)).unwrap();
+        assert_eq!(
+            line,
+            "7,\"张伟, \"\"老张\"\"\",华为,,,rep1,,,,重点;VIP,,是,,1970-01-01 08:00,1970-01-01 08:00,wmX\n"
+        );
+        c.import_key = Some("phone:1".into());
+        let line = String::from_utf8(export_rows(&[c], chrono_tz::Asia::Shanghai)).unwrap();
+        assert!(line.ends_with("08:00,\n"), "an imported lead has no WeCom id: {line}");
+    }
+}
