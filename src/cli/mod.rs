@@ -56,6 +56,8 @@ pub enum Command {
     /// Import leads from a CSV file (e.g. business cards from a trade fair), row by row with a
     /// report; importing the same file again changes nothing.
     Import(transfer::ImportArgs),
+    /// Print the admin API's OpenAPI document (the one served at /api/v1/openapi.json).
+    Openapi,
     /// Inspect and replay stored callbacks.
     #[command(subcommand)]
     Inbox(inbox::InboxCommand),
@@ -116,7 +118,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &command {
         // The demo's console is for pushed messages; per-request lines would drown them.
         Command::Demo(_) if config.log.level == "info" => config.log.level = "info,tower_http=warn".into(),
-        Command::Simulate(_) | Command::ParseTime(_) | Command::Export(_) | Command::Import(_) => {
+        Command::Simulate(_) | Command::ParseTime(_) | Command::Export(_) | Command::Import(_) | Command::Openapi => {
             config.log.level = "warn".into()
         }
         _ => {}
@@ -154,6 +156,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Import(args) => {
             let db = migrated_storage(&config).await?;
             transfer::import(&config, &db, args).await?;
+        }
+        Command::Openapi => {
+            let document = crate::http::api::openapi()
+                .to_pretty_json()
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            println!("{document}");
         }
         Command::Sync(args) => sync::run(config, args).await?,
         Command::Summary(command) => summary::run(config, command).await?,

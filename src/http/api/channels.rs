@@ -118,10 +118,11 @@ fn parse_id(id: &str) -> Result<i64, Problem> {
 #[utoipa::path(
     get,
     path = "/channels",
+    operation_id = "listChannels",
     tag = "channels",
     responses(
-        (status = 200, body = ChannelList),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = ChannelList),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -137,12 +138,13 @@ pub async fn list(State(state): State<AppState>, _auth: Auth) -> Result<Json<Cha
 #[utoipa::path(
     get,
     path = "/channels/{id}",
+    operation_id = "getChannel",
     tag = "channels",
     params(("id" = i64, Path, description = "the channel's id")),
     responses(
-        (status = 200, body = Channel),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Channel),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "not found, or outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -162,14 +164,15 @@ pub async fn get(State(state): State<AppState>, _auth: Auth, Path(id): Path<Stri
 #[utoipa::path(
     post,
     path = "/channels",
+    operation_id = "createChannel",
     tag = "channels",
     request_body = ChannelSeed,
     responses(
-        (status = 201, body = Channel),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 201, description = "created", body = Channel),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "the token may not do this", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "conflicts with an existing channel", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -192,16 +195,17 @@ pub async fn create(
 #[utoipa::path(
     put,
     path = "/channels/{id}",
+    operation_id = "replaceChannel",
     tag = "channels",
     params(("id" = i64, Path, description = "the channel's id")),
     request_body = ChannelSeed,
     responses(
-        (status = 200, body = Channel),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Channel),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "the token may not do this", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "not found, or outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "conflicts with an existing channel", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -229,13 +233,14 @@ pub async fn replace(
 #[utoipa::path(
     delete,
     path = "/channels/{id}",
+    operation_id = "deleteChannel",
     tag = "channels",
     params(("id" = i64, Path, description = "the channel's id")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "the token may not do this", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "not found, or outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -197,6 +197,7 @@ pub fn customer_filter(params: &Params) -> CustomerFilter {
 #[utoipa::path(
     get,
     path = "/customers",
+    operation_id = "listCustomers",
     tag = "customers",
     params(
         ("owner" = Option<String>, Query, description = "owned by this member (userid)"),
@@ -212,9 +213,9 @@ pub fn customer_filter(params: &Params) -> CustomerFilter {
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses(
-        (status = 200, body = CustomerPage),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = CustomerPage),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -247,12 +248,13 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/customers/{id}",
+    operation_id = "getCustomer",
     tag = "customers",
     params(("id" = i64, Path, description = "the customer's id")),
     responses(
-        (status = 200, body = CustomerDetail),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = CustomerDetail),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "not found, or outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -51,10 +51,11 @@ pub struct DepartmentList {
 #[utoipa::path(
     get,
     path = "/members",
+    operation_id = "listMembers",
     tag = "org",
     responses(
-        (status = 200, body = MemberList),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = MemberList),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -83,10 +84,11 @@ pub async fn members(State(state): State<AppState>, auth: Auth) -> Result<Json<M
 #[utoipa::path(
     get,
     path = "/departments",
+    operation_id = "listDepartments",
     tag = "org",
     responses(
-        (status = 200, body = DepartmentList),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = DepartmentList),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -78,6 +78,7 @@ fn record_filter(params: &Params, member: &str, kind: Option<String>) -> RecordF
 #[utoipa::path(
     get,
     path = "/follow-ups",
+    operation_id = "listFollowUps",
     tag = "records",
     params(
         ("customer" = Option<i64>, Query, description = "on this customer (id)"),
@@ -88,9 +89,9 @@ fn record_filter(params: &Params, member: &str, kind: Option<String>) -> RecordF
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses(
-        (status = 200, body = FollowUpPage),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = FollowUpPage),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -122,6 +123,7 @@ pub async fn follow_ups(
 #[utoipa::path(
     get,
     path = "/reminders",
+    operation_id = "listReminders",
     tag = "records",
     params(
         ("customer" = Option<i64>, Query, description = "on this customer (id)"),
@@ -133,9 +135,9 @@ pub async fn follow_ups(
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses(
-        (status = 200, body = ReminderPage),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = ReminderPage),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -169,6 +171,7 @@ pub async fn reminders(
 #[utoipa::path(
     get,
     path = "/audit",
+    operation_id = "listAuditEntries",
     tag = "records",
     params(
         ("customer" = Option<i64>, Query, description = "about this customer (id)"),
@@ -180,9 +183,9 @@ pub async fn reminders(
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses(
-        (status = 200, body = AuditPage),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = AuditPage),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -225,10 +228,11 @@ pub async fn audit(
 #[utoipa::path(
     get,
     path = "/stages",
+    operation_id = "listStages",
     tag = "records",
     responses(
-        (status = 200, body = StageList),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = StageList),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

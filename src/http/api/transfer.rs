@@ -29,6 +29,7 @@ pub const IMPORT_BODY_LIMIT: usize = 20 * 1024 * 1024;
 #[utoipa::path(
     get,
     path = "/export/customers.csv",
+    operation_id = "exportCustomers",
     tag = "import/export",
     params(
         ("owner" = Option<String>, Query, description = "owned by this member (userid)"),
@@ -43,8 +44,8 @@ pub const IMPORT_BODY_LIMIT: usize = 20 * 1024 * 1024;
     ),
     responses(
         (status = 200, content_type = "text/csv", body = String, description = "the customers, one per line"),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -124,14 +125,15 @@ fn pages(
 #[utoipa::path(
     post,
     path = "/import/customers",
+    operation_id = "importCustomers",
     tag = "import/export",
     request_body(content = String, content_type = "text/csv", description = "the leads, one per line"),
     responses(
-        (status = 200, body = ImportReport),
-        (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 413, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = ImportReport),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "the body is too large", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "the body has the wrong content type", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
