@@ -379,7 +379,7 @@ impl Ctx<'_> {
         let actor = self.actor();
         match verb {
             Verb::Stage => {
-                let stages = &self.s.config.sales.stages;
+                let stages = &crate::crm::stages::current(self.db, &self.s.config).await?;
                 let Some(stage) = deals::parse_stage(stages, &value) else {
                     let options: Vec<String> = stages
                         .iter()
@@ -552,7 +552,7 @@ impl Ctx<'_> {
         }
         let tz = self.tz();
         let start = start_of_day(self.now, tz);
-        let stages = &self.s.config.sales.stages;
+        let stages = crate::crm::stages::current(self.db, &self.s.config).await?;
         let won = stages.get(stages.len().saturating_sub(2)).cloned().unwrap_or_default();
         let me = vec![self.me.to_owned()];
         let figures = figures::for_members(self.db, &me, start, self.now + 1, self.now, &won).await?;

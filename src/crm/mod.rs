@@ -13,6 +13,7 @@ pub mod members;
 pub mod plans;
 pub mod reminders;
 pub mod search;
+pub mod stages;
 pub mod sync;
 pub mod transfer;
 pub mod undo;

@@ -69,9 +69,10 @@ pub async fn nudge_stale(s: &Services, now: i64) -> Result<StaleReport, DbErr> {
         return Ok(report);
     };
     let threshold = now - i64::from(soonest) * DAY_MS;
+    let stages = crate::crm::stages::current(&s.db, &s.config).await?;
     let quiet = customer::Entity::find()
         .filter(customer::Column::OwnerUserid.is_not_null())
-        .filter(quiet_in_open_stage(&s.config.sales.stages, threshold))
+        .filter(quiet_in_open_stage(&stages, threshold))
         .all(&s.db)
         .await?;
     // Most quiet customers were nudged on an earlier day: skip them without a transaction each.

@@ -190,7 +190,7 @@ pub async fn org_figures(
     let previous_start = date_start(date - Duration::days(1), tz);
     let week_start = date_start(date - Duration::days(7), tz);
     let as_of = now.min(end);
-    let won = won_stage(&s.config.sales.stages);
+    let won = won_stage(&crate::crm::stages::current(&s.db, &s.config).await?);
     let window = |from: i64, to: i64, at: i64| {
         let won = won.clone();
         async move {
@@ -254,7 +254,10 @@ pub async fn at_risk(
     let threshold = as_of - i64::from(s.config.summary.at_risk_after_days) * DAY_MS;
     let quiet = owned()
         .filter(customer::Column::AtRisk.eq(false))
-        .filter(quiet_in_open_stage(&s.config.sales.stages, threshold));
+        .filter(quiet_in_open_stage(
+            &crate::crm::stages::current(&s.db, &s.config).await?,
+            threshold,
+        ));
     let owner_name = |c: &customer::Model| {
         let id = c.owner_userid.clone().unwrap_or_default();
         names.get(&id).cloned().unwrap_or(id)

@@ -411,6 +411,47 @@ async fn follow_ups_reminders_and_the_audit_log_are_read_within_scope() {
 }
 
 #[tokio::test]
+async fn an_admin_replaces_the_stages_and_the_chat_uses_them_at_once() {
+    let (app, admin, manager) = spawn().await;
+    app.say("rep1", "阶段 @张伟 方案报价").await;
+    let stages = json!({"stages": ["初次沟通", "报价", "成交", "丢单"]});
+    let (status, _) = send(&app, reqwest::Method::PUT, &manager, "/api/v1/stages", stages.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, replaced) = send(&app, reqwest::Method::PUT, &admin, "/api/v1/stages", stages).await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(
+        replaced["customers_in_unlisted_stages"], 1,
+        "张伟 keeps 方案报价: {replaced}"
+    );
+    assert_eq!(replaced["items"][2]["kind"], "won");
+    let (_, listed) = get(&app, &manager, "/api/v1/stages").await;
+    assert_eq!(listed["items"][1]["name"], "报价");
+
+    let answer = app.say("rep1", "阶段 @张伟 2").await;
+    assert!(answer.contains("报价"), "{answer}");
+    let answer = app.say("rep1", "阶段 @张伟 成交").await;
+    assert!(answer.contains("🎉"), "the new won stage: {answer}");
+
+    let (status, problem) = send(
+        &app,
+        reqwest::Method::PUT,
+        &admin,
+        "/api/v1/stages",
+        json!({"stages": ["报价", "报价", "成交"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_fields(&problem), ["/stages"]);
+    let audited = audit::Entity::find()
+        .filter(audit::Column::Action.eq("stages.update"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("audited");
+    assert_eq!(audited.actor, "token:ops");
+}
+
+#[tokio::test]
 async fn the_openapi_document_describes_every_route() {
     let (app, admin, _) = spawn().await;
     // The document is public: clients generate code from it before they hold a token.

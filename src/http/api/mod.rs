@@ -62,7 +62,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(records::follow_ups))
         .routes(routes!(records::reminders))
         .routes(routes!(records::audit))
-        .routes(routes!(records::stages))
+        .routes(routes!(records::stages, records::replace_stages))
         .routes(routes!(transfer::export_customers))
         .routes(routes!(transfer::import_customers))
         .routes(routes!(channels::list, channels::create))

@@ -1,16 +1,18 @@
-//! `/api/v1/follow-ups`, `/api/v1/reminders`, `/api/v1/audit` and `/api/v1/stages`: what the chat
-//! recorded, read with filters a page at a time, within the token's scope.
+//! `/api/v1/follow-ups`, `/api/v1/reminders` and `/api/v1/audit`: what the chat recorded, read
+//! with filters a page at a time, within the token's scope; and `/api/v1/stages`, the deal stages.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::customers::{FollowUp, Reminder};
-use super::extract::{Auth, Params};
+use super::extract::{Auth, JsonBody, Params};
 use super::problem::{Problem, ProblemDocument};
 use super::{DEFAULT_LIMIT, MAX_LIMIT, paginate, time};
 use crate::crm::listing::{self, RecordFilter};
+use crate::crm::stages as crm_stages;
+use crate::db::{begin_write, now_ms};
 use crate::http::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,6 +61,9 @@ pub struct Stage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StageList {
     pub items: Vec<Stage>,
+    /// After a replacement: customers in a stage the new list no longer has (they keep it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customers_in_unlisted_stages: Option<u64>,
 }
 
 /// Reads the filters every record list shares; `member` names the list's member parameter.
@@ -223,21 +228,63 @@ pub async fn audit(
 
 /// List deal stages
 ///
-/// The stages in order (`sales.stages` in the configuration): the last two close a deal, won then
-/// lost.
+/// The stages in order: the last two close a deal, won then lost.
 #[utoipa::path(
     get,
     path = "/stages",
     operation_id = "listStages",
-    tag = "records",
+    tag = "stages",
     responses(
         (status = 200, description = "OK", body = StageList),
         (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-pub async fn stages(State(state): State<AppState>, _auth: Auth) -> Json<StageList> {
-    let stages = &state.config.sales.stages;
+pub async fn stages(State(state): State<AppState>, _auth: Auth) -> Result<Json<StageList>, Problem> {
+    let stages = crm_stages::current(&state.db, &state.config).await?;
+    Ok(Json(stage_list(&stages, None)))
+}
+
+/// The stages, in order, that replace the list.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StagesInput {
+    /// At least one open stage, then won, then lost; 3 to 20, each 1 to 16 characters.
+    pub stages: Vec<String>,
+}
+
+/// Replace the deal stages
+///
+/// Customers keep the stage they are in; the answer says how many are now in a stage no longer
+/// listed. Chat commands, the summary and stale-lead nudges use the new list at once.
+#[utoipa::path(
+    put,
+    path = "/stages",
+    operation_id = "replaceStages",
+    tag = "stages",
+    request_body = StagesInput,
+    responses(
+        (status = 200, description = "OK", body = StageList),
+        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "the token may not do this", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn replace_stages(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(input): JsonBody<StagesInput>,
+) -> Result<Json<StageList>, Problem> {
+    auth.require_admin()?;
+    crm_stages::check(&input.stages).map_err(|message| Problem::invalid("/stages", message))?;
+    let txn = begin_write(&state.db).await?;
+    let stranded = crm_stages::replace(&txn, &state.config, &auth.actor(), &input.stages, now_ms()).await?;
+    txn.commit().await?;
+    Ok(Json(stage_list(&input.stages, Some(stranded))))
+}
+
+fn stage_list(stages: &[String], stranded: Option<u64>) -> StageList {
     let items = stages
         .iter()
         .enumerate()
@@ -251,5 +298,8 @@ pub async fn stages(State(state): State<AppState>, _auth: Auth) -> Json<StageLis
             },
         })
         .collect();
-    Json(StageList { items })
+    StageList {
+        items,
+        customers_in_unlisted_stages: stranded,
+    }
 }

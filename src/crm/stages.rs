@@ -1,0 +1,98 @@
+//! Deal stages: ordered, the last two closing a deal (won, then lost). `sales.stages` in the
+//! configuration is the default; an admin may replace the list through the admin API, and that
+//! list, stored in the database, then holds for every instance.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set};
+
+use crate::config::Config;
+use crate::crm::audit::{self, Actor};
+use crate::db::entity::{customer, kv_state};
+
+const KEY: &str = "sales.stages";
+pub const MAX_STAGES: usize = 20;
+pub const MAX_STAGE_CHARS: usize = 16;
+
+/// The stages in force: the stored list, else the configuration's.
+pub async fn current(db: &impl ConnectionTrait, config: &Config) -> Result<Vec<String>, DbErr> {
+    let stored = kv_state::Entity::find_by_id(KEY.to_owned()).one(db).await?;
+    Ok(stored
+        .and_then(|row| serde_json::from_str::<Vec<String>>(&row.value).ok())
+        .filter(|stages| stages.len() >= 3)
+        .unwrap_or_else(|| config.sales.stages.clone()))
+}
+
+/// What is wrong with a proposed list, if anything.
+pub fn check(stages: &[String]) -> Result<(), String> {
+    if stages.len() < 3 || stages.len() > MAX_STAGES {
+        return Err(format!(
+            "must list 3 to {MAX_STAGES} stages: at least one open stage, then won, then lost"
+        ));
+    }
+    for (i, stage) in stages.iter().enumerate() {
+        if stage.trim().is_empty() || stage.trim() != stage || stage.chars().count() > MAX_STAGE_CHARS {
+            return Err(format!(
+                "stage {} must be 1 to {MAX_STAGE_CHARS} characters without surrounding spaces",
+                i + 1
+            ));
+        }
+        if stages[..i].contains(stage) {
+            return Err(format!("{stage:?} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the stages (checked with [`check`] first), in the audit log. Customers keep the stage
+/// they are in; returns how many are now in a stage no longer listed.
+pub async fn replace(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    actor: &Actor,
+    stages: &[String],
+    now: i64,
+) -> Result<u64, DbErr> {
+    let before = current(db, config).await?;
+    let value = serde_json::to_string(stages).expect("strings serialize");
+    kv_state::Entity::insert(kv_state::ActiveModel {
+        key: Set(KEY.to_owned()),
+        value: Set(value),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(kv_state::Column::Key)
+            .update_columns([kv_state::Column::Value, kv_state::Column::UpdatedAt])
+            .to_owned(),
+    )
+    .exec(db)
+    .await?;
+    let detail = serde_json::json!({ "before": before, "after": stages });
+    audit::record(db, actor, "stages.update", None, None, detail).await?;
+    customer::Entity::find()
+        .filter(customer::Column::Stage.is_not_null())
+        .filter(customer::Column::Stage.is_not_in(stages.iter().cloned()))
+        .count(db)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(stages: &[&str]) -> Vec<String> {
+        stages.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_list_needs_an_open_stage_then_won_then_lost_each_once() {
+        assert!(check(&list(&["接触", "报价", "赢单", "输单"])).is_ok());
+        assert!(check(&list(&["赢单", "输单"])).is_err());
+        assert!(
+            check(&list(&["接触", "接触", "赢单", "输单"]))
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(check(&list(&["接触", " ", "赢单"])).is_err());
+        assert!(check(&list(&["一个非常非常非常非常非常非常长的阶段名称", "赢单", "输单"])).is_err());
+    }
+}
