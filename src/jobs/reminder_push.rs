@@ -37,7 +37,11 @@ const CLAIM: ClaimColumns<reminder::Column> = ClaimColumns {
     attempts: reminder::Column::Attempts,
     ready: "pending",
     claimed: "claimed",
-    order: &[reminder::Column::OwnerUserid, reminder::Column::DueAt],
+    order: &[
+        reminder::Column::OwnerUserid,
+        reminder::Column::DueAt,
+        reminder::Column::Id,
+    ],
 };
 
 /// A reminder is shown as late once it is this much past due.

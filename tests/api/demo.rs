@@ -19,13 +19,13 @@ fn start_demo(db: &TestDb, dir: &tempfile::TempDir) -> (Running, String) {
         format!("sqlite://{}/demo.db?mode=rwc", dir.path().display())
     };
     // The demo imports its team's customers at start, so its jobs run.
-    let demo = Running::spawn(command(db, dir).env("SCRM_JOBS__ENABLED", "true").args([
-        "demo",
-        "--addr",
-        "127.0.0.1:0",
-        "--database",
-        &database,
-    ]));
+    // A loaded CI machine may take longer than the default 2 s to answer; WeCom waits 5 s.
+    let demo = Running::spawn(
+        command(db, dir)
+            .env("SCRM_JOBS__ENABLED", "true")
+            .env("SCRM_BOT__REPLY_BUDGET_MS", "4500")
+            .args(["demo", "--addr", "127.0.0.1:0", "--database", &database]),
+    );
     let line = demo.wait_for_stdout(|l| l.trim_start().starts_with("service"));
     let url = line.split_whitespace().nth(1).unwrap().to_owned();
     (demo, url)
