@@ -146,6 +146,11 @@ pub async fn upsert_contacts(
         return Ok(Vec::new());
     }
     let external_ids: Vec<&str> = rows.iter().map(|(c, _)| c.external_userid.as_str()).collect();
+    let mobiles: Vec<(&str, &[String])> = rows
+        .iter()
+        .map(|(c, f)| (c.external_userid.as_str(), f.remark_mobiles.as_slice()))
+        .collect();
+    super::transfer::link_imported_leads(db, &mobiles).await?;
     let existing: HashMap<String, i64> = customer::Entity::find()
         .filter(customer::Column::ExternalUserid.is_in(external_ids.iter().copied()))
         .all(db)

@@ -19,6 +19,9 @@ use crate::crm::{channels, deals, plans};
 use crate::db::begin_write;
 use crate::db::entity::{channel, customer, member};
 
+/// The external id of an imported lead until it is linked to a WeCom contact.
+pub const LEAD_PREFIX: &str = "lead:";
+
 /// The byte-order mark that tells Excel the file is UTF-8.
 pub const BOM: &str = "\u{feff}";
 
@@ -78,7 +81,7 @@ pub fn export_rows(rows: &[customer::Model], tz: chrono_tz::Tz) -> Vec<u8> {
             c.last_follow_up_at.map(time).unwrap_or_default(),
             time(c.created_at),
             time(c.updated_at),
-            if c.import_key.is_some() {
+            if c.external_userid.starts_with(LEAD_PREFIX) {
                 String::new()
             } else {
                 c.external_userid.clone()
@@ -319,8 +322,8 @@ fn validate(
     let channel = channel_text
         .as_ref()
         .and_then(|text| channels.iter().find(|c| &c.state == text || &c.name == text).cloned());
-    let key = if !phone.is_empty() {
-        format!("phone:{phone}")
+    let key = if let Some(key) = phone_key(&phone) {
+        key
     } else {
         format!("name:{}|company:{}", name.to_lowercase(), company.to_lowercase())
     };
@@ -336,6 +339,75 @@ fn validate(
         channel_text,
         channel,
     })
+}
+
+/// The natural key of a lead with this phone number, if it is one.
+pub fn phone_key(text: &str) -> Option<String> {
+    normalize_phone(text)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("phone:{p}"))
+}
+
+/// Imported leads become the WeCom contacts that turn up with their phone number among a
+/// member's remark mobiles (the rep noted the number when the person added them): the lead's
+/// record takes the contact's external id — so the add or edit that follows updates it instead of
+/// creating a second customer — and keeps its owner, channel and history. Contacts already known
+/// are left alone. Returns the ids of the leads linked.
+pub async fn link_imported_leads(db: &impl ConnectionTrait, contacts: &[(&str, &[String])]) -> Result<Vec<i64>, DbErr> {
+    let mut wanted: HashMap<String, &str> = HashMap::new();
+    for (external_userid, mobiles) in contacts {
+        for mobile in mobiles.iter() {
+            if let Some(key) = phone_key(mobile) {
+                wanted.entry(key).or_insert(external_userid);
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut known: std::collections::HashSet<String> = customer::Entity::find()
+        .filter(customer::Column::ExternalUserid.is_in(wanted.values().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.external_userid)
+        .collect();
+    let leads = customer::Entity::find()
+        .filter(customer::Column::ImportKey.is_in(wanted.keys().cloned()))
+        .filter(customer::Column::ExternalUserid.starts_with(LEAD_PREFIX))
+        .all(db)
+        .await?;
+    let mut linked = Vec::new();
+    for lead in leads {
+        let Some(external) = lead.import_key.as_ref().and_then(|k| wanted.get(k)).copied() else {
+            continue;
+        };
+        if !known.insert(external.to_owned()) {
+            continue;
+        }
+        customer::Entity::update_many()
+            .col_expr(
+                customer::Column::ExternalUserid,
+                sea_orm::sea_query::Expr::val(external),
+            )
+            .filter(customer::Column::Id.eq(lead.id))
+            .exec(db)
+            .await?;
+        let detail =
+            serde_json::json!({ "lead": lead.external_userid, "external_userid": external, "phone": lead.phone });
+        audit::record(
+            db,
+            &Actor::Wecom,
+            "customer.link",
+            Some(lead.id),
+            lead.owner_userid.as_deref(),
+            detail,
+        )
+        .await?;
+        linked.push(lead.id);
+    }
+    Ok(linked)
 }
 
 /// Digits (and a leading +) of a phone number written any usual way: `138-0000-0001`,
@@ -409,7 +481,7 @@ async fn write(
         let external: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         let status = lead.channel.as_ref().and_then(|c| c.follow_up_plan.clone());
         let created = customer::ActiveModel {
-            external_userid: Set(format!("lead:{external}")),
+            external_userid: Set(format!("{LEAD_PREFIX}{external}")),
             name: Set(lead.name.clone()),
             contact_type: Set(0),
             avatar: Set(String::new()),
@@ -560,7 +632,7 @@ mod tests {
             line,
             "7,\"张伟, \"\"老张\"\"\",华为,,,rep1,,,,重点;VIP,,是,,1970-01-01 08:00,1970-01-01 08:00,wmX\n"
         );
-        c.import_key = Some("phone:1".into());
+        c.external_userid = format!("{LEAD_PREFIX}0a1b");
         let line = String::from_utf8(export_rows(&[c], chrono_tz::Asia::Shanghai)).unwrap();
         assert!(line.ends_with("08:00,\n"), "an imported lead has no WeCom id: {line}");
     }

@@ -251,3 +251,50 @@ async fn the_command_line_imports_with_a_report_and_exports_to_a_file() {
     cmd.arg("import").arg(dir.path().join("missing.csv"));
     assert_eq!(output_async(cmd).await.0, 2);
 }
+
+#[tokio::test]
+async fn a_lead_becomes_the_wecom_contact_who_adds_a_rep_with_its_phone() {
+    // 王芳 from the fair adds rep2 on WeChat as 芳芳; rep2 notes her number.
+    let mut fixture = test_fixture();
+    let mut card = contact("wmCard", "芳芳", "", &[("rep2", "王芳 比亚迪", "")]);
+    card.follow_user[0].remark_mobiles = vec!["13800001001".into()];
+    fixture.external_contacts = vec![card];
+    let app = TestApp::spawn_with_fake(fixture, |c| {
+        c.channels = vec![wecom_scrm::config::ChannelSeed {
+            state: "fair".into(),
+            name: "广交会".into(),
+            welcome: None,
+            plan: None,
+        }];
+    })
+    .await;
+    wecom_scrm::crm::sync::sync_org(&app.services(), &wecom_scrm::crm::audit::Actor::Sync, &mut |_| {})
+        .await
+        .unwrap();
+    let now = wecom_scrm::db::now_ms();
+    let admin = wecom_scrm::tokens::create(&app.db, "ops", "admin", None, now)
+        .await
+        .unwrap()
+        .token;
+    let (_, report) = import(&app, &admin, CARDS).await;
+    assert_eq!(report["created"], 3, "{report}");
+
+    let row = app.deliver(&add_event("rep2", "wmCard", None, None)).await;
+    assert_eq!(row.status, "processed", "{row:?}");
+    let linked = customer_by_external(&app, "wmCard").await;
+    assert_eq!(linked.phone, "13800001001", "the imported lead, not a new customer");
+    assert_eq!(linked.owner_userid.as_deref(), Some("rep1"), "the lead keeps its owner");
+    assert_eq!(linked.first_state.as_deref(), Some("fair"), "and its lead source");
+    assert_eq!(customer::Entity::find().count(&app.db).await.unwrap(), 3);
+    let links = audit::Entity::find()
+        .filter(audit::Column::Action.eq("customer.link"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(links, 1);
+    let csv = export(&app, &admin, "").await;
+    assert!(
+        csv.lines().any(|l| l.contains("王芳") || l.contains("芳芳")) && csv.contains(",wmCard"),
+        "{csv}"
+    );
+}
