@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use super::CliError;
 use crate::config::Config;
 use crate::crm::audit::Actor;
+use crate::crm::export;
 use crate::crm::listing::{self, CustomerFilter, Scope};
 use crate::crm::transfer::{self, ImportError};
 use crate::db::now_ms;
@@ -63,13 +64,13 @@ pub async fn export(config: &Config, db: &DatabaseConnection, args: ExportArgs) 
         ..Default::default()
     };
     let tz = config.org.tz();
-    out.write_all(&transfer::export_header()).map_err(failed)?;
+    out.write_all(&export::export_header()).map_err(failed)?;
     let (mut after, mut written) = (None, 0u64);
     loop {
         let rows = listing::customers(db, &Scope::All, &filter, after, PAGE)
             .await
             .map_err(|e| CliError::Failed(format!("database: {e}")))?;
-        out.write_all(&transfer::export_rows(&rows, tz)).map_err(failed)?;
+        out.write_all(&export::export_rows(&rows, tz)).map_err(failed)?;
         written += rows.len() as u64;
         if args.out.is_some() {
             eprint!("\rexported {written} customers");

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod channels;
 pub mod customers;
 pub mod deals;
+pub mod export;
 pub mod figures;
 pub mod followups;
 pub mod listing;

@@ -12,6 +12,7 @@ use futures_util::stream;
 use super::customers::{FILTER_PARAMETERS, customer_filter};
 use super::extract::{Auth, Params, has_media_type};
 use super::problem::{Problem, ProblemDocument};
+use crate::crm::export;
 use crate::crm::listing::{self, CustomerFilter, Scope};
 use crate::crm::transfer::{self, ImportError, ImportReport};
 use crate::db::now_ms;
@@ -92,7 +93,7 @@ fn pages(
         async move {
             let rows = match next {
                 Next::Done => return None,
-                Next::Header(first) => return Some((Ok(transfer::export_header()), Next::Page(first))),
+                Next::Header(first) => return Some((Ok(export::export_header()), Next::Page(first))),
                 Next::Page(rows) => rows,
                 Next::Fetch(after) => {
                     match listing::customers(&state.db, &scope, &filter, Some(after), EXPORT_PAGE).await {
@@ -109,7 +110,7 @@ fn pages(
                 Some(_) => Next::Done,
                 None => return None,
             };
-            Some((Ok(transfer::export_rows(&rows, tz)), after))
+            Some((Ok(export::export_rows(&rows, tz)), after))
         }
     })
 }
