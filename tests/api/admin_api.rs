@@ -238,6 +238,9 @@ async fn bad_parameters_are_422_naming_each_field() {
         "{problem}"
     );
     assert_eq!(get(&app, &admin, "/api/v1/nothing-here").await.0, StatusCode::NOT_FOUND);
+    let (status, problem) = send(&app, reqwest::Method::PATCH, &admin, "/api/v1/customers", json!({})).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(problem["type"], "/api/v1/problems/method-not-allowed");
 }
 
 #[tokio::test]

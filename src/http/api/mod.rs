@@ -85,6 +85,7 @@ pub fn router() -> Router<AppState> {
             get(move || async move { Json(document.as_ref().clone()) }),
         )
         .fallback(|| async { Problem::NotFound("resource") })
+        .method_not_allowed_fallback(|| async { Problem::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
 }
 

@@ -39,6 +39,8 @@ pub enum Problem {
     Invalid(Vec<FieldError>),
     #[error("{0}")]
     Conflict(String),
+    #[error("this resource does not answer that method")]
+    MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
     TooLarge(usize),
     #[error("the request body must be {0}")]
@@ -62,6 +64,7 @@ impl Problem {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +78,7 @@ impl Problem {
             Self::NotFound(_) => "not-found",
             Self::Invalid(_) => "invalid-request",
             Self::Conflict(_) => "conflict",
+            Self::MethodNotAllowed => "method-not-allowed",
             Self::TooLarge(_) => "body-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Database(_) => "unavailable",
