@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use cbc::cipher::block_padding::NoPadding;
-use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, InnerIvInit, KeyInit};
 use secrecy::{ExposeSecret, SecretString};
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
@@ -85,6 +85,9 @@ pub fn decode_aes_key(encoding_aes_key: &str) -> Result<[u8; 32], KeyError> {
 pub struct WecomCrypto {
     token: SecretString,
     key: [u8; 32],
+    /// The key schedule, expanded once: expanding it for every callback costs as much as
+    /// decrypting one.
+    cipher: Aes256,
     receive_id: String,
 }
 
@@ -103,9 +106,11 @@ pub type Signature = [u8; 40];
 
 impl WecomCrypto {
     pub fn new(token: SecretString, encoding_aes_key: &str, receive_id: impl Into<String>) -> Result<Self, KeyError> {
+        let key = decode_aes_key(encoding_aes_key)?;
         Ok(Self {
             token,
-            key: decode_aes_key(encoding_aes_key)?,
+            cipher: Aes256::new_from_slice(&key).expect("a 32-byte key is a valid AES-256 key"),
+            key,
             receive_id: receive_id.into(),
         })
     }
@@ -167,8 +172,8 @@ impl WecomCrypto {
             return Err(CryptoError::CipherLength(buf.len()));
         }
         let plain_len = {
-            let decryptor = cbc::Decryptor::<Aes256>::new_from_slices(&self.key, &self.key[..16])
-                .expect("a 32-byte key and a 16-byte iv are valid lengths");
+            let decryptor = cbc::Decryptor::<Aes256>::inner_iv_slice_init(self.cipher.clone(), &self.key[..16])
+                .expect("a 16-byte iv is a valid length");
             let plain = decryptor
                 .decrypt_padded::<NoPadding>(&mut buf)
                 .map_err(|_| CryptoError::Padding)?;
@@ -204,8 +209,8 @@ impl WecomCrypto {
         buf.extend_from_slice(msg.as_bytes());
         buf.extend_from_slice(self.receive_id.as_bytes());
         buf.resize(frame_len + pad, pad as u8);
-        let encryptor = cbc::Encryptor::<Aes256>::new_from_slices(&self.key, &self.key[..16])
-            .expect("a 32-byte key and a 16-byte iv are valid lengths");
+        let encryptor = cbc::Encryptor::<Aes256>::inner_iv_slice_init(self.cipher.clone(), &self.key[..16])
+            .expect("a 16-byte iv is a valid length");
         let total = buf.len();
         let cipher = encryptor
             .encrypt_padded::<NoPadding>(&mut buf, total)
@@ -304,6 +309,7 @@ fn hex_lower(bytes: &[u8]) -> Signature {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cbc::cipher::KeyIvInit;
 
     fn crypto() -> WecomCrypto {
         WecomCrypto::new(

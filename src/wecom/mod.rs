@@ -9,3 +9,5 @@ pub mod xml;
 
 #[cfg(test)]
 mod crypto_vectors;
+#[cfg(test)]
+mod xml_reference;
