@@ -201,6 +201,22 @@ async fn a_manager_imports_and_exports_within_their_departments_only() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("--data-binary"),
+        "{problem}"
+    );
+    // A file sent as plain bytes is read as CSV too.
+    let response = app
+        .client
+        .post(app.url("/api/v1/import/customers"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/octet-stream")
+        .body("姓名,负责人\n新客户,rep1\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     let (status, _) = import(&app, "scrm_000000000000_x", CARDS).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

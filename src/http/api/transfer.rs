@@ -143,8 +143,11 @@ pub async fn import_customers(
     auth: Auth,
     request: Request,
 ) -> Result<Json<ImportReport>, Problem> {
-    if !has_media_type(request.headers(), "text/csv") {
-        return Err(Problem::UnsupportedMediaType("text/csv"));
+    let csv_types = ["text/csv", "application/csv", "text/plain", "application/octet-stream"];
+    if !csv_types.iter().any(|t| has_media_type(request.headers(), t)) {
+        return Err(Problem::UnsupportedMediaType(
+            "the CSV file itself, as text/csv (e.g. curl -H 'Content-Type: text/csv' --data-binary @cards.csv)",
+        ));
     }
     let file = axum::body::to_bytes(request.into_body(), IMPORT_BODY_LIMIT)
         .await
