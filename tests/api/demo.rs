@@ -63,12 +63,16 @@ async fn demo_and_simulate_work_together() {
         StatusCode::OK
     );
 
+    // The first start imports the team's customers; chat once it has.
+    demo.wait_for_stderr(|l| l.contains("customer import finished"));
     let (code, stdout, stderr) = simulate(&dir, &url, &["text", "--from", "zhangsan", "帮助"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stdout.starts_with("HTTP 200\nreply: 可用命令"),
-        "the answer comes back as a passive reply: {stdout}"
-    );
+    if !stdout.starts_with("HTTP 200\nreply: 可用命令") {
+        // Past the reply budget (a loaded machine) the one answer goes through the message API,
+        // which the demo prints.
+        assert_eq!(stdout.trim(), "HTTP 200", "{stdout}");
+        demo.wait_for_stdout(|l| l.contains("可用命令"));
+    }
 
     let (code, stdout, _) = simulate(
         &dir,
