@@ -12,7 +12,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::db::entity::{api_token, member};
+use crate::crm::members;
+use crate::db::entity::api_token;
 
 const PREFIX: &str = "scrm_";
 /// A token used within this long is not written back as used again: no write per request.
@@ -106,11 +107,7 @@ pub async fn create(
         ("admin", Some(_)) => return Err(TokenError::MemberNotAllowed),
         ("manager", None) => return Err(TokenError::MemberRequired),
         ("manager", Some(userid)) => {
-            let active = member::Entity::find_by_id(userid.to_owned())
-                .filter(member::Column::Active.eq(true))
-                .one(db)
-                .await?;
-            if active.is_none() {
+            if !members::is_active(db, userid).await? {
                 return Err(TokenError::UnknownMember(userid.to_owned()));
             }
             Some(userid.to_owned())
@@ -197,11 +194,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, presented: &str, now: i64) 
     let role = match (row.role.as_str(), row.member_userid.clone()) {
         ("admin", _) => Role::Admin,
         ("manager", Some(member)) => {
-            let active = member::Entity::find_by_id(member.clone())
-                .filter(member::Column::Active.eq(true))
-                .one(db)
-                .await?;
-            if active.is_none() {
+            if !members::is_active(db, &member).await? {
                 return Ok(None);
             }
             Role::Manager { member }

@@ -316,19 +316,32 @@ pub async fn led_departments(db: &impl ConnectionTrait, userid: &str) -> Result<
 /// `roots` and every department under them, in id order.
 pub async fn department_tree(db: &impl ConnectionTrait, roots: &[i64]) -> Result<Vec<i64>, DbErr> {
     let all_departments = department::Entity::find().all(db).await?;
-    let mut tree: BTreeSet<i64> = roots.iter().copied().collect();
+    Ok(subtree(&all_departments, roots.iter().copied()).into_iter().collect())
+}
+
+/// `roots` and every department under them, among `departments`.
+pub fn subtree(departments: &[department::Model], roots: impl IntoIterator<Item = i64>) -> BTreeSet<i64> {
+    let mut tree: BTreeSet<i64> = roots.into_iter().collect();
     loop {
         let before = tree.len();
-        for d in &all_departments {
-            if tree.contains(&d.parent_id) && d.parent_id != d.id {
+        for d in departments {
+            if d.parent_id != d.id && tree.contains(&d.parent_id) {
                 tree.insert(d.id);
             }
         }
         if tree.len() == before {
-            break;
+            return tree;
         }
     }
-    Ok(tree.into_iter().collect())
+}
+
+/// Whether `userid` is a member who has not left.
+pub async fn is_active(db: &impl ConnectionTrait, userid: &str) -> Result<bool, DbErr> {
+    Ok(member::Entity::find_by_id(userid.to_owned())
+        .filter(member::Column::Active.eq(true))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// The members of `departments` (not of the departments under them), each once.

@@ -85,18 +85,7 @@ impl OrgChart {
 
     /// `heads` and every department below them.
     fn subtree(&self, heads: &BTreeSet<i64>) -> BTreeSet<i64> {
-        let mut tree = heads.clone();
-        loop {
-            let before = tree.len();
-            for d in &self.departments {
-                if d.parent_id != d.id && tree.contains(&d.parent_id) {
-                    tree.insert(d.id);
-                }
-            }
-            if tree.len() == before {
-                return tree;
-            }
-        }
+        crate::crm::members::subtree(&self.departments, heads.iter().copied())
     }
 
     fn members_of(&self, tree: &BTreeSet<i64>) -> Vec<String> {
