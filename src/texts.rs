@@ -6,7 +6,8 @@ use chrono_tz::Tz;
 
 const WEEKDAYS: [&str; 7] = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
 
-fn local(ms: i64, tz: Tz) -> DateTime<Tz> {
+/// An instant (Unix milliseconds) in the org's time zone.
+pub fn local(ms: i64, tz: Tz) -> DateTime<Tz> {
     tz.from_utc_datetime(
         &DateTime::<Utc>::from_timestamp_millis(ms)
             .unwrap_or_default()
@@ -29,6 +30,11 @@ pub fn day(ms: i64, tz: Tz) -> String {
 pub fn day_time(ms: i64, tz: Tz) -> String {
     let t = local(ms, tz);
     format!("{} {}", day(ms, tz), t.format("%H:%M"))
+}
+
+/// `2026-11-26 15:00`: sortable, for files and listings.
+pub fn minute_stamp(ms: i64, tz: Tz) -> String {
+    local(ms, tz).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// `11月26日`

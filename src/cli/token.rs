@@ -1,10 +1,10 @@
 //! `wecom-scrm token create|revoke|list`: bearer tokens for the admin API.
 
-use chrono::TimeZone as _;
 use sea_orm::DatabaseConnection;
 
 use super::CliError;
 use crate::db::now_ms;
+use crate::texts::minute_stamp;
 use crate::tokens::{self, TokenError};
 
 #[derive(Debug, clap::Subcommand)]
@@ -58,11 +58,7 @@ pub async fn run(db: &DatabaseConnection, command: TokenCommand, tz: chrono_tz::
             if rows.is_empty() {
                 println!("no tokens; create one with `wecom-scrm token create --name NAME --role admin`");
             }
-            let time = |ms: i64| {
-                tz.timestamp_millis_opt(ms)
-                    .single()
-                    .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M").to_string())
-            };
+            let time = |ms: i64| minute_stamp(ms, tz);
             for t in rows {
                 let role = match &t.member_userid {
                     Some(member) => format!("{} ({member})", t.role),

@@ -1,11 +1,10 @@
 //! Customers out as CSV: UTF-8 with a BOM, so Excel shows Chinese correctly, written a page at a
 //! time by the caller. The import ([`super::transfer`]) reads the same columns back.
 
-use chrono::TimeZone as _;
-
 use crate::crm::deals;
 use crate::crm::transfer::LEAD_PREFIX;
 use crate::db::entity::customer;
+use crate::texts::minute_stamp;
 
 /// The byte-order mark that tells Excel the file is UTF-8.
 pub const BOM: &str = "\u{feff}";
@@ -42,11 +41,7 @@ pub fn export_header() -> Vec<u8> {
 
 /// CSV lines for `rows`, in the export's columns.
 pub fn export_rows(rows: &[customer::Model], tz: chrono_tz::Tz) -> Vec<u8> {
-    let time = |ms: i64| {
-        tz.timestamp_millis_opt(ms)
-            .single()
-            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M").to_string())
-    };
+    let time = |ms: i64| minute_stamp(ms, tz);
     let mut out = Vec::with_capacity(rows.len() * 160);
     let mut writer = csv::Writer::from_writer(&mut out);
     for c in rows {

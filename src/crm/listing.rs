@@ -5,6 +5,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::crm::members;
+use crate::crm::search::escape_like;
 use crate::db::entity::{audit, customer, department, follow_up, follower, member, member_department, reminder};
 
 /// What a caller may see: everything, or the customers these members own or follow (and these
@@ -119,17 +120,6 @@ pub async fn customers(
         query = query.filter(C::Id.gt(after));
     }
     query.order_by_asc(C::Id).limit(limit).all(db).await
-}
-
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 /// A customer with who follows them (now and before), their follow-ups and reminders.

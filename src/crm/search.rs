@@ -50,7 +50,8 @@ pub struct Hit {
     pub score: u32,
 }
 
-fn escape_like(q: &str) -> String {
+/// `q` with the LIKE wildcards (and the escape character) escaped, for `ESCAPE '\\'`.
+pub(crate) fn escape_like(q: &str) -> String {
     q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 

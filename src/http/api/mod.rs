@@ -14,7 +14,6 @@ use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use chrono::TimeZone as _;
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -106,8 +105,5 @@ fn paginate<T>(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> (Vec<T>,
 
 /// An instant as RFC 3339 in the org's time zone.
 fn time(ms: i64, tz: chrono_tz::Tz) -> String {
-    tz.timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
+    crate::bot::time::rfc3339(&crate::texts::local(ms, tz))
 }
