@@ -4,6 +4,8 @@
 //! or a known one missing a field we need, becomes [`CallbackKind::Unknown`] and the raw XML is kept
 //! by the caller. Only XML that is not well formed (or declares a DOCTYPE) is an error.
 
+use std::borrow::Cow;
+
 use sha1::{Digest, Sha1};
 
 use super::xml::{Fields, XmlError, parse_fields};
@@ -11,7 +13,7 @@ use super::xml::{Fields, XmlError, parse_fields};
 /// The outer POST body: only `Encrypt` is authenticated (by the signature), so nothing else is used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope<'a> {
-    pub encrypt: std::borrow::Cow<'a, str>,
+    pub encrypt: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,8 +28,8 @@ pub fn parse_envelope(body: &str) -> Result<Envelope<'_>, EnvelopeError> {
     let mut fields = parse_fields(body)?;
     let encrypt = fields.take("Encrypt").ok_or(EnvelopeError::MissingEncrypt)?;
     let encrypt = match encrypt {
-        std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.trim()),
-        std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.trim().to_owned()),
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
     };
     if encrypt.is_empty() {
         return Err(EnvelopeError::MissingEncrypt);
@@ -214,13 +216,14 @@ pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
     let dedupe_key = dedupe_key(&fields);
     let text = |name: &str| fields.get(name).map(str::trim).unwrap_or_default().to_owned();
     let optional = |name: &str| fields.non_empty(name).map(str::to_owned);
-    let lower = |name: &str| fields.non_empty(name).map(str::to_ascii_lowercase);
+    // Lowercased only when not already lowercase, as WeCom sends them: no allocation per callback.
+    let lower = |name: &str| fields.non_empty(name).map(lowercase);
 
     let msg_type = lower("MsgType").unwrap_or_default();
     let event = lower("Event");
     let change_type = lower("ChangeType");
 
-    let kind = match (msg_type.as_str(), event.as_deref()) {
+    let kind = match (msg_type.as_ref(), event.as_deref()) {
         ("text", _) => match (fields.non_empty("MsgId"), fields.get("Content")) {
             (Some(msg_id), Some(content)) => Some(CallbackKind::Text {
                 msg_id: msg_id.to_owned(),
@@ -273,14 +276,14 @@ pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
             }),
         _ => None,
     };
-    let kind = kind.unwrap_or(CallbackKind::Unknown {
+    let kind = kind.unwrap_or_else(|| CallbackKind::Unknown {
         msg_type: if msg_type.is_empty() {
             "unknown".into()
         } else {
-            msg_type
+            msg_type.into_owned()
         },
-        event,
-        change_type,
+        event: event.map(Cow::into_owned),
+        change_type: change_type.map(Cow::into_owned),
     });
 
     Ok(Callback {
@@ -291,6 +294,14 @@ pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
         kind,
         dedupe_key,
     })
+}
+
+fn lowercase(value: &str) -> Cow<'_, str> {
+    if value.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(value.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(value)
+    }
 }
 
 fn list(value: Option<&str>) -> impl Iterator<Item = &str> {
@@ -306,10 +317,15 @@ fn list(value: Option<&str>) -> impl Iterator<Item = &str> {
 /// byte for byte, while two different events — e.g. two customers adding the same rep in the same
 /// second — differ in at least one field (`ExternalUserID`) and so never collapse into one.
 pub fn dedupe_key(fields: &Fields<'_>) -> String {
+    /// Characters of a `MsgId` kept in the key; WeCom's are 19 digits.
+    const MAX_MSG_ID: usize = 80;
     if let Some(msg_id) = fields.non_empty("MsgId") {
-        let mut key = String::with_capacity(4 + msg_id.len());
+        let mut key = String::with_capacity(4 + msg_id.len().min(MAX_MSG_ID));
         key.push_str("msg:");
-        key.extend(msg_id.chars().take(80));
+        match msg_id.char_indices().nth(MAX_MSG_ID) {
+            Some((cut, _)) => key.push_str(&msg_id[..cut]),
+            None => key.push_str(msg_id),
+        }
         return key;
     }
     let mut sorted: Vec<(&str, &str)> = fields.iter().collect();

@@ -144,7 +144,7 @@ impl WecomCrypto {
         encrypt: &str,
     ) -> Result<(), CryptoError> {
         let expected = self.signature(timestamp, nonce, encrypt);
-        if bool::from(expected.as_slice().ct_eq(given.as_bytes())) {
+        if constant_time_eq(&expected, given.as_bytes()) {
             Ok(())
         } else {
             Err(CryptoError::Signature)
@@ -167,7 +167,9 @@ impl WecomCrypto {
     /// Decrypts a base64 `Encrypt` value and returns the framed message after checking padding,
     /// length and receive id.
     pub fn decrypt(&self, encrypt: &str) -> Result<String, CryptoError> {
-        let mut buf = STANDARD.decode(encrypt).map_err(|_| CryptoError::Base64)?;
+        let mut buf = base64_simd::STANDARD
+            .decode_to_vec(encrypt)
+            .map_err(|_| CryptoError::Base64)?;
         if buf.is_empty() || buf.len() % 16 != 0 {
             return Err(CryptoError::CipherLength(buf.len()));
         }
@@ -194,7 +196,13 @@ impl WecomCrypto {
         }
         buf.copy_within(HEADER_LEN..msg_end, 0);
         buf.truncate(msg_len);
-        String::from_utf8(buf).map_err(|_| CryptoError::Utf8)
+        if simdutf8::basic::from_utf8(&buf).is_err() {
+            return Err(CryptoError::Utf8);
+        }
+        // SAFETY: `buf` was validated as UTF-8 just above and is not modified in between. The
+        // SIMD validator is several times faster than `String::from_utf8`'s on the Chinese text
+        // of a typical message, and this runs for every callback.
+        Ok(unsafe { String::from_utf8_unchecked(buf) })
     }
 
     /// Encrypts `msg` the way WeCom does, with the given 16 random bytes (fixed in tests, fresh from
@@ -294,6 +302,16 @@ fn unpad(plain: &[u8]) -> Result<usize, CryptoError> {
         return Err(CryptoError::Padding);
     }
     Ok(body.len())
+}
+
+/// Equal in time independent of where the first difference is: every byte is looked at, and
+/// only the folded difference is compared.
+fn constant_time_eq(expected: &Signature, given: &[u8]) -> bool {
+    let Ok(given) = <&Signature>::try_from(given) else {
+        return false;
+    };
+    let difference = expected.iter().zip(given).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    bool::from(difference.ct_eq(&0))
 }
 
 fn hex_lower(bytes: &[u8]) -> Signature {

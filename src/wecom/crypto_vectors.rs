@@ -152,6 +152,24 @@ proptest! {
         let _ = c.decrypt(&tampered);
     }
 
+    /// The SIMD base64 decoder on the hot path accepts exactly what the reference decoder
+    /// (`base64`'s strict STANDARD engine) accepts, and yields the same bytes.
+    #[test]
+    fn simd_base64_agrees_with_the_reference_decoder(
+        bytes in prop::collection::vec(any::<u8>(), 0..400),
+        cut in any::<prop::sample::Index>(),
+        noise in "[A-Za-z0-9+/=*\n ]{0,3}",
+    ) {
+        let engine = base64::engine::general_purpose::STANDARD;
+        let encoded = base64::Engine::encode(&engine, &bytes);
+        let at = cut.index(encoded.len() + 1);
+        let mangled = format!("{}{noise}{}", &encoded[..at], &encoded[at..]);
+        for input in [encoded.as_str(), mangled.as_str(), &encoded[..at]] {
+            let reference = base64::Engine::decode(&engine, input).ok();
+            prop_assert_eq!(base64_simd::STANDARD.decode_to_vec(input).ok(), reference, "input {:?}", input);
+        }
+    }
+
     #[test]
     fn decrypt_never_panics_on_arbitrary_input(input in "\\PC{0,600}") {
         let _ = test_crypto().decrypt(&input);

@@ -86,6 +86,10 @@ pub fn parse_fields(xml: &str) -> Result<Fields<'_>, XmlError> {
     let (root, root_empty) = scanner.start_tag()?;
     if !root_empty {
         loop {
+            if let Some((name, value)) = scanner.simple_child() {
+                fields.entries.push((name, Cow::Borrowed(value)));
+                continue;
+            }
             match scanner.next_item()? {
                 Item::Text(text) => resolve_text(text, |_| {})?,
                 Item::CData(_) | Item::Skipped => {}
@@ -117,7 +121,7 @@ fn malformed(what: &str) -> XmlError {
 
 /// The local part of a possibly prefixed name (`ns:Name` → `Name`).
 fn local(name: &str) -> &str {
-    match name.bytes().rposition(|b| b == b':') {
+    match memchr::memrchr(b':', name.as_bytes()) {
         Some(colon) => &name[colon + 1..],
         None => name,
     }
@@ -198,15 +202,26 @@ impl<'a> Scanner<'a> {
     /// ignored), and whether it closes itself.
     fn start_tag(&mut self) -> Result<(&'a str, bool), XmlError> {
         let rest = self.rest();
-        let name_len = rest
-            .bytes()
-            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
-            .ok_or_else(|| malformed("unterminated start tag"))?;
-        let name = &rest[..name_len];
-        if name.is_empty() || name.bytes().any(|b| matches!(b, b'<' | b'&' | b'"' | b'\'' | b'=')) {
+        let mut name_len = 0;
+        for &b in rest.as_bytes() {
+            match NAME_BYTE[b as usize] {
+                NAME | COLON => name_len += 1,
+                NAME_END => break,
+                _ => return Err(malformed("invalid element name")),
+            }
+        }
+        if name_len == rest.len() {
+            return Err(malformed("unterminated start tag"));
+        }
+        if name_len == 0 {
             return Err(malformed("invalid element name"));
         }
+        let name = &rest[..name_len];
         self.pos += name_len;
+        if rest.as_bytes()[name_len] == b'>' {
+            self.pos += 1;
+            return Ok((name, false));
+        }
         let mut quote: Option<u8> = None;
         let bytes = self.xml.as_bytes();
         while self.pos < bytes.len() {
@@ -273,6 +288,9 @@ impl<'a> Scanner<'a> {
     /// The text of a child element opened with `name`: its text and CDATA joined, nested
     /// elements skipped. Borrowed from the input when it is one piece needing no decoding.
     fn child_value(&mut self, name: &'a str) -> Result<Cow<'a, str>, XmlError> {
+        if let Some(value) = self.simple_value(name) {
+            return Ok(Cow::Borrowed(value));
+        }
         let mut value: Cow<'a, str> = Cow::Borrowed("");
         let mut open: Vec<&'a str> = Vec::new();
         loop {
@@ -301,6 +319,103 @@ impl<'a> Scanner<'a> {
         }
     }
 }
+
+impl<'a> Scanner<'a> {
+    /// A whole child in the shape nearly every WeCom field has, `<Name>` and a simple value
+    /// (below), with the whitespace before it: its local name and value, or `None` with nothing
+    /// consumed.
+    fn simple_child(&mut self) -> Option<(&'a str, &'a str)> {
+        let bytes = self.xml.as_bytes();
+        let mut at = self.pos;
+        while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            at += 1;
+        }
+        let open = at;
+        if bytes.get(open) != Some(&b'<') || matches!(bytes.get(open + 1), Some(b'!' | b'?')) {
+            return None;
+        }
+        let mut end = open + 1;
+        let mut local_from = end;
+        loop {
+            match NAME_BYTE[*bytes.get(end)? as usize] {
+                NAME => {}
+                COLON => local_from = end + 1,
+                _ => break,
+            }
+            end += 1;
+        }
+        if end == open + 1 || bytes[end] != b'>' {
+            return None;
+        }
+        let before = self.pos;
+        self.pos = end + 1;
+        match self.simple_value(&self.xml[open + 1..end]) {
+            Some(value) => Some((&self.xml[local_from..end], value)),
+            None => {
+                self.pos = before;
+                None
+            }
+        }
+    }
+
+    /// The shape nearly every WeCom field has — `<![CDATA[value]]></Name>` or `text</Name>` with
+    /// no references — read in one step and borrowed. Anything else (nested elements, several
+    /// pieces, references, whitespace in the end tag) returns `None` with nothing consumed, and
+    /// the general reader takes over.
+    fn simple_value(&mut self, name: &str) -> Option<&'a str> {
+        let rest = self.rest();
+        let bytes = rest.as_bytes();
+        let (value, after) = if bytes.starts_with(b"<![CDATA[") {
+            let end = find_str(&rest[CDATA_OPEN.len()..], "]]>")? + CDATA_OPEN.len();
+            (&rest[CDATA_OPEN.len()..end], end + 3)
+        } else {
+            let end = memchr::memchr(b'<', bytes)?;
+            let text = &bytes[..end];
+            if memchr::memchr2(b'&', b'\r', text).is_some() {
+                return None;
+            }
+            (&rest[..end], end)
+        };
+        let close = &bytes[after..];
+        let name = name.as_bytes();
+        let matches = close.len() > name.len() + 2
+            && close[0] == b'<'
+            && close[1] == b'/'
+            && &close[2..2 + name.len()] == name
+            && close[2 + name.len()] == b'>';
+        if !matches {
+            return None;
+        }
+        self.pos += after + name.len() + 3;
+        Some(value)
+    }
+}
+
+const CDATA_OPEN: &str = "<![CDATA[";
+
+const NAME: u8 = 0;
+const NAME_END: u8 = 1;
+const NOT_IN_NAME: u8 = 2;
+/// Part of a name, and where its prefix ends.
+const COLON: u8 = 3;
+
+/// What each byte means while reading an element name: part of it, the end of it (whitespace,
+/// `>`, `/`), or a byte no name may hold.
+static NAME_BYTE: [u8; 256] = {
+    let mut table = [NAME; 256];
+    let mut ends: &[u8] = b" \t\r\n>/";
+    while let [b, more @ ..] = ends {
+        table[*b as usize] = NAME_END;
+        ends = more;
+    }
+    table[b':' as usize] = COLON;
+    let mut invalid: &[u8] = b"<&\"'=";
+    while let [b, more @ ..] = invalid {
+        table[*b as usize] = NOT_IN_NAME;
+        invalid = more;
+    }
+    table
+};
 
 /// Where `needle` (ASCII) first occurs in `hay`: a memchr for its first byte, then a compare —
 /// much faster than a general substring search for the short markers of XML (`]]>`, `-->`, `?>`).
