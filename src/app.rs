@@ -102,7 +102,7 @@ impl App {
             metrics.clone(),
             sessions,
         );
-        let answers: Arc<crate::inbox::answers::AwaitedAnswers> = Default::default();
+        let answers = Arc::new(crate::inbox::answers::AwaitedAnswers::from_config(&config.bot));
         let services = Arc::new(Services {
             config: config.clone(),
             db: db.clone(),
@@ -243,13 +243,14 @@ pub async fn cli_services(config: Config) -> Result<Arc<Services>, StartError> {
         metrics.clone(),
         sessions,
     );
+    let answers = Arc::new(crate::inbox::answers::AwaitedAnswers::from_config(&config.bot));
     Ok(Arc::new(Services {
         config,
         db,
         cache,
         wecom,
         notifier,
-        answers: Default::default(),
+        answers,
         metrics,
     }))
 }

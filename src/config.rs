@@ -481,6 +481,10 @@ pub struct BotConfig {
     /// A command answered within this long is answered in the callback's own response (a passive
     /// reply); slower ones are answered through the message API.
     pub reply_budget_ms: u64,
+    /// At most this many callback requests of one instance wait for their answer at once; beyond
+    /// it (a burst, a backlog) messages are acknowledged at once and answered through the message
+    /// API, so a burst does not hold thousands of connections open.
+    pub max_waiting_replies: usize,
     /// A chat session (current customer, last list, pending question) lasts this long idle.
     pub session_idle_secs: u64,
     /// `undo` reaches back this far.
@@ -492,6 +496,7 @@ impl Default for BotConfig {
         Self {
             default_hour: 9,
             reply_budget_ms: 2000,
+            max_waiting_replies: 32,
             session_idle_secs: 1800,
             undo_window_secs: 600,
         }

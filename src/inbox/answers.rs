@@ -5,28 +5,65 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::oneshot;
 
 /// `None` means "handled, nothing to say".
 pub type Answer = Option<String>;
 
-#[derive(Default)]
 pub struct AwaitedAnswers {
     waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    capacity: usize,
+    /// How long the row the worker took up last had waited in the inbox.
+    queue_delay_ms: AtomicU64,
+    /// Past this queue delay an answer will not come within the reply budget: nobody waits.
+    max_queue_delay_ms: u64,
 }
 
 impl AwaitedAnswers {
+    /// At most `capacity` requests wait at once, and none while the inbox is `reply_budget_ms / 2`
+    /// or more behind.
+    pub fn new(capacity: usize, reply_budget_ms: u64) -> Self {
+        Self {
+            waiting: Mutex::default(),
+            capacity,
+            queue_delay_ms: AtomicU64::new(0),
+            max_queue_delay_ms: reply_budget_ms / 2,
+        }
+    }
+
+    /// Sized by `bot.max_waiting_replies` and `bot.reply_budget_ms`.
+    pub fn from_config(bot: &crate::config::BotConfig) -> Self {
+        Self::new(bot.max_waiting_replies, bot.reply_budget_ms)
+    }
+
+    /// The worker took up a row that had waited `delay_ms` since it was stored.
+    pub fn observe_queue_delay(&self, delay_ms: u64) {
+        self.queue_delay_ms.store(delay_ms, Ordering::Relaxed);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Answer>>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts waiting for the answer to the message with `key`; `None` when someone already waits
-    /// for it (a concurrent retry of the same message).
+    /// for it (a concurrent retry of the same message), when as many requests as allowed wait
+    /// already, or when the inbox is too far behind for an answer to come in time (a burst): the
+    /// answer then goes through the message API.
     pub fn wait_for(&self, key: &str) -> Option<oneshot::Receiver<Answer>> {
+        if self.queue_delay_ms.load(Ordering::Relaxed) >= self.max_queue_delay_ms {
+            return None;
+        }
         let mut waiting = self.lock();
         if waiting.get(key).is_some_and(|tx| !tx.is_closed()) {
             return None;
+        }
+        if waiting.len() >= self.capacity {
+            waiting.retain(|_, tx| !tx.is_closed());
+            if waiting.len() >= self.capacity {
+                return None;
+            }
         }
         let (tx, rx) = oneshot::channel();
         waiting.insert(key.to_owned(), tx);
@@ -54,7 +91,7 @@ mod tests {
 
     #[test]
     fn an_answer_reaches_a_waiting_request_once() {
-        let answers = AwaitedAnswers::default();
+        let answers = AwaitedAnswers::new(8, 2000);
         let mut rx = answers.wait_for("msg:1").unwrap();
         assert!(answers.wait_for("msg:1").is_none(), "one waiter per message");
         assert!(answers.offer("msg:1", Some("✅".into())));
@@ -63,8 +100,30 @@ mod tests {
     }
 
     #[test]
+    fn past_capacity_messages_are_not_held() {
+        let answers = AwaitedAnswers::new(2, 2000);
+        let first = answers.wait_for("msg:1").unwrap();
+        let _second = answers.wait_for("msg:2").unwrap();
+        assert!(answers.wait_for("msg:3").is_none(), "two wait already");
+        drop(first);
+        assert!(
+            answers.wait_for("msg:3").is_some(),
+            "a request that gave up frees its place"
+        );
+    }
+
+    #[test]
+    fn nobody_waits_while_the_inbox_is_behind() {
+        let answers = AwaitedAnswers::new(8, 2000);
+        answers.observe_queue_delay(1500);
+        assert!(answers.wait_for("msg:1").is_none());
+        answers.observe_queue_delay(20);
+        assert!(answers.wait_for("msg:1").is_some());
+    }
+
+    #[test]
     fn a_request_that_gave_up_refuses_the_answer() {
-        let answers = AwaitedAnswers::default();
+        let answers = AwaitedAnswers::new(8, 2000);
         let mut rx = answers.wait_for("msg:2").unwrap();
         rx.close();
         assert!(!answers.offer("msg:2", Some("late".into())));

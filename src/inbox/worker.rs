@@ -168,6 +168,10 @@ impl InboxWorker {
 
     async fn handle_row(&self, row: inbox::Model) -> Result<(), DbErr> {
         let started = std::time::Instant::now();
+        if row.attempts <= 1 {
+            let waited = now_ms().saturating_sub(row.received_at);
+            self.answers.observe_queue_delay(u64::try_from(waited).unwrap_or(0));
+        }
         let result = if row.attempts > self.config.max_attempts {
             Err(HandlerError::Permanent(format!(
                 "abandoned after {} attempts (the worker handling it stopped or timed out)",
