@@ -9,8 +9,8 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityName, Iden};
-use tokio::sync::{Notify, mpsc, oneshot};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityName, Iden};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{NewCallback, Status};
@@ -64,25 +64,61 @@ impl InboxWriter {
     }
 }
 
+/// Batches committed at the same time. While one batch waits for its commit the next one is already
+/// being written, so the commit latency does not cap the rate. SQLite has a single writer anyway.
+/// Two batches holding retries of the same two messages in opposite orders can deadlock; PostgreSQL
+/// then aborts one of them, whose requests get 503 and are retried by WeCom: nothing is lost.
+fn parallel_commits(db: &DatabaseConnection) -> usize {
+    match db.get_database_backend() {
+        DbBackend::Postgres => 4,
+        _ => 1,
+    }
+}
+
 async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Request>, max: usize, stored: Arc<Notify>) {
+    let parallel = parallel_commits(&db);
+    let slots = Arc::new(Semaphore::new(parallel));
     let mut batch = Vec::with_capacity(max);
     while rx.recv_many(&mut batch, max).await > 0 {
-        let rows: Vec<&NewCallback> = batch.iter().map(|r| &r.row).collect();
-        match insert_batch(&db, &rows).await {
-            Ok(outcomes) => {
-                if outcomes.iter().any(|o| matches!(o, StoreOutcome::Stored(_))) {
-                    stored.notify_one();
-                }
-                for (request, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = request.reply.send(Ok(outcome));
-                }
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let requests = std::mem::replace(&mut batch, Vec::with_capacity(max));
+        let (db, stored) = (db.clone(), stored.clone());
+        tokio::spawn(async move {
+            commit(&db, requests, &stored).await;
+            drop(slot);
+        });
+    }
+    // Every batch taken is committed (or failed) before the writer reports that it has stopped.
+    let _ = slots.acquire_many(parallel as u32).await;
+}
+
+/// Stores one batch and answers each of its requests.
+async fn commit(db: &DatabaseConnection, batch: Vec<Request>, stored: &Notify) {
+    let rows: Vec<&NewCallback> = batch.iter().map(|r| &r.row).collect();
+    let started = std::time::Instant::now();
+    match insert_batch(db, &rows).await {
+        Ok(outcomes) => {
+            tracing::debug!(
+                rows = rows.len(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "inbox batch committed"
+            );
+            if outcomes.iter().any(|o| matches!(o, StoreOutcome::Stored(_))) {
+                stored.notify_one();
             }
-            Err(e) => {
-                tracing::error!(error = %e, rows = batch.len(), "inbox write failed");
-                let error = StoreError::Unavailable(e.to_string());
-                for request in batch.drain(..) {
-                    let _ = request.reply.send(Err(error.clone()));
-                }
+            for (request, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = request.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, rows = batch.len(), "inbox write failed");
+            let error = StoreError::Unavailable(e.to_string());
+            for request in batch {
+                let _ = request.reply.send(Err(error.clone()));
             }
         }
     }
