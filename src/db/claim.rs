@@ -109,16 +109,46 @@ where
     if ids.is_empty() {
         return Ok(());
     }
-    E::update_many()
+    release_where::<E>(
+        db,
+        cols,
+        owner,
+        Condition::all().add(cols.id.is_in(ids.iter().copied())),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Gives back every row `owner` holds, including claims whose answer was lost with the connection
+/// (the database committed the claim, then went away before replying); returns how many.
+pub async fn release_all<E>(db: &DatabaseConnection, cols: &ClaimColumns<E::Column>, owner: &str) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+{
+    release_where::<E>(db, cols, owner, Condition::all().add(cols.status.eq(cols.claimed))).await
+}
+
+async fn release_where<E>(
+    db: &DatabaseConnection,
+    cols: &ClaimColumns<E::Column>,
+    owner: &str,
+    only: Condition,
+) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+{
+    let released = E::update_many()
         .col_expr(cols.status, Expr::val(cols.ready))
         .col_expr(cols.locked_by, Expr::val(Option::<String>::None))
         .col_expr(cols.locked_until, Expr::val(Option::<i64>::None))
         .col_expr(cols.attempts, Expr::col(cols.attempts).sub(1))
-        .filter(cols.id.is_in(ids.iter().copied()))
+        .filter(only)
         .filter(cols.locked_by.eq(owner))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(released.rows_affected)
 }
 
 fn id_of<E: EntityTrait>(model: &E::Model, column: E::Column) -> i64

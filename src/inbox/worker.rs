@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
@@ -80,6 +81,9 @@ pub struct InboxWorker {
     wake: Arc<Notify>,
     instance: String,
     answers: Arc<AwaitedAnswers>,
+    /// Set when the database failed mid-batch: rows this worker claimed (perhaps without hearing
+    /// back) are given back as soon as it answers again, rather than when their lease runs out.
+    stranded: AtomicBool,
 }
 
 impl InboxWorker {
@@ -98,6 +102,7 @@ impl InboxWorker {
             wake,
             instance,
             answers,
+            stranded: AtomicBool::new(false),
         }
     }
 
@@ -135,6 +140,10 @@ impl InboxWorker {
 
     /// Claims one batch and handles it; returns how many rows were handled.
     pub async fn run_once(&self, shutdown: &CancellationToken) -> Result<usize, DbErr> {
+        self.release_stranded().await?;
+        // Until the batch is through, a database error leaves claims behind (the handlers are
+        // idempotent, so a row handled but not recorded may run again).
+        self.stranded.store(true, Ordering::Relaxed);
         let claimed = self.claim().await?;
         let mut handled = 0;
         let mut rows = claimed.into_iter();
@@ -149,7 +158,23 @@ impl InboxWorker {
         if !unhandled.is_empty() {
             self.release(&unhandled).await?;
         }
+        self.stranded.store(false, Ordering::Relaxed);
         Ok(handled)
+    }
+
+    async fn release_stranded(&self) -> Result<(), DbErr> {
+        if !self.stranded.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let released = claim::release_all::<inbox::Entity>(&self.db, &CLAIM, &self.instance).await?;
+        self.stranded.store(false, Ordering::Relaxed);
+        if released > 0 {
+            tracing::info!(
+                rows = released,
+                "inbox rows claimed when the database went away given back"
+            );
+        }
+        Ok(())
     }
 
     async fn claim(&self) -> Result<Vec<inbox::Model>, DbErr> {
