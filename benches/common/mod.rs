@@ -102,9 +102,12 @@ pub fn run_bench<F: std::future::Future<Output = ()>>(body: F) {
 
 /// A fake WeCom serving [`org`], and a cache key prefix of the run's own.
 pub async fn start_org(departments: u64, reps_per_department: u64) -> (FakeWecom, String) {
-    let fake = FakeWecom::start_local(org(departments, reps_per_department))
-        .await
-        .expect("the fake WeCom starts");
+    start_fixture(org(departments, reps_per_department)).await
+}
+
+/// A fake WeCom serving `fixture`, and a cache key prefix of the run's own.
+pub async fn start_fixture(fixture: Fixture) -> (FakeWecom, String) {
+    let fake = FakeWecom::start_local(fixture).await.expect("the fake WeCom starts");
     (fake, format!("bench:{}:", rand::random::<u32>()))
 }
 
