@@ -454,32 +454,6 @@ async fn concurrent_callbacks_are_group_committed_and_all_stored() {
     assert_eq!(payloads, expected);
 }
 
-/// Encrypts raw frame bytes (already padded by the caller) with the test key, as base64.
-fn encrypt_frame(frame: &[u8]) -> String {
-    use base64::Engine as _;
-    use cbc::cipher::block_padding::NoPadding;
-    use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
-    let key = wecom_scrm::wecom::crypto::decode_aes_key(AES_KEY).unwrap();
-    let mut buf = frame.to_vec();
-    let len = buf.len();
-    let cipher = cbc::Encryptor::<aes::Aes256>::new_from_slices(&key, &key[..16])
-        .unwrap()
-        .encrypt_padded::<NoPadding>(&mut buf, len)
-        .unwrap()
-        .to_vec();
-    base64::engine::general_purpose::STANDARD.encode(cipher)
-}
-
-/// `random(16) || u32_be(declared_len) || msg || corp_id`, then `pad` bytes of value `pad_value`.
-fn frame(msg: &[u8], declared_len: u32, pad: usize, pad_value: u8) -> Vec<u8> {
-    let mut f = b"0123456789abcdef".to_vec();
-    f.extend_from_slice(&declared_len.to_be_bytes());
-    f.extend_from_slice(msg);
-    f.extend_from_slice(CORP_ID.as_bytes());
-    f.extend(std::iter::repeat_n(pad_value, pad));
-    f
-}
-
 #[tokio::test]
 async fn bad_padding_and_forged_lengths_are_400() {
     let app = TestApp::spawn().await;

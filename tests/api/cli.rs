@@ -9,28 +9,7 @@ use migration::MigratorTrait;
 
 use crate::helpers::*;
 
-/// The binary with this test's database and cache, run from an empty directory so nothing but the
-/// environment configures it.
-pub fn command(db: &TestDb, dir: &tempfile::TempDir) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SCRM_DATABASE__URL", &db.url)
-        .env("SCRM_DATABASE__SCHEMA", &db.schema)
-        .env("SCRM_REDIS__URL", redis_url())
-        .env("SCRM_REDIS__KEY_PREFIX", format!("test:cli:{}:", rand::random::<u32>()))
-        .env("SCRM_WECOM__CORP_ID", CORP_ID)
-        .env("SCRM_WECOM__AGENT_ID", AGENT_ID.to_string())
-        .env("SCRM_WECOM__SECRET", "test-app-secret")
-        .env("SCRM_WECOM__TOKEN", TOKEN)
-        .env("SCRM_WECOM__ENCODING_AES_KEY", AES_KEY)
-        .env("SCRM_SERVER__ADDR", "127.0.0.1:0")
-        .env("SCRM_LOG__FORMAT", "json")
-        // No WeCom to talk to unless a test provides one.
-        .env("SCRM_JOBS__ENABLED", "false");
-    cmd
-}
+pub use crate::helpers::binary_command as command;
 
 /// Runs the binary without blocking the test's runtime (which may be serving a fake WeCom).
 pub async fn output_async(mut cmd: Command) -> (i32, String, String) {

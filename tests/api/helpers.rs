@@ -87,6 +87,16 @@ impl TestDb {
         }
     }
 
+    /// A fresh schema on a PostgreSQL server of the test's own, which goes away with its data.
+    pub fn on_server(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            schema: format!("t_{}", unique_suffix()),
+            _dir: None,
+            owned: false,
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         !self.schema.is_empty()
     }
@@ -456,14 +466,32 @@ impl TestApp {
 
     /// Waits (bounded) until every inbox row has left pending/processing; returns the rows.
     pub async fn wait_until_settled(&self, limit: Duration) -> Vec<inbox::Model> {
-        wait_for(limit, || async {
+        let unsettled = |r: &inbox::Model| r.status == "pending" || r.status == "processing";
+        let settled = wait_for(limit, || async {
             let rows = self.inbox_rows().await;
-            rows.iter()
-                .all(|r| r.status != "pending" && r.status != "processing")
-                .then_some(rows)
+            (!rows.iter().any(unsettled)).then_some(rows)
         })
-        .await
-        .expect("inbox settles in time")
+        .await;
+        if let Some(rows) = settled {
+            return rows;
+        }
+        let left: Vec<_> = self
+            .inbox_rows()
+            .await
+            .into_iter()
+            .filter(unsettled)
+            .map(|r| {
+                (
+                    r.id,
+                    r.status,
+                    r.attempts,
+                    r.locked_until,
+                    r.next_attempt_at,
+                    r.last_error,
+                )
+            })
+            .collect();
+        panic!("inbox did not settle within {limit:?}; left: {left:?}")
     }
 }
 
@@ -494,6 +522,29 @@ where
 }
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wecom-scrm");
+
+/// The binary with this test's database and cache, run from an empty directory so nothing but the
+/// environment configures it.
+pub fn binary_command(db: &TestDb, dir: &tempfile::TempDir) -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SCRM_DATABASE__URL", &db.url)
+        .env("SCRM_DATABASE__SCHEMA", &db.schema)
+        .env("SCRM_REDIS__URL", redis_url())
+        .env("SCRM_REDIS__KEY_PREFIX", format!("test:cli:{}:", rand::random::<u32>()))
+        .env("SCRM_WECOM__CORP_ID", CORP_ID)
+        .env("SCRM_WECOM__AGENT_ID", AGENT_ID.to_string())
+        .env("SCRM_WECOM__SECRET", "test-app-secret")
+        .env("SCRM_WECOM__TOKEN", TOKEN)
+        .env("SCRM_WECOM__ENCODING_AES_KEY", AES_KEY)
+        .env("SCRM_SERVER__ADDR", "127.0.0.1:0")
+        .env("SCRM_LOG__FORMAT", "json")
+        // No WeCom to talk to unless a test provides one.
+        .env("SCRM_JOBS__ENABLED", "false");
+    cmd
+}
 
 /// The real binary running in the background, its output collected line by line.
 pub struct Running {
@@ -630,4 +681,30 @@ pub fn add_event(user: &str, external: &str, state: Option<&str>, welcome_code: 
 /// Any other external-contact change (`del_follow_user`, `edit_external_contact`, …).
 pub fn contact_event(change: &str, user: &str, external: &str) -> String {
     wecom_scrm::wecom::compose::external_contact_event(CORP_ID, change, user, external, &Default::default(), now_secs())
+}
+
+/// Encrypts raw frame bytes (already padded by the caller) with the test key, as base64.
+pub fn encrypt_frame(frame: &[u8]) -> String {
+    use base64::Engine as _;
+    use cbc::cipher::block_padding::NoPadding;
+    use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
+    let key = wecom_scrm::wecom::crypto::decode_aes_key(AES_KEY).unwrap();
+    let mut buf = frame.to_vec();
+    let len = buf.len();
+    let cipher = cbc::Encryptor::<aes::Aes256>::new_from_slices(&key, &key[..16])
+        .unwrap()
+        .encrypt_padded::<NoPadding>(&mut buf, len)
+        .unwrap()
+        .to_vec();
+    base64::engine::general_purpose::STANDARD.encode(cipher)
+}
+
+/// `random(16) || u32_be(declared_len) || msg || corp_id`, then `pad` bytes of value `pad_value`.
+pub fn frame(msg: &[u8], declared_len: u32, pad: usize, pad_value: u8) -> Vec<u8> {
+    let mut f = b"0123456789abcdef".to_vec();
+    f.extend_from_slice(&declared_len.to_be_bytes());
+    f.extend_from_slice(msg);
+    f.extend_from_slice(CORP_ID.as_bytes());
+    f.extend(std::iter::repeat_n(pad_value, pad));
+    f
 }
