@@ -146,7 +146,8 @@ pub async fn receive(
             tracing::info!(id, kind = %kind, "callback stored");
             Metrics::add(&state.services.metrics.callbacks_stored, 1);
             match waiter {
-                Some(rx) => await_answer(&state, &key, rx).await,
+                Some(rx) if answers.answer_expected_soon(id) => await_answer(&state, &key, rx).await,
+                Some(rx) => stop_waiting(&state, &key, rx),
                 None => None,
             }
         }
@@ -196,12 +197,15 @@ async fn await_answer(
     match tokio::time::timeout(budget, &mut rx).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => None,
-        Err(_) => {
-            rx.close();
-            state.services.answers.forget(key);
-            rx.try_recv().ok().flatten()
-        }
+        Err(_) => stop_waiting(state, key, rx),
     }
+}
+
+/// Gives up waiting; an answer handed over before this is still used (it would go nowhere else).
+fn stop_waiting(state: &AppState, key: &str, mut rx: tokio::sync::oneshot::Receiver<Option<String>>) -> Option<String> {
+    rx.close();
+    state.services.answers.forget(key);
+    rx.try_recv().ok().flatten()
 }
 
 /// The encrypted passive reply carrying `text` to the member who wrote.

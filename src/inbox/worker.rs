@@ -195,7 +195,7 @@ impl InboxWorker {
         let started = std::time::Instant::now();
         if row.attempts <= 1 {
             let waited = now_ms().saturating_sub(row.received_at);
-            self.answers.observe_queue_delay(u64::try_from(waited).unwrap_or(0));
+            self.answers.observe_taken(row.id, u64::try_from(waited).unwrap_or(0));
         }
         let result = if row.attempts > self.config.max_attempts {
             Err(HandlerError::Permanent(format!(
