@@ -8,7 +8,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY migrations/Cargo.toml migrations/Cargo.toml
 RUN mkdir -p src migrations/src tests/api tests/faults benches \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs migrations/src/lib.rs tests/api/main.rs tests/faults/main.rs \
- && echo 'fn main() {}' > benches/push_load.rs && cp benches/push_load.rs benches/summary_load.rs && cp benches/push_load.rs benches/transfer_load.rs && cp benches/push_load.rs benches/callback_path.rs && cp benches/push_load.rs benches/callback_load.rs \
+ && echo 'fn main() {}' > benches/push_load.rs && cp benches/push_load.rs benches/summary_load.rs && cp benches/push_load.rs benches/transfer_load.rs && cp benches/push_load.rs benches/callback_path.rs && cp benches/push_load.rs benches/callback_load.rs && cp benches/push_load.rs benches/time_parse.rs \
  && cargo build --release --locked --bin wecom-scrm \
  && rm -rf src migrations/src
 COPY src src

@@ -12,6 +12,7 @@ mod commands;
 pub mod replies;
 pub mod session;
 pub mod time;
+pub mod time_cases;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -967,33 +967,14 @@ mod tests {
     #[test]
     fn the_case_table() {
         let table = include_str!("../../tests/data/parse-time.tsv");
-        let mut failures = Vec::new();
-        let mut cases = 0;
-        for line in table.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-            let cols: Vec<&str> = line.split('\t').collect();
-            let [now, input, expected, rest] = cols[..] else {
-                panic!("bad row: {line}")
-            };
-            cases += 1;
-            let now = DateTime::parse_from_rfc3339(now)
-                .unwrap()
-                .with_timezone(&chrono_tz::Asia::Shanghai);
-            let got = match parse(input, now, 9) {
-                Ok(p) => (rfc3339(&p.at), if p.rest.is_empty() { "-".to_owned() } else { p.rest }),
-                Err(_) => ("ERROR".to_owned(), "-".to_owned()),
-            };
-            if got != (expected.to_owned(), rest.to_owned()) {
-                failures.push(format!(
-                    "{input:?} at {now}: expected {expected} / {rest}, got {} / {}",
-                    got.0, got.1
-                ));
-            }
-        }
-        assert!(cases >= 150, "the table has {cases} cases");
+        let cases = super::super::time_cases::read(table, chrono_tz::Asia::Shanghai).unwrap();
+        let failures: Vec<String> = cases.iter().filter_map(|case| case.check(9).err()).collect();
+        assert!(cases.len() >= 150, "the table has {} cases", cases.len());
         assert!(
             failures.is_empty(),
-            "{} of {cases} cases fail:\n{}",
+            "{} of {} cases fail:\n{}",
             failures.len(),
+            cases.len(),
             failures.join("\n")
         );
     }
