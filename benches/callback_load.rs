@@ -13,7 +13,8 @@
 //! The service's resident set is read from `/proc` idle and every 100 ms under load.
 //!
 //! Needs `wrk` on the PATH (Debian: `apt-get install wrk`). Knobs: `BENCH_SECONDS` (10),
-//! `BENCH_CONNECTIONS` (64), `BENCH_MESSAGES` (distinct messages generated per scenario, 250,000).
+//! `BENCH_CONNECTIONS` (64), `BENCH_MESSAGES` (distinct messages generated per scenario, 250,000),
+//! `BENCH_SERVICE__<KEY>` (passed to the service as `SCRM_<KEY>`).
 //! `cargo bench --bench callback_load`; results in docs/performance.md.
 
 mod common;
@@ -527,6 +528,9 @@ fn service_env(db: &BenchDb, api_base: &str, key_prefix: &str, port: u16) -> Vec
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    // Any other setting for the service: `BENCH_SERVICE__BOT__REPLY_BUDGET_MS=500` is passed on as
+    // `SCRM_BOT__REPLY_BUDGET_MS=500`.
+    .chain(std::env::vars().filter_map(|(k, v)| Some((format!("SCRM_{}", k.strip_prefix("BENCH_SERVICE__")?), v))))
     .collect()
 }
 
