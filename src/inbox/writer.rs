@@ -9,7 +9,7 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityName, Iden};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityName, Iden, RuntimeErr, sqlx};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -126,7 +126,7 @@ async fn commit(db: &DatabaseConnection, batch: Vec<Request>, stored: &Notify) {
 
 /// Inserts the rows in one statement; returns an outcome per input row, in order. Rows repeating a
 /// key already in the batch are duplicates without touching the database.
-async fn insert_batch(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result<Vec<StoreOutcome>, sea_orm::DbErr> {
+async fn insert_batch(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result<Vec<StoreOutcome>, DbErr> {
     let mut first_of_key: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
     let mut unique = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
@@ -135,6 +135,48 @@ async fn insert_batch(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result<
             unique.push(*row);
         }
     }
+    let ids = match db.get_database_backend() {
+        DbBackend::Postgres => insert_postgres(db, &unique).await?,
+        _ => insert_values(db, &unique).await?,
+    };
+    Ok(rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| match ids.get(row.dedupe_key.as_str()) {
+            Some(&id) if first_of_key[row.dedupe_key.as_str()] == i => StoreOutcome::Stored(id),
+            _ => StoreOutcome::Duplicate,
+        })
+        .collect())
+}
+
+/// PostgreSQL: the rows travel as one array per column, so every batch, whatever its size, runs the
+/// same prepared statement (a `VALUES` list would be parsed and planned anew for each batch size).
+const INSERT_UNNEST: &str = r#"INSERT INTO inbox
+    (dedupe_key, kind, from_user, agent_id, create_time, payload, status, attempts, next_attempt_at, received_at)
+SELECT k, t, u, a, c, p, 'pending', 0, $7, $7
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[]) AS r(k, t, u, a, c, p)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id, dedupe_key"#;
+
+/// The ids of the rows inserted, by dedupe key (rows already stored are not returned).
+async fn insert_postgres(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result<HashMap<String, i64>, DbErr> {
+    let column = |f: for<'r> fn(&'r NewCallback) -> &'r str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
+    let inserted: Vec<(i64, String)> = sqlx::query_as(INSERT_UNNEST)
+        .bind(column(|r| &r.dedupe_key))
+        .bind(column(|r| &r.kind))
+        .bind(rows.iter().map(|r| r.from_user.as_deref()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.agent_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.create_time).collect::<Vec<_>>())
+        .bind(column(|r| &r.payload))
+        .bind(now_ms())
+        .fetch_all(db.get_postgres_connection_pool())
+        .await
+        .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))?;
+    Ok(inserted.into_iter().map(|(id, key)| (key, id)).collect())
+}
+
+/// Other backends: one multi-row `INSERT … VALUES`.
+async fn insert_values(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result<HashMap<String, i64>, DbErr> {
     let now = now_ms();
     let mut insert = Query::insert();
     insert
@@ -153,7 +195,7 @@ async fn insert_batch(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result<
         ])
         .on_conflict(OnConflict::column(inbox::Column::DedupeKey).do_nothing().to_owned())
         .returning(Query::returning().columns([inbox::Column::Id, inbox::Column::DedupeKey]));
-    for row in &unique {
+    for row in rows {
         insert.values_panic([
             row.dedupe_key.clone().into(),
             row.kind.clone().into(),
@@ -168,18 +210,11 @@ async fn insert_batch(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result<
         ]);
     }
     let inserted = db.query_all(&insert).await?;
-    let mut ids: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
     let id_col = inbox::Column::Id.to_string();
     let key_col = inbox::Column::DedupeKey.to_string();
+    let mut ids = HashMap::with_capacity(inserted.len());
     for result in inserted {
         ids.insert(result.try_get("", &key_col)?, result.try_get("", &id_col)?);
     }
-    Ok(rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| match ids.get(&row.dedupe_key) {
-            Some(&id) if first_of_key[row.dedupe_key.as_str()] == i => StoreOutcome::Stored(id),
-            _ => StoreOutcome::Duplicate,
-        })
-        .collect())
+    Ok(ids)
 }
