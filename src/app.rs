@@ -102,7 +102,7 @@ impl App {
             metrics.clone(),
             sessions,
         );
-        let answers = Arc::new(crate::inbox::answers::AwaitedAnswers::from_config(&config.bot));
+        let answers = Arc::new(crate::inbox::answers::AwaitedAnswers::from_config(&config));
         let services = Arc::new(Services {
             config: config.clone(),
             db: db.clone(),
@@ -166,7 +166,12 @@ impl App {
         );
 
         let stop = CancellationToken::new();
-        let worker_task = tokio::spawn(worker.run(stop.child_token()));
+        let worker_task = if config.inbox.process {
+            tokio::spawn(worker.run(stop.child_token()))
+        } else {
+            tracing::info!("inbox.process = false: callbacks are stored here and processed by other instances");
+            tokio::spawn(std::future::ready(()))
+        };
         let notifier_task = tokio::spawn(services.notifier.clone().run(stop.child_token()));
         let mut job_tasks = if config.jobs.enabled {
             crate::jobs::scheduler::spawn(services.clone(), stop.child_token())
@@ -243,7 +248,7 @@ pub async fn cli_services(config: Config) -> Result<Arc<Services>, StartError> {
         metrics.clone(),
         sessions,
     );
-    let answers = Arc::new(crate::inbox::answers::AwaitedAnswers::from_config(&config.bot));
+    let answers = Arc::new(crate::inbox::answers::AwaitedAnswers::from_config(&config));
     Ok(Arc::new(Services {
         config,
         db,

@@ -260,6 +260,10 @@ impl OrgConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InboxConfig {
+    /// Process stored callbacks in this instance. `false` makes an instance that only receives and
+    /// stores them (a receiving tier) while other instances on the same database process them; its
+    /// chat messages are then always answered through the message API.
+    pub process: bool,
     /// Fallback poll for rows stored by other instances or left by a restart; new rows wake the
     /// worker at once.
     pub poll_interval_ms: u64,
@@ -278,6 +282,7 @@ pub struct InboxConfig {
 impl Default for InboxConfig {
     fn default() -> Self {
         Self {
+            process: true,
             poll_interval_ms: 1000,
             claim_batch: 32,
             lease_secs: 60,
@@ -496,7 +501,7 @@ impl Default for BotConfig {
         Self {
             default_hour: 9,
             reply_budget_ms: 2000,
-            max_waiting_replies: 32,
+            max_waiting_replies: 8,
             session_idle_secs: 1800,
             undo_window_secs: 600,
         }

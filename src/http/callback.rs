@@ -194,11 +194,18 @@ async fn await_answer(
     mut rx: tokio::sync::oneshot::Receiver<Option<String>>,
 ) -> Option<String> {
     let budget = Duration::from_millis(state.config.bot.reply_budget_ms);
-    match tokio::time::timeout(budget, &mut rx).await {
+    let started = std::time::Instant::now();
+    let answer = match tokio::time::timeout(budget, &mut rx).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => None,
         Err(_) => stop_waiting(state, key, rx),
-    }
+    };
+    tracing::debug!(
+        waited_ms = started.elapsed().as_millis() as u64,
+        answered = answer.is_some(),
+        "waited for the answer"
+    );
+    answer
 }
 
 /// Gives up waiting; an answer handed over before this is still used (it would go nowhere else).

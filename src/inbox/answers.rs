@@ -24,9 +24,10 @@ pub struct AwaitedAnswers {
 }
 
 /// A message stored this many rows or more past the one the worker is on will not be answered
-/// soon: its request does not wait. (A few ms a row; two claim batches of slack for the rows other
-/// instances take.)
-const MAX_ROWS_AHEAD: i64 = 64;
+/// soon: its request does not wait. Kept small: requests that wait for answers the worker gives one
+/// at a time would otherwise pace every connection they hold to the worker's speed, so under a burst
+/// waiting has to stop at once (a few ms a row: an answer close behind still comes well in time).
+const MAX_ROWS_AHEAD: i64 = 8;
 
 impl AwaitedAnswers {
     /// At most `capacity` requests wait at once, and none while the inbox is `reply_budget_ms / 2`
@@ -41,9 +42,15 @@ impl AwaitedAnswers {
         }
     }
 
-    /// Sized by `bot.max_waiting_replies` and `bot.reply_budget_ms`.
-    pub fn from_config(bot: &crate::config::BotConfig) -> Self {
-        Self::new(bot.max_waiting_replies, bot.reply_budget_ms)
+    /// Sized by `bot.max_waiting_replies` and `bot.reply_budget_ms`. An instance that does not
+    /// process callbacks (`inbox.process = false`) has no answers to hand over: nobody waits.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let capacity = if config.inbox.process {
+            config.bot.max_waiting_replies
+        } else {
+            0
+        };
+        Self::new(capacity, config.bot.reply_budget_ms)
     }
 
     /// The worker took up row `id`, which had waited `delay_ms` since it was stored.
@@ -127,6 +134,13 @@ mod tests {
             answers.wait_for("msg:3").is_some(),
             "a request that gave up frees its place"
         );
+    }
+
+    #[test]
+    fn with_no_capacity_nobody_waits() {
+        let answers = AwaitedAnswers::new(0, 2000);
+        assert!(answers.wait_for("msg:1").is_none());
+        assert!(!answers.offer("msg:1", Some("✅".into())));
     }
 
     #[test]

@@ -474,13 +474,22 @@ async fn the_session_follows_the_member_across_instances() {
         .send_callback(&other.url("/wecom/callback"), &inner)
         .await
         .unwrap();
-    let content = answer.reply.map(|r| {
-        wecom_scrm::wecom::xml::parse_fields(&r)
-            .unwrap()
-            .get("Content")
-            .unwrap()
-            .to_owned()
-    });
+    // Either instance's worker may take the row; the answer comes back in the response or, from
+    // the other instance, through the message API.
+    let content = match answer.reply {
+        Some(r) => Some(
+            wecom_scrm::wecom::xml::parse_fields(&r)
+                .unwrap()
+                .get("Content")
+                .unwrap()
+                .to_owned(),
+        ),
+        None => {
+            other.wait_until_settled(Duration::from_secs(10)).await;
+            other.wait_for_notifications().await;
+            app.fake().messages_to("rep1").last().map(|m| m.body.display_text())
+        }
+    };
     if app.config.redis.is_configured() {
         assert_eq!(
             content.as_deref(),
@@ -512,4 +521,38 @@ async fn the_daily_figures_of_a_rep() {
     assert!(english.contains("Follow-ups logged: 2"), "{english}");
     let follow_ups = follow_up::Entity::find().count(&app.db).await.unwrap();
     assert_eq!(follow_ups, 2);
+}
+
+#[tokio::test]
+async fn a_receive_only_instance_stores_and_another_processes() {
+    let app = spawn_with(|c| c.inbox.process = false).await;
+    let inner = compose::text_message(
+        CORP_ID,
+        "rep1",
+        "记 @张伟 分层部署",
+        next_msg_id(),
+        AGENT_ID,
+        now_secs(),
+    );
+    let answer = app
+        .fake()
+        .send_callback(&app.url("/wecom/callback"), &inner)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.reply, None, "a receiving instance does not wait for an answer");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let row = inbox::Entity::find().one(&app.db).await.unwrap().expect("stored");
+    assert_eq!(row.status, "pending", "nobody processes it here");
+    assert!(notes_on(&app, "wmC1").await.is_empty());
+
+    let mut config = app.config.clone();
+    config.inbox.process = true;
+    let processing = TestApp::start_real(app.test_db.share(), config).await;
+    processing.wait_until_settled(Duration::from_secs(10)).await;
+    processing.wait_for_notifications().await;
+    assert_eq!(notes_on(&app, "wmC1").await, vec!["分层部署"]);
+    let sent = app.fake().messages_to("rep1");
+    assert_eq!(sent.len(), 1, "answered once, through the message API");
+    assert_eq!(sent[0].body.display_text(), "✅ 已记录跟进 · 张伟(华为)");
 }
