@@ -157,7 +157,12 @@ pub async fn receive(
             if waiter.is_some() {
                 answers.forget(&key);
             }
-            stored_passive_reply(&state, &key).await
+            // Only a chat message can have been answered in its response.
+            if matches!(callback.kind, CallbackKind::Text { .. }) {
+                stored_passive_reply(&state, &key).await
+            } else {
+                None
+            }
         }
     };
     Ok(match answer {
