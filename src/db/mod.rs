@@ -38,11 +38,6 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSe
         .max_connections(config.max_connections)
         .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
         .acquire_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
-        // Pinging every connection taken from the pool doubles the round trips of short queries;
-        // only one that sat idle long enough to have been dropped (a restarted server, a proxy's
-        // idle timeout) is checked first. A connection that broke while busy fails its query, which
-        // every caller treats as the database being unavailable, and is not given out again.
-        .test_before_acquire_if_idle_for(Duration::from_secs(10))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         if let Some(parent) = sqlite_path(&url).and_then(|p| p.parent().map(|p| p.to_path_buf()))
