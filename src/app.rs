@@ -166,12 +166,13 @@ impl App {
         );
 
         let stop = CancellationToken::new();
-        let worker_task = if config.inbox.process {
-            tokio::spawn(worker.run(stop.child_token()))
-        } else {
+        if !config.inbox.process {
             tracing::info!("inbox.process = false: callbacks are stored here and processed by other instances");
-            tokio::spawn(std::future::ready(()))
-        };
+        }
+        let worker_task = config
+            .inbox
+            .process
+            .then(|| tokio::spawn(worker.run(stop.child_token())));
         let notifier_task = tokio::spawn(services.notifier.clone().run(stop.child_token()));
         let mut job_tasks = if config.jobs.enabled {
             crate::jobs::scheduler::spawn(services.clone(), stop.child_token())
@@ -209,7 +210,9 @@ impl App {
         if tokio::time::timeout(grace, writer_task).await.is_err() {
             tracing::warn!("inbox writer did not finish within the grace period");
         }
-        if tokio::time::timeout(grace, worker_task).await.is_err() {
+        if let Some(task) = worker_task
+            && tokio::time::timeout(grace, task).await.is_err()
+        {
             tracing::warn!("inbox worker did not finish its current row within the grace period");
         }
         if tokio::time::timeout(grace, notifier_task).await.is_err() {

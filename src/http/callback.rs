@@ -122,9 +122,8 @@ pub async fn receive(
     let (kind, key) = (row.kind.clone(), row.dedupe_key.clone());
     // A chat message waits (briefly) for its answer, to return it in this very response.
     let answers = &state.services.answers;
-    let waiter = matches!(callback.kind, CallbackKind::Text { .. })
-        .then(|| answers.wait_for(&key))
-        .flatten();
+    let is_chat = matches!(callback.kind, CallbackKind::Text { .. });
+    let waiter = is_chat.then(|| answers.wait_for(&key)).flatten();
     let stored = tokio::time::timeout(STORE_TIMEOUT, state.inbox.store(row))
         .await
         .map_err(|_| ApiError::Unavailable("database did not answer in time".into()))
@@ -158,7 +157,7 @@ pub async fn receive(
                 answers.forget(&key);
             }
             // Only a chat message can have been answered in its response.
-            if matches!(callback.kind, CallbackKind::Text { .. }) {
+            if is_chat {
                 stored_passive_reply(&state, &key).await
             } else {
                 None
