@@ -57,6 +57,25 @@ where
     E: EntityTrait,
     E::Column: ColumnTrait + Copy,
 {
+    let mut claimed = claim_statement::<E>(db.get_database_backend(), cols, lease, now, only)
+        .exec_with_returning(db)
+        .await?;
+    claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
+    Ok(claimed)
+}
+
+/// The `UPDATE` that claims due rows (run with `RETURNING`).
+fn claim_statement<E>(
+    backend: DbBackend,
+    cols: &ClaimColumns<E::Column>,
+    lease: Lease<'_>,
+    now: i64,
+    only: Condition,
+) -> sea_orm::UpdateMany<E>
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+{
     let mut due = Query::select();
     due.column(cols.id)
         .from(E::default().table_ref())
@@ -80,19 +99,24 @@ where
         due.order_by(*column, Order::Asc);
     }
     due.order_by(cols.id, Order::Asc);
-    if db.get_database_backend() == DbBackend::Postgres {
+    let picked = if backend == DbBackend::Postgres {
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let mut claimed = E::update_many()
+        // Not `id IN (subquery)`: the statement is prepared, and its generic plan, not knowing the
+        // LIMIT, expects thousands of ids and joins them with a scan of the whole table (tens of ms
+        // once a burst has queued 100k rows). An array of ids is looked up by the primary key.
+        Expr::cust_with_exprs(
+            "$1 = ANY(ARRAY $2)",
+            [Expr::col(cols.id), Expr::SubQuery(None, Box::new(due.into()))],
+        )
+    } else {
+        Expr::col(cols.id).in_subquery(due)
+    };
+    E::update_many()
         .col_expr(cols.status, Expr::val(cols.claimed))
         .col_expr(cols.locked_by, Expr::val(lease.owner))
         .col_expr(cols.locked_until, Expr::val(now.saturating_add(lease.duration_ms)))
         .col_expr(cols.attempts, Expr::col(cols.attempts).add(1))
-        .filter(Expr::col(cols.id).in_subquery(due))
-        .exec_with_returning(db)
-        .await?;
-    claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
-    Ok(claimed)
+        .filter(picked)
 }
 
 /// Gives rows back untouched (shutdown before they were handled): ready at once, attempt uncounted.
@@ -160,5 +184,42 @@ where
         sea_orm::Value::BigInt(Some(id)) => id,
         sea_orm::Value::Int(Some(id)) => i64::from(id),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::QueryTrait;
+
+    use super::*;
+    use crate::db::entity::inbox;
+    use crate::inbox::CLAIM;
+
+    fn sql(backend: DbBackend) -> String {
+        let lease = Lease {
+            owner: "w",
+            duration_ms: 1000,
+            batch: 32,
+        };
+        claim_statement::<inbox::Entity>(backend, &CLAIM, lease, 0, Condition::all())
+            .build(backend)
+            .sql
+    }
+
+    #[test]
+    fn postgres_picks_an_array_of_ids_locked_and_skipping_locked_rows() {
+        let sql = sql(DbBackend::Postgres);
+        assert!(
+            sql.contains(r#"WHERE "id" = ANY(ARRAY (SELECT "id" FROM "inbox""#),
+            "{sql}"
+        );
+        assert!(sql.ends_with("FOR UPDATE SKIP LOCKED))"), "{sql}");
+    }
+
+    #[test]
+    fn sqlite_picks_with_a_subquery() {
+        let sql = sql(DbBackend::Sqlite);
+        assert!(sql.contains(r#"WHERE "id" IN (SELECT "id" FROM "inbox""#), "{sql}");
+        assert!(!sql.contains("FOR UPDATE"), "{sql}");
     }
 }
