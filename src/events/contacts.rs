@@ -12,7 +12,7 @@ use crate::crm::deals::{self, Field};
 use crate::crm::{channels, members, plans};
 use crate::db::entity::{customer, follower, inbox};
 use crate::db::{begin_write, now_ms};
-use crate::inbox::{HandlerError, Outcome};
+use crate::inbox::{HandlerError, Outcome, finish_within};
 use crate::jobs::runs;
 use crate::notify;
 use crate::services::Services;
@@ -44,21 +44,26 @@ fn event_time(row: &inbox::Model) -> i64 {
     }
 }
 
-/// Makes sure the member is known locally (names in messages, leaders for alerts).
-async fn ensure_member(s: &Services, userid: &str) -> Result<(), HandlerError> {
+/// Makes sure the member is known locally (names in messages, leaders for alerts); returns the name
+/// to show for them.
+async fn ensure_member(s: &Services, userid: &str) -> Result<String, HandlerError> {
     let known = crate::db::entity::member::Entity::find_by_id(userid.to_owned())
         .one(&s.db)
-        .await?
-        .is_some();
-    if !known {
-        match s.wecom.get_user(userid).await {
+        .await?;
+    let name = match known {
+        Some(member) => member.name,
+        None => match s.wecom.get_user(userid).await {
             Ok(member) => {
                 members::upsert_member(&s.db, &member, now_ms()).await?;
+                member.name
             }
-            Err(e) => tracing::warn!(userid, error = %e, "member unknown and not readable from WeCom"),
-        }
-    }
-    Ok(())
+            Err(e) => {
+                tracing::warn!(userid, error = %e, "member unknown and not readable from WeCom");
+                String::new()
+            }
+        },
+    };
+    Ok(if name.is_empty() { userid.to_owned() } else { name })
 }
 
 /// `externalcontact/get`, with "the relation is gone" told apart from a failure worth retrying.
@@ -80,10 +85,9 @@ async fn added(
     half: bool,
 ) -> Result<Outcome, HandlerError> {
     let at = event_time(row);
-    ensure_member(s, &event.user_id).await?;
+    let rep_name = ensure_member(s, &event.user_id).await?;
     let profile = s.wecom.get_external_contact(&event.external_user_id).await;
     let channel = channels::find_by_state(&s.db, event.state.as_deref().unwrap_or_default()).await?;
-    let rep_name = members::display_name(&s.db, &event.user_id).await?;
 
     // The welcome code expires 20 s after the event: send before anything slower.
     let mut notes = Vec::new();
@@ -205,9 +209,6 @@ async fn added(
         let key = format!("added:{}:{}:{}", customer.id, event.user_id, row.id);
         notify::enqueue(&txn, &key, &event.user_id, &MessageBody::text(text)).await?;
     }
-    txn.commit().await?;
-    s.notifier.wake();
-
     notes.insert(
         0,
         format!(
@@ -217,7 +218,16 @@ async fn added(
             event.user_id
         ),
     );
-    Ok(Outcome::Processed(notes.join("; ")))
+    let note = notes.join("; ");
+    if !finish_within(&txn, row, inbox::Entity::update_many(), &note).await? {
+        txn.rollback().await?;
+        return Err(HandlerError::Transient(
+            "the row's lease ran out; the worker holding it now adds the customer".into(),
+        ));
+    }
+    txn.commit().await?;
+    s.notifier.wake();
+    Ok(Outcome::Committed(note))
 }
 
 async fn edited(s: &Services, event: &ExternalContactEvent) -> Result<Outcome, HandlerError> {

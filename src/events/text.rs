@@ -1,7 +1,7 @@
 //! A member's text message: a chat command. The command's changes and its answer are committed
-//! together; then the answer goes to the request still waiting for it (a passive reply), or else
-//! through the message API. A replay finds the answer already recorded and never runs the command
-//! twice.
+//! together; then the answer goes to the request still waiting for it (a passive reply). When nobody
+//! waits (a burst), the answer queued for the message API and the row's outcome are part of that same
+//! commit. A replay finds the answer already recorded and never runs the command twice.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::bot::Bot;
 use crate::db::entity::inbox;
 use crate::db::{begin_write, now_ms};
-use crate::inbox::{HandlerError, Outcome};
+use crate::inbox::{HandlerError, Outcome, finish_within};
 use crate::notify;
 use crate::services::Services;
 use crate::wecom::api::MessageBody;
@@ -30,14 +30,41 @@ pub async fn handle(s: &Services, bot: &Bot, row: &inbox::Model, content: &str) 
     }
     let txn = begin_write(&s.db).await?;
     let reply = bot.answer(&txn, &userid, content, now_ms()).await?;
-    inbox::Entity::update_many()
-        .col_expr(inbox::Column::Reply, Expr::val(reply.clone()))
-        .filter(inbox::Column::Id.eq(row.id))
-        .exec(&txn)
-        .await?;
+    let set_reply = inbox::Entity::update_many().col_expr(inbox::Column::Reply, Expr::val(reply.clone()));
+    let Some(waiter) = s.answers.take_waiter(&row.dedupe_key) else {
+        // Nobody waits (a burst, or the request gave up): the command, its answer queued for the
+        // message API and the row's outcome commit together.
+        let key = format!("reply:{}", row.dedupe_key);
+        notify::enqueue(&txn, &key, &userid, &MessageBody::text(&reply)).await?;
+        let note = "answered (message)";
+        let set_mode = set_reply.col_expr(inbox::Column::ReplyMode, Expr::val("message"));
+        if !finish_within(&txn, row, set_mode, note).await? {
+            txn.rollback().await?;
+            return Err(HandlerError::Transient(
+                "the row's lease ran out; the worker holding it now answers".into(),
+            ));
+        }
+        txn.commit().await?;
+        s.notifier.wake();
+        return Ok(Outcome::Committed(note.into()));
+    };
+    // The answer is committed before it is handed over, and its delivery mode recorded after: a
+    // retry of the message arriving in between waits for the mode rather than carry the answer too.
+    set_reply.filter(inbox::Column::Id.eq(row.id)).exec(&txn).await?;
     txn.commit().await?;
-    let mode = deliver(s, row, &userid, &reply).await?;
-    Ok(Outcome::Processed(format!("answered ({mode})")))
+    let mode = if waiter.send(Some(reply.clone())).is_ok() {
+        "passive"
+    } else {
+        send_as_message(s, row, &userid, &reply).await?;
+        "message"
+    };
+    let note = format!("answered ({mode})");
+    let set_mode = || inbox::Entity::update_many().col_expr(inbox::Column::ReplyMode, Expr::val(mode));
+    if !finish_within(&s.db, row, set_mode(), &note).await? {
+        // Another worker holds the row now: it must find the answer delivered.
+        set_mode().filter(inbox::Column::Id.eq(row.id)).exec(&s.db).await?;
+    }
+    Ok(Outcome::Committed(note))
 }
 
 /// Sends the answer once: to the waiting request, or through the message API.
@@ -45,9 +72,7 @@ async fn deliver(s: &Services, row: &inbox::Model, userid: &str, reply: &str) ->
     let mode = if s.answers.offer(&row.dedupe_key, Some(reply.to_owned())) {
         "passive"
     } else {
-        let key = format!("reply:{}", row.dedupe_key);
-        notify::enqueue(&s.db, &key, userid, &MessageBody::text(reply)).await?;
-        s.notifier.wake();
+        send_as_message(s, row, userid, reply).await?;
         "message"
     };
     inbox::Entity::update_many()
@@ -56,4 +81,11 @@ async fn deliver(s: &Services, row: &inbox::Model, userid: &str, reply: &str) ->
         .exec(&s.db)
         .await?;
     Ok(mode)
+}
+
+async fn send_as_message(s: &Services, row: &inbox::Model, userid: &str, reply: &str) -> Result<(), HandlerError> {
+    let key = format!("reply:{}", row.dedupe_key);
+    notify::enqueue(&s.db, &key, userid, &MessageBody::text(reply)).await?;
+    s.notifier.wake();
+    Ok(())
 }

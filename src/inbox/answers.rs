@@ -103,6 +103,12 @@ impl AwaitedAnswers {
         }
     }
 
+    /// Takes over the request still waiting for the answer to `key`, if one is: the caller hands the
+    /// answer over itself once it is committed (a failed send means the request gave up meanwhile).
+    pub fn take_waiter(&self, key: &str) -> Option<oneshot::Sender<Answer>> {
+        self.lock().remove(key).filter(|tx| !tx.is_closed())
+    }
+
     /// Stops waiting (the request answered without it).
     pub fn forget(&self, key: &str) {
         self.lock().remove(key);

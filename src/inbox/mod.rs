@@ -9,10 +9,25 @@ mod worker;
 mod writer;
 
 pub use admin::{RetryTarget, list, retry};
-pub use worker::{HandlerError, HandlerFuture, InboxHandler, InboxWorker, Outcome, UnhandledKinds};
+pub use worker::{HandlerError, HandlerFuture, InboxHandler, InboxWorker, Outcome, UnhandledKinds, finish_within};
 pub use writer::{InboxWriter, StoreError, StoreOutcome};
 
+use crate::db::claim::ClaimColumns;
+use crate::db::entity::inbox;
 use crate::wecom::callback::Callback;
+
+/// How workers claim inbox rows.
+pub(crate) const CLAIM: ClaimColumns<inbox::Column> = ClaimColumns {
+    id: inbox::Column::Id,
+    status: inbox::Column::Status,
+    next_attempt_at: inbox::Column::NextAttemptAt,
+    locked_by: inbox::Column::LockedBy,
+    locked_until: inbox::Column::LockedUntil,
+    attempts: inbox::Column::Attempts,
+    ready: "pending",
+    claimed: "processing",
+    order: &[],
+};
 
 /// Where a row is in its life. Stored as text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

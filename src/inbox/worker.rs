@@ -11,14 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, UpdateMany};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::CLAIM;
 use super::Status;
 use super::answers::AwaitedAnswers;
 use crate::config::InboxConfig;
-use crate::db::claim::{self, ClaimColumns, Lease};
+use crate::db::claim::{self, Lease};
 use crate::db::entity::inbox;
 use crate::db::now_ms;
 use crate::wecom::callback::{Callback, parse_callback};
@@ -30,6 +31,9 @@ pub enum Outcome {
     Processed(String),
     /// Nothing to do; the text says why.
     Ignored(String),
+    /// The work was done and the row marked processed in the same transaction ([`finish_within`]),
+    /// so the worker has nothing left to record.
+    Committed(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,18 +65,6 @@ impl InboxHandler for UnhandledKinds {
         Box::pin(async move { Ok(Outcome::Ignored(format!("no handler for {}", row.kind))) })
     }
 }
-
-const CLAIM: ClaimColumns<inbox::Column> = ClaimColumns {
-    id: inbox::Column::Id,
-    status: inbox::Column::Status,
-    next_attempt_at: inbox::Column::NextAttemptAt,
-    locked_by: inbox::Column::LockedBy,
-    locked_until: inbox::Column::LockedUntil,
-    attempts: inbox::Column::Attempts,
-    ready: "pending",
-    claimed: "processing",
-    order: &[],
-};
 
 pub struct InboxWorker {
     db: DatabaseConnection,
@@ -211,6 +203,11 @@ impl InboxWorker {
                 tracing::info!(id = row.id, kind = %row.kind, elapsed_ms, "inbox row processed");
                 Finish::Done(Status::Processed, note)
             }
+            Ok(Outcome::Committed(note)) => {
+                tracing::info!(id = row.id, kind = %row.kind, elapsed_ms, note = %note, "inbox row processed");
+                self.answers.offer(&row.dedupe_key, None);
+                return Ok(());
+            }
             Ok(Outcome::Ignored(reason)) => {
                 tracing::info!(id = row.id, kind = %row.kind, reason = %reason, "inbox row ignored");
                 Finish::Done(Status::Ignored, reason)
@@ -255,23 +252,9 @@ impl InboxWorker {
     async fn record(&self, row: &inbox::Model, finish: Finish) -> Result<(), DbErr> {
         use inbox::Column as C;
         let now = now_ms();
-        let mut update = inbox::Entity::update_many()
-            .col_expr(C::LockedBy, Expr::val(Option::<String>::None))
-            .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None));
-        update = match finish {
-            Finish::Done(status, text) => {
-                let (outcome, error) = if status == Status::Failed {
-                    (None, Some(text))
-                } else {
-                    (Some(text), None)
-                };
-                update
-                    .col_expr(C::Status, Expr::val(status.as_str()))
-                    .col_expr(C::Outcome, Expr::val(outcome))
-                    .col_expr(C::LastError, Expr::val(error))
-                    .col_expr(C::ProcessedAt, Expr::val(now))
-            }
-            Finish::Retry(error, delay) => update
+        let update = match finish {
+            Finish::Done(status, text) => finished(inbox::Entity::update_many(), status, text, now),
+            Finish::Retry(error, delay) => inbox::Entity::update_many()
                 .col_expr(C::Status, Expr::val(Status::Pending.as_str()))
                 .col_expr(C::LastError, Expr::val(error))
                 .col_expr(
@@ -279,16 +262,52 @@ impl InboxWorker {
                     Expr::val(now.saturating_add(delay.as_millis() as i64)),
                 ),
         };
-        // Only while the lease is still ours: if it ran out and another worker took the row, that
-        // worker's outcome is the one that counts.
-        update
-            .filter(C::Id.eq(row.id))
-            .filter(C::LockedBy.eq(self.instance.as_str()))
-            .filter(C::Status.eq(Status::Processing.as_str()))
-            .exec(&self.db)
-            .await?;
+        while_leased(update, row.id, &self.instance).exec(&self.db).await?;
         Ok(())
     }
+}
+
+/// Marks a claimed row processed with the statement `update` (which may set more columns), within
+/// the handler's transaction `db`: the work and its outcome then commit together, one commit instead
+/// of two. False when the row's lease ran out and another worker took it; the caller must then roll
+/// back and let that worker do the work. The handler returns [`Outcome::Committed`] after committing.
+pub async fn finish_within(
+    db: &impl ConnectionTrait,
+    row: &inbox::Model,
+    update: UpdateMany<inbox::Entity>,
+    note: &str,
+) -> Result<bool, DbErr> {
+    let Some(owner) = row.locked_by.as_deref() else {
+        return Ok(false);
+    };
+    let update = finished(update, Status::Processed, note.to_owned(), now_ms());
+    Ok(while_leased(update, row.id, owner).exec(db).await?.rows_affected == 1)
+}
+
+fn finished(update: UpdateMany<inbox::Entity>, status: Status, text: String, now: i64) -> UpdateMany<inbox::Entity> {
+    use inbox::Column as C;
+    let (outcome, error) = if status == Status::Failed {
+        (None, Some(text))
+    } else {
+        (Some(text), None)
+    };
+    update
+        .col_expr(C::Status, Expr::val(status.as_str()))
+        .col_expr(C::Outcome, Expr::val(outcome))
+        .col_expr(C::LastError, Expr::val(error))
+        .col_expr(C::ProcessedAt, Expr::val(now))
+}
+
+/// Applies `update` (and gives up the lease) only while the lease on row `id` is still `owner`'s: if
+/// it ran out and another worker took the row, that worker's outcome is the one that counts.
+fn while_leased(update: UpdateMany<inbox::Entity>, id: i64, owner: &str) -> UpdateMany<inbox::Entity> {
+    use inbox::Column as C;
+    update
+        .col_expr(C::LockedBy, Expr::val(Option::<String>::None))
+        .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None))
+        .filter(C::Id.eq(id))
+        .filter(C::LockedBy.eq(owner))
+        .filter(C::Status.eq(Status::Processing.as_str()))
 }
 
 enum Finish {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use wecom_scrm::db::entity::inbox;
 use wecom_scrm::db::now_ms;
 use wecom_scrm::inbox::{
@@ -180,6 +180,53 @@ async fn rows_left_by_a_restart_or_another_instance_are_picked_up() {
     assert_eq!(held.status, "processing", "a row under another live lease is not taken");
     let expired = settled.iter().find(|r| r.dedupe_key == "msg:lease-expired").unwrap();
     assert_eq!(expired.attempts, 2);
+}
+
+/// A handler that marks its row processed in its own transaction does so only while it still holds
+/// the lease; otherwise it learns so and must roll back.
+#[tokio::test]
+async fn finishing_within_the_work_requires_the_lease() {
+    let test_db = TestDb::new();
+    let config = test_config(&test_db);
+    let app = TestApp::start(test_db, config, Arc::new(UnhandledKinds)).await;
+    let (_test_db, config) = app.stop().await;
+    let db = wecom_scrm::db::connect(&config.database).await.unwrap();
+    let now = now_ms();
+    let row = inbox::ActiveModel {
+        dedupe_key: Set("msg:leased".into()),
+        kind: Set("text".into()),
+        from_user: Set(Some("zhangsan".into())),
+        create_time: Set(now_secs()),
+        payload: Set(text()),
+        status: Set(Status::Processing.as_str().into()),
+        attempts: Set(1),
+        next_attempt_at: Set(now),
+        locked_by: Set(Some("instance-b".into())),
+        locked_until: Set(Some(now + 60_000)),
+        received_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+
+    let stale = inbox::Model {
+        locked_by: Some("instance-a".into()),
+        ..row.clone()
+    };
+    let finished = store::finish_within(&db, &stale, inbox::Entity::update_many(), "done").await;
+    assert!(!finished.unwrap(), "instance-a's lease is gone");
+    let unchanged = inbox::Entity::find_by_id(row.id).one(&db).await.unwrap().unwrap();
+    assert_eq!(unchanged.status, "processing");
+    assert_eq!(unchanged.locked_by.as_deref(), Some("instance-b"));
+
+    let finished = store::finish_within(&db, &row, inbox::Entity::update_many(), "done").await;
+    assert!(finished.unwrap());
+    let done = inbox::Entity::find_by_id(row.id).one(&db).await.unwrap().unwrap();
+    assert_eq!(done.status, "processed");
+    assert_eq!(done.outcome.as_deref(), Some("done"));
+    assert_eq!(done.locked_by, None);
+    assert!(done.processed_at.is_some());
 }
 
 /// Regression: on SQLite, a pooled connection opened before the migration kept the old schema and
