@@ -40,6 +40,8 @@ const REPS_PER_DEPARTMENT: u64 = 10;
 const CUSTOMERS_PER_REP: u64 = 10;
 const RETRY_BLOCK: usize = 2_000;
 const WRK_THREADS: usize = 2;
+/// How long the worker is watched working off the backlog after a run.
+const DRAIN_SECONDS: u64 = 5;
 
 fn main() {
     if Command::new("wrk").arg("-v").output().is_err() {
@@ -158,6 +160,7 @@ async fn run() {
             started.elapsed().as_secs_f64()
         );
         let rows_before = inbox_rows(&db).await;
+        let handled_before = handled_rows(&db).await;
         let stored_before = metric(&client, &base, "scrm_callbacks_stored_total").await;
 
         let peak = Arc::new(AtomicU64::new(0));
@@ -167,6 +170,7 @@ async fn run() {
         sampling.store(false, Ordering::Relaxed);
         let _ = sampler.await;
         let stored_by_wrk = metric(&client, &base, "scrm_callbacks_stored_total").await - stored_before;
+        let handled = handled_rows(&db).await - handled_before;
 
         // Every issued request once more: each must be answered, and (unless it was cut off in
         // flight when wrk stopped) already be stored.
@@ -176,6 +180,10 @@ async fn run() {
             metric(&client, &base, "scrm_callbacks_stored_total").await - stored_before - stored_by_wrk;
         let distinct: HashSet<u64> = issued.iter().map(|l| l.message).collect();
         let rows = inbox_rows(&db).await - rows_before;
+        // The backlog the burst left, worked off with no load besides.
+        let backlog_before = handled_rows(&db).await;
+        tokio::time::sleep(Duration::from_secs(DRAIN_SECONDS)).await;
+        let drained = handled_rows(&db).await - backlog_before;
         let in_flight = wrk.issued().saturating_sub(wrk.completed);
 
         println!(
@@ -187,6 +195,11 @@ async fn run() {
              stored only by the replay {stored_by_replay} (in flight at the stop: {in_flight}); replay failures {replay_failures}",
             stored_by_wrk as f64 / wrk.seconds,
             distinct.len(),
+        );
+        println!(
+            "  handled by the worker meanwhile: {handled} ({:.0}/s); afterwards, without load: {:.0}/s",
+            handled as f64 / wrk.seconds,
+            drained as f64 / DRAIN_SECONDS as f64
         );
         println!(
             "  resident set under load: peak {:.1} MiB",
@@ -578,11 +591,21 @@ async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
 }
 
 async fn inbox_rows(db: &sea_orm::DatabaseConnection) -> u64 {
+    count(db, "SELECT COUNT(*) AS n FROM inbox").await
+}
+
+/// Rows the worker has finished with (processed, ignored or failed).
+async fn handled_rows(db: &sea_orm::DatabaseConnection) -> u64 {
+    count(
+        db,
+        "SELECT COUNT(*) AS n FROM inbox WHERE status IN ('processed', 'ignored', 'failed')",
+    )
+    .await
+}
+
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> u64 {
     let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM inbox",
-        ))
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
         .await
         .expect("the inbox is counted")
         .expect("a count");
