@@ -57,7 +57,13 @@ impl From<DbErr> for HandlerError {
     }
 }
 
-/// WeCom failures are retried by the inbox; a wrong configuration may be fixed meanwhile.
+/// WeCom failures are retried by the inbox; a wrong configuration may be fixed meanwhile. A spent
+/// call budget is waited out without counting as an attempt.
 fn wecom_error(e: WecomError) -> HandlerError {
-    HandlerError::Transient(e.to_string())
+    match e {
+        WecomError::RateLimited { retry_after, .. } | WecomError::RecipientLimited { retry_after, .. } => {
+            HandlerError::Deferred(e.to_string(), retry_after)
+        }
+        e => HandlerError::Transient(e.to_string()),
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, UpdateMany};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,11 @@ pub enum HandlerError {
     /// once and can be replayed with `inbox retry`.
     #[error("{0}")]
     Permanent(String),
+    /// A dependency is at capacity and said when to come back (a spent per-minute API budget): the
+    /// row waits that long and the attempt is not counted, so a burst larger than the budget is
+    /// worked off as the budget allows instead of running out of attempts.
+    #[error("{0}")]
+    Deferred(String, Duration),
 }
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, HandlerError>> + Send + 'a>>;
@@ -212,6 +217,11 @@ impl InboxWorker {
                 tracing::info!(id = row.id, kind = %row.kind, reason = %reason, "inbox row ignored");
                 Finish::Done(Status::Ignored, reason)
             }
+            Err(HandlerError::Deferred(e, after)) => {
+                tracing::info!(id = row.id, kind = %row.kind, reason = %e,
+                    retry_in_ms = after.as_millis() as u64, "inbox row deferred");
+                Finish::Defer(e, after)
+            }
             Err(HandlerError::Transient(e)) if row.attempts < self.config.max_attempts => {
                 let delay = backoff(Duration::from_millis(self.config.retry_base_ms), row.attempts);
                 tracing::warn!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e,
@@ -260,6 +270,14 @@ impl InboxWorker {
                 .col_expr(
                     C::NextAttemptAt,
                     Expr::val(now.saturating_add(delay.as_millis() as i64)),
+                ),
+            Finish::Defer(reason, after) => inbox::Entity::update_many()
+                .col_expr(C::Status, Expr::val(Status::Pending.as_str()))
+                .col_expr(C::LastError, Expr::val(reason))
+                .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
+                .col_expr(
+                    C::NextAttemptAt,
+                    Expr::val(now.saturating_add(jittered(after).as_millis() as i64)),
                 ),
         };
         while_leased(update, row.id, &self.instance).exec(&self.db).await?;
@@ -313,6 +331,8 @@ fn while_leased(update: UpdateMany<inbox::Entity>, id: i64, owner: &str) -> Upda
 enum Finish {
     Done(Status, String),
     Retry(String, Duration),
+    /// Back to pending after the given time, the attempt uncounted.
+    Defer(String, Duration),
 }
 
 /// `base`, 2×, 4× … capped at 10 minutes, with ±20 % jitter so retries of many rows spread out.

@@ -53,6 +53,26 @@ impl InboxHandler for Buggy {
     }
 }
 
+/// Says "come back later" a given number of times, like a spent per-minute API budget.
+struct OverBudget {
+    refusals_left: AtomicU32,
+}
+
+impl InboxHandler for OverBudget {
+    fn handle<'a>(&'a self, _row: &'a inbox::Model, _callback: &'a Callback) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            if self.refusals_left.load(Ordering::SeqCst) > 0 {
+                self.refusals_left.fetch_sub(1, Ordering::SeqCst);
+                return Err(HandlerError::Deferred(
+                    "externalcontact/get is over its per-minute call budget".into(),
+                    Duration::from_millis(100),
+                ));
+            }
+            Ok(Outcome::Processed("fetched".into()))
+        })
+    }
+}
+
 struct Panics;
 
 impl InboxHandler for Panics {
@@ -94,6 +114,28 @@ async fn rows_fail_after_max_attempts_with_the_error_recorded() {
     assert_eq!(rows[0].attempts, 3);
     assert_eq!(rows[0].last_error.as_deref(), Some("WeCom API busy"));
     assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
+}
+
+/// A row told to wait by a spent budget waits as told and never runs out of attempts over it.
+#[tokio::test]
+async fn deferred_rows_wait_without_using_up_their_attempts() {
+    let handler = Arc::new(OverBudget {
+        refusals_left: AtomicU32::new(5),
+    });
+    let app = TestApp::spawn_with(|c| c.inbox.max_attempts = 2, handler.clone()).await;
+    app.post_callback(&text()).await;
+    let rows = app.wait_until_settled(Duration::from_secs(10)).await;
+    assert_eq!(
+        rows[0].status, "processed",
+        "five refusals, two attempts allowed: {rows:?}"
+    );
+    assert_eq!(rows[0].attempts, 1, "only the attempt that ran counts");
+    assert_eq!(handler.refusals_left.load(Ordering::SeqCst), 0);
+    let waited = rows[0].processed_at.unwrap() - rows[0].received_at;
+    assert!(
+        waited >= 5 * 80,
+        "each refusal waited its 100 ms (±20 %), waited {waited} ms"
+    );
 }
 
 #[tokio::test]
