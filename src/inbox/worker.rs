@@ -123,13 +123,15 @@ impl InboxWorker {
         tracing::info!(instance = %self.instance, "inbox worker stopped");
     }
 
-    /// Claims and handles rows until none is due; returns how many were handled.
+    /// Claims and handles rows until none is due; returns how many were handled. A batch shorter
+    /// than `claim_batch` took everything due, so the worker does not ask again (a row stored
+    /// meanwhile wakes it anew).
     pub async fn drain(&self, shutdown: &CancellationToken) -> Result<usize, DbErr> {
         let mut total = 0;
         loop {
             let handled = self.run_once(shutdown).await?;
             total += handled;
-            if handled == 0 || shutdown.is_cancelled() {
+            if (handled as u64) < self.config.claim_batch || shutdown.is_cancelled() {
                 return Ok(total);
             }
         }

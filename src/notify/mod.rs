@@ -173,6 +173,9 @@ impl Notifier {
             if claimed.is_empty() {
                 return Ok(total);
             }
+            // A short batch took everything due: no need to ask again (a message queued meanwhile
+            // wakes the sender anew).
+            let more_due = claimed.len() as u64 == lease.batch;
             // Recipients are served side by side (the API client caps calls in flight); each
             // recipient's messages go out one after another, in the order they were queued.
             let mut by_recipient: BTreeMap<String, Vec<outbox::Model>> = BTreeMap::new();
@@ -200,7 +203,7 @@ impl Notifier {
             if let Some(e) = failure {
                 return Err(e);
             }
-            if shutdown.is_cancelled() {
+            if shutdown.is_cancelled() || !more_due {
                 return Ok(total);
             }
         }

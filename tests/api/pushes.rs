@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use wecom_scrm::crm::audit::Actor;
 use wecom_scrm::crm::reminders::{self, Change};
 use wecom_scrm::crm::sync;
@@ -246,8 +246,11 @@ async fn a_stale_push_is_dropped_and_its_valid_reminders_rewritten() {
             due_at: b.due_at,
         },
     ];
+    // Between queueing and sending, the rep completed one of them. Both commit together: the
+    // sender's poll must not find the message while 甲 is still due.
+    let txn = app.db.begin().await.unwrap();
     notify::enqueue_payload(
-        &app.db,
+        &txn,
         "reminders:test",
         "rep1",
         &Payload {
@@ -258,10 +261,10 @@ async fn a_stale_push_is_dropped_and_its_valid_reminders_rewritten() {
     )
     .await
     .unwrap();
-    // Between queueing and sending, the rep completed one of them.
-    reminders::change(&app.db, a.id, Change::Done, &Actor::Member("rep1".into()), now_ms())
+    reminders::change(&txn, a.id, Change::Done, &Actor::Member("rep1".into()), now_ms())
         .await
         .unwrap();
+    txn.commit().await.unwrap();
     app.services().notifier.wake();
     app.wait_for_notifications().await;
     let row = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
