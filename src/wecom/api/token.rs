@@ -36,7 +36,12 @@ impl WecomClient {
         let lock_name = format!("{}:fetch", self.inner.token_key);
         match self.inner.cache.try_lock(&lock_name, FETCH_LOCK_TTL).await {
             Ok(Some(lock)) => {
-                let fetched = self.fetch_and_store().await;
+                // Another instance may have stored a token between our read and taking the lock
+                // (its fetch finished and released the lock in between).
+                let fetched = match self.cached_token().await {
+                    Some(token) => Ok(token),
+                    None => self.fetch_and_store().await,
+                };
                 let _ = self.inner.cache.unlock(lock).await;
                 fetched
             }
