@@ -125,17 +125,19 @@ async fn run() {
         .status()
         .expect("wecom-scrm sync runs");
     assert!(status.success(), "sync failed");
-    let mut service = service_command("serve", &env)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("wecom-scrm serve starts");
+    let mut service = ServiceProcess(
+        service_command("serve", &env)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("wecom-scrm serve starts"),
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
         .expect("a client");
-    wait_ready(&client, &base, &mut service).await;
+    wait_ready(&client, &base, &mut service.0).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_rss = rss_kib(service.id());
+    let idle_rss = rss_kib(service.0.id());
     println!("  resident set, idle: {:.1} MiB", idle_rss as f64 / 1024.0);
 
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -165,7 +167,7 @@ async fn run() {
 
         let peak = Arc::new(AtomicU64::new(0));
         let sampling = Arc::new(AtomicBool::new(true));
-        let sampler = tokio::spawn(sample_rss(service.id(), peak.clone(), sampling.clone()));
+        let sampler = tokio::spawn(sample_rss(service.0.id(), peak.clone(), sampling.clone()));
         let wrk = run_wrk(&script, &requests, &base, seconds, connections).await;
         sampling.store(false, Ordering::Relaxed);
         let _ = sampler.await;
@@ -220,8 +222,8 @@ async fn run() {
         }
     }
 
-    let _ = Command::new("kill").arg(service.id().to_string()).status();
-    let _ = service.wait();
+    let _ = Command::new("kill").arg(service.0.id().to_string()).status();
+    let _ = service.0.wait();
     bench_db.cleanup(&db).await;
     fake.stop().await;
     if failed {
@@ -549,6 +551,19 @@ fn service_env(db: &BenchDb, api_base: &str, key_prefix: &str, port: u16) -> Vec
 
 /// The release binary with exactly the given `SCRM_` settings (the benchmark's own `SCRM_BENCH_`
 /// variables would be refused as unknown configuration keys).
+/// The service under test. Stopped gracefully at the end of the run; killed if the benchmark stops
+/// early (a panic), so that no instance outlives it.
+struct ServiceProcess(Child);
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn service_command(subcommand: &str, env: &[(String, String)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wecom-scrm"));
     for (key, _) in std::env::vars() {
