@@ -489,11 +489,14 @@ pub async fn depart(
 
 /// A member's display name, or the userid when unknown.
 pub async fn display_name(db: &impl ConnectionTrait, userid: &str) -> Result<String, DbErr> {
-    Ok(member::Entity::find_by_id(userid.to_owned())
+    let name = member::Entity::find_by_id(userid.to_owned())
         .one(db)
         .await?
-        .map_or_else(
-            || userid.to_owned(),
-            |m| if m.name.is_empty() { userid.to_owned() } else { m.name },
-        ))
+        .map(|m| m.name);
+    Ok(name_or_id(name.unwrap_or_default(), userid))
+}
+
+/// A member's name as shown, or their userid when the name is unknown.
+pub fn name_or_id(name: String, userid: &str) -> String {
+    if name.is_empty() { userid.to_owned() } else { name }
 }

@@ -63,7 +63,7 @@ async fn ensure_member(s: &Services, userid: &str) -> Result<String, HandlerErro
             }
         },
     };
-    Ok(if name.is_empty() { userid.to_owned() } else { name })
+    Ok(members::name_or_id(name, userid))
 }
 
 /// `externalcontact/get`, with "the relation is gone" told apart from a failure worth retrying.
@@ -329,7 +329,7 @@ async fn removed(
     let at = event_time(row);
     let by_transfer = event.source.as_deref() == Some("DELETE_BY_TRANSFER");
     let by = if by_transfer { RemovedBy::Transfer } else { side };
-    ensure_member(s, &event.user_id).await?;
+    let rep_name = ensure_member(s, &event.user_id).await?;
     // A customer we never saw: learn who it was while WeCom still knows (another member may follow).
     let known = customers::find_by_external(&s.db, &event.external_user_id)
         .await?
@@ -339,7 +339,6 @@ async fn removed(
     } else {
         fetch_profile(s, &event.external_user_id).await?
     };
-    let rep_name = members::display_name(&s.db, &event.user_id).await?;
     let tz = s.tz();
 
     let txn = begin_write(&s.db).await?;
