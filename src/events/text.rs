@@ -4,7 +4,7 @@
 //! commit. A replay finds the answer already recorded and never runs the command twice.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use crate::bot::Bot;
 use crate::db::entity::inbox;
@@ -34,8 +34,7 @@ pub async fn handle(s: &Services, bot: &Bot, row: &inbox::Model, content: &str) 
     let Some(waiter) = s.answers.take_waiter(&row.dedupe_key) else {
         // Nobody waits (a burst, or the request gave up): the command, its answer queued for the
         // message API and the row's outcome commit together.
-        let key = format!("reply:{}", row.dedupe_key);
-        notify::enqueue(&txn, &key, &userid, &MessageBody::text(&reply)).await?;
+        queue_answer(&txn, row, &userid, &reply).await?;
         let note = "answered (message)";
         let set_mode = set_reply.col_expr(inbox::Column::ReplyMode, Expr::val("message"));
         if !finish_within(&txn, row, set_mode, note).await? {
@@ -84,8 +83,14 @@ async fn deliver(s: &Services, row: &inbox::Model, userid: &str, reply: &str) ->
 }
 
 async fn send_as_message(s: &Services, row: &inbox::Model, userid: &str, reply: &str) -> Result<(), HandlerError> {
-    let key = format!("reply:{}", row.dedupe_key);
-    notify::enqueue(&s.db, &key, userid, &MessageBody::text(reply)).await?;
+    queue_answer(&s.db, row, userid, reply).await?;
     s.notifier.wake();
+    Ok(())
+}
+
+/// Queues the answer for the message API, once per message whatever the replays.
+async fn queue_answer(db: &impl ConnectionTrait, row: &inbox::Model, userid: &str, reply: &str) -> Result<(), DbErr> {
+    let key = format!("reply:{}", row.dedupe_key);
+    notify::enqueue(db, &key, userid, &MessageBody::text(reply)).await?;
     Ok(())
 }

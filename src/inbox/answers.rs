@@ -97,10 +97,7 @@ impl AwaitedAnswers {
     /// Hands the answer to a request still waiting for it; false when none is (the answer must then
     /// be sent another way).
     pub fn offer(&self, key: &str, answer: Answer) -> bool {
-        match self.lock().remove(key) {
-            Some(tx) => tx.send(answer).is_ok(),
-            None => false,
-        }
+        self.take_waiter(key).is_some_and(|tx| tx.send(answer).is_ok())
     }
 
     /// Takes over the request still waiting for the answer to `key`, if one is: the caller hands the
