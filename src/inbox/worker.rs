@@ -212,8 +212,7 @@ impl InboxWorker {
             }
             Ok(Outcome::Committed(note)) => {
                 tracing::info!(id = row.id, kind = %row.kind, elapsed_ms, note = %note, "inbox row processed");
-                self.answers.offer(&row.dedupe_key, None);
-                return Ok(());
+                Finish::Recorded
             }
             Ok(Outcome::Ignored(reason)) => {
                 tracing::info!(id = row.id, kind = %row.kind, reason = %reason, "inbox row ignored");
@@ -222,13 +221,21 @@ impl InboxWorker {
             Err(HandlerError::Deferred(e, after)) => {
                 tracing::info!(id = row.id, kind = %row.kind, reason = %e,
                     retry_in_ms = after.as_millis() as u64, "inbox row deferred");
-                Finish::Defer(e, after)
+                Finish::Retry {
+                    error: e,
+                    delay: jittered(after),
+                    counted: false,
+                }
             }
             Err(HandlerError::Transient(e)) if row.attempts < self.config.max_attempts => {
                 let delay = backoff(Duration::from_millis(self.config.retry_base_ms), row.attempts);
                 tracing::warn!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e,
                     retry_in_ms = delay.as_millis() as u64, "inbox row failed; will retry");
-                Finish::Retry(e, delay)
+                Finish::Retry {
+                    error: e,
+                    delay,
+                    counted: true,
+                }
             }
             Err(e) => {
                 tracing::error!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e, "inbox row failed");
@@ -265,22 +272,22 @@ impl InboxWorker {
         use inbox::Column as C;
         let now = now_ms();
         let update = match finish {
+            Finish::Recorded => return Ok(()),
             Finish::Done(status, text) => finished(inbox::Entity::update_many(), status, text, now),
-            Finish::Retry(error, delay) => inbox::Entity::update_many()
-                .col_expr(C::Status, Expr::val(Status::Pending.as_str()))
-                .col_expr(C::LastError, Expr::val(error))
-                .col_expr(
-                    C::NextAttemptAt,
-                    Expr::val(now.saturating_add(delay.as_millis() as i64)),
-                ),
-            Finish::Defer(reason, after) => inbox::Entity::update_many()
-                .col_expr(C::Status, Expr::val(Status::Pending.as_str()))
-                .col_expr(C::LastError, Expr::val(reason))
-                .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
-                .col_expr(
-                    C::NextAttemptAt,
-                    Expr::val(now.saturating_add(jittered(after).as_millis() as i64)),
-                ),
+            Finish::Retry { error, delay, counted } => {
+                let again = inbox::Entity::update_many()
+                    .col_expr(C::Status, Expr::val(Status::Pending.as_str()))
+                    .col_expr(C::LastError, Expr::val(error))
+                    .col_expr(
+                        C::NextAttemptAt,
+                        Expr::val(now.saturating_add(delay.as_millis() as i64)),
+                    );
+                if counted {
+                    again
+                } else {
+                    again.col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
+                }
+            }
         };
         while_leased(update, row.id, &self.instance).exec(&self.db).await?;
         Ok(())
@@ -332,9 +339,14 @@ fn while_leased(update: UpdateMany<inbox::Entity>, id: i64, owner: &str) -> Upda
 
 enum Finish {
     Done(Status, String),
-    Retry(String, Duration),
-    /// Back to pending after the given time, the attempt uncounted.
-    Defer(String, Duration),
+    /// Pending again after `delay`; an uncounted attempt is given back (a deferral).
+    Retry {
+        error: String,
+        delay: Duration,
+        counted: bool,
+    },
+    /// The handler committed the outcome with its work ([`Outcome::Committed`]).
+    Recorded,
 }
 
 /// `base`, 2×, 4× … capped at 10 minutes, with ±20 % jitter so retries of many rows spread out.
