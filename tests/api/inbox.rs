@@ -182,30 +182,22 @@ async fn rows_left_by_a_restart_or_another_instance_are_picked_up() {
     let (test_db, config) = first.stop().await;
     let db = wecom_scrm::db::connect(&config.database).await.unwrap();
     let now = now_ms();
-    let leftover = |key: &str, status: &str, locked_until: Option<i64>| inbox::ActiveModel {
-        dedupe_key: Set(key.into()),
-        kind: Set("text".into()),
-        from_user: Set(Some("zhangsan".into())),
-        agent_id: Set(Some(AGENT_ID)),
-        create_time: Set(now_secs()),
-        payload: Set(text()),
-        status: Set(status.into()),
-        attempts: Set(i32::from(status == "processing")),
-        next_attempt_at: Set(now),
-        locked_by: Set(locked_until.map(|_| "crashed-instance".into())),
-        locked_until: Set(locked_until),
-        received_at: Set(now),
-        ..Default::default()
-    };
-    leftover("msg:left-pending", "pending", None).insert(&db).await.unwrap();
-    leftover("msg:lease-expired", "processing", Some(now - 1))
+    stored_row("msg:left-pending", "pending", None)
         .insert(&db)
         .await
         .unwrap();
-    leftover("msg:lease-held", "processing", Some(now + 3_600_000))
+    stored_row("msg:lease-expired", "processing", Some(("crashed-instance", now - 1)))
         .insert(&db)
         .await
         .unwrap();
+    stored_row(
+        "msg:lease-held",
+        "processing",
+        Some(("crashed-instance", now + 3_600_000)),
+    )
+    .insert(&db)
+    .await
+    .unwrap();
 
     let app = TestApp::start(test_db, config, Arc::new(UnhandledKinds)).await;
     let settled = wait_for(Duration::from_secs(5), || async {
@@ -224,6 +216,27 @@ async fn rows_left_by_a_restart_or_another_instance_are_picked_up() {
     assert_eq!(expired.attempts, 2);
 }
 
+/// A stored text callback in `status`, under `lease` (owner, until) if given, as a crash or another
+/// instance would leave it.
+fn stored_row(key: &str, status: &str, lease: Option<(&str, i64)>) -> inbox::ActiveModel {
+    let now = now_ms();
+    inbox::ActiveModel {
+        dedupe_key: Set(key.into()),
+        kind: Set("text".into()),
+        from_user: Set(Some("zhangsan".into())),
+        agent_id: Set(Some(AGENT_ID)),
+        create_time: Set(now_secs()),
+        payload: Set(text()),
+        status: Set(status.into()),
+        attempts: Set(i32::from(status == "processing")),
+        next_attempt_at: Set(now),
+        locked_by: Set(lease.map(|(owner, _)| owner.into())),
+        locked_until: Set(lease.map(|(_, until)| until)),
+        received_at: Set(now),
+        ..Default::default()
+    }
+}
+
 /// A handler that marks its row processed in its own transaction does so only while it still holds
 /// the lease; otherwise it learns so and must roll back.
 #[tokio::test]
@@ -234,23 +247,10 @@ async fn finishing_within_the_work_requires_the_lease() {
     let (_test_db, config) = app.stop().await;
     let db = wecom_scrm::db::connect(&config.database).await.unwrap();
     let now = now_ms();
-    let row = inbox::ActiveModel {
-        dedupe_key: Set("msg:leased".into()),
-        kind: Set("text".into()),
-        from_user: Set(Some("zhangsan".into())),
-        create_time: Set(now_secs()),
-        payload: Set(text()),
-        status: Set(Status::Processing.as_str().into()),
-        attempts: Set(1),
-        next_attempt_at: Set(now),
-        locked_by: Set(Some("instance-b".into())),
-        locked_until: Set(Some(now + 60_000)),
-        received_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    let row = stored_row("msg:leased", "processing", Some(("instance-b", now + 60_000)))
+        .insert(&db)
+        .await
+        .unwrap();
 
     let stale = inbox::Model {
         locked_by: Some("instance-a".into()),
