@@ -1,6 +1,7 @@
 //! Throwaway Redis and PostgreSQL servers on free loopback ports, each in its own temp directory,
 //! for tests that stop and restart them. They never touch the shared servers on the standard ports,
-//! and they are stopped when dropped.
+//! and they are stopped when dropped. These tests are asked for with `--features server-tests`; a
+//! server binary that is not installed fails them with its name and how to get it.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,6 +23,21 @@ fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "{what} did not come up within {limit:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The path of `program` on `PATH`, or a failure that names it and how to install it.
+fn require(program: &str, package: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "the server tests need `{program}`, which is not on PATH: install it (Debian: \
+             `apt-get install {package}`), or run `cargo test` without `--features server-tests`"
+        )
+    })
 }
 
 fn redis_answers_ping(port: u16) -> bool {
@@ -67,7 +83,7 @@ impl ThrowawayRedis {
     /// Starts the server again on the same port (empty: it kept nothing).
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new("redis-server")
+        let child = Command::new(require("redis-server", "redis-server"))
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
@@ -101,12 +117,30 @@ pub struct ThrowawayPostgres {
     running: bool,
 }
 
+/// Where `initdb` and `pg_ctl` live: `pg_config --bindir`, or Debian's versioned directory (its
+/// server package keeps them off `PATH`).
 fn postgres_bin_dir() -> PathBuf {
-    let out = Command::new("pg_config")
+    let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .output()
-        .expect("pg_config runs (is PostgreSQL installed?)");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        .ok()
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let debian = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|versions| {
+        let mut dirs: Vec<PathBuf> = versions.flatten().map(|v| v.path().join("bin")).collect();
+        dirs.sort();
+        dirs.pop()
+    });
+    let dir = [from_pg_config, debian]
+        .into_iter()
+        .flatten()
+        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file());
+    dir.unwrap_or_else(|| {
+        panic!(
+            "the server tests need PostgreSQL's `initdb` and `pg_ctl` (looked in `pg_config --bindir` \
+             and /usr/lib/postgresql/*/bin): install PostgreSQL (Debian: `apt-get install postgresql`), \
+             or run `cargo test` without `--features server-tests`"
+        )
+    })
 }
 
 fn running_as_root() -> bool {
@@ -128,7 +162,10 @@ fn chown_to(path: &Path, user: &str) {
 impl ThrowawayPostgres {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let as_user = running_as_root().then(|| "postgres".to_owned());
+        let as_user = running_as_root().then(|| {
+            require("runuser", "util-linux");
+            "postgres".to_owned()
+        });
         if let Some(user) = &as_user {
             chown_to(dir.path(), user);
         }
