@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -15,17 +16,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::session::Sessions;
 use crate::cache::{Cache, CacheError};
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError, Needs};
 use crate::crm::channels;
 use crate::db::{self, DbSetupError};
 use crate::events::EventHandler;
 use crate::http::{self, AppContext, AppState};
 use crate::inbox::{InboxHandler, InboxWorker, InboxWriter};
-use crate::jobs::reminder_push::Dispatcher;
+use crate::jobs::reminder_push::{Dispatcher, ReminderDeliveries};
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
-use crate::services::Services;
-use crate::wecom::api::WecomClient;
+use crate::services::{Parts, Services};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -91,27 +91,8 @@ impl App {
 
         let instance = instance_id();
         let config = Arc::new(config);
-        let wecom = WecomClient::new(&config.wecom, cache.clone());
-        let metrics: Arc<Metrics> = Default::default();
-        let sessions = Sessions::new(&cache, Duration::from_secs(config.bot.session_idle_secs.max(60)));
-        let notifier = Notifier::new(
-            db.clone(),
-            wecom.clone(),
-            config.outbox.clone(),
-            instance.clone(),
-            metrics.clone(),
-            sessions,
-        );
-        let answers = Arc::new(crate::inbox::answers::AwaitedAnswers::from_config(&config));
-        let services = Arc::new(Services {
-            config: config.clone(),
-            db: db.clone(),
-            cache: cache.clone(),
-            wecom,
-            notifier,
-            answers: answers.clone(),
-            metrics,
-        });
+        let services = build_services(config.clone(), db.clone(), cache.clone(), instance.clone());
+        let answers = services.answers.clone();
         let handler = handler.unwrap_or_else(|| Arc::new(EventHandler::new(services.clone())));
 
         let stored = Arc::new(Notify::new());
@@ -173,7 +154,10 @@ impl App {
             .inbox
             .process
             .then(|| tokio::spawn(worker.run(stop.child_token())));
-        let notifier_task = tokio::spawn(services.notifier.clone().run(stop.child_token()));
+        let notifier_task = config
+            .outbox
+            .send
+            .then(|| tokio::spawn(services.notifier.clone().run(stop.child_token())));
         let mut job_tasks = if config.jobs.enabled {
             crate::jobs::scheduler::spawn(services.clone(), stop.child_token())
         } else {
@@ -215,7 +199,9 @@ impl App {
         {
             tracing::warn!("inbox worker did not finish its current row within the grace period");
         }
-        if tokio::time::timeout(grace, notifier_task).await.is_err() {
+        if let Some(task) = notifier_task
+            && tokio::time::timeout(grace, task).await.is_err()
+        {
             tracing::warn!("notification sender did not finish within the grace period");
         }
         if let Some(task) = dispatcher_task
@@ -239,28 +225,22 @@ pub async fn cli_services(config: Config) -> Result<Arc<Services>, StartError> {
     config.validate(Needs::Service)?;
     let (db, _) = db::connect_migrated(&config.database, config.database.auto_migrate).await?;
     let cache = Cache::connect(&config.redis).await?;
-    let config = Arc::new(config);
-    let wecom = WecomClient::new(&config.wecom, cache.clone());
+    Ok(build_services(Arc::new(config), db, cache, instance_id()))
+}
+
+/// The services of one process, as `serve` and the command line both run them: reminder pushes
+/// settle with their messages, on the system clock.
+pub fn build_services(config: Arc<Config>, db: DatabaseConnection, cache: Cache, instance: String) -> Arc<Services> {
     let metrics: Arc<Metrics> = Default::default();
-    let sessions = Sessions::new(&cache, Duration::from_secs(config.bot.session_idle_secs.max(60)));
-    let notifier = Notifier::new(
-        db.clone(),
-        wecom.clone(),
-        config.outbox.clone(),
-        instance_id(),
-        metrics.clone(),
-        sessions,
-    );
-    let answers = Arc::new(crate::inbox::answers::AwaitedAnswers::from_config(&config));
-    Ok(Arc::new(Services {
-        config,
-        db,
-        cache,
-        wecom,
-        notifier,
-        answers,
+    let sessions = Sessions::new(&cache, Services::session_idle(&config));
+    let hooks = Arc::new(ReminderDeliveries::new(metrics.clone(), sessions));
+    let parts = Parts {
+        instance,
+        hooks,
         metrics,
-    }))
+        clock: Clock::system(),
+    };
+    Arc::new(Services::build(config, db, cache, parts))
 }
 
 /// Identifies this process in row leases: host, pid and a random suffix (a restarted process with

@@ -296,6 +296,9 @@ impl Default for InboxConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxConfig {
+    /// Send queued messages from this instance. `false` leaves them to the other instances on the
+    /// same database (e.g. an instance that only serves the admin API).
+    pub send: bool,
     /// Fallback poll for messages queued by other instances (new ones wake the sender at once).
     pub poll_interval_ms: u64,
     /// A message being sent is taken over by another instance after this long.
@@ -307,6 +310,7 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
+            send: true,
             poll_interval_ms: 1000,
             lease_secs: 60,
             max_attempts: 10,
@@ -363,6 +367,8 @@ pub struct JobsConfig {
     pub merge_max: usize,
     /// `/readyz` fails when the dispatcher has not completed a round for this long.
     pub stale_after_secs: u64,
+    /// `wecom-scrm status` reports (and fails on) reminder deliveries claimed or queued this long.
+    pub stuck_after_secs: u64,
     /// When the morning agenda goes out (org timezone, HH:MM).
     pub agenda_time: String,
     /// When the managers' daily summary goes out (org timezone, HH:MM).
@@ -384,6 +390,7 @@ impl Default for JobsConfig {
             lease_secs: 60,
             merge_max: 10,
             stale_after_secs: 30,
+            stuck_after_secs: 900,
             agenda_time: "09:00".into(),
             summary_time: "18:00".into(),
             workdays: vec![1, 2, 3, 4, 5],

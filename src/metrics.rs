@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
+use crate::db::entity::outbox::MessageState;
+use crate::db::entity::reminder::{DeliveryState, ReminderStatus};
 use crate::db::entity::{inbox, outbox, reminder};
 use crate::db::now_ms;
 
@@ -21,6 +23,8 @@ pub struct Metrics {
     pub reminders_sent: AtomicU64,
     pub reminders_failed: AtomicU64,
     pub reminders_rerouted: AtomicU64,
+    /// Deliveries the sweeper put back on track (they broke the delivery invariant).
+    pub deliveries_repaired: AtomicU64,
     /// Sum and count of (sent − due) for pushed reminders.
     pub reminder_lag_ms_sum: AtomicU64,
     pub reminder_lag_count: AtomicU64,
@@ -39,6 +43,7 @@ impl Default for Metrics {
             reminders_sent: AtomicU64::new(0),
             reminders_failed: AtomicU64::new(0),
             reminders_rerouted: AtomicU64::new(0),
+            deliveries_repaired: AtomicU64::new(0),
             reminder_lag_ms_sum: AtomicU64::new(0),
             reminder_lag_count: AtomicU64::new(0),
             notifications_sent: AtomicU64::new(0),
@@ -75,20 +80,20 @@ struct Gauges {
 async fn gauges(db: &impl ConnectionTrait, now: i64) -> Result<Gauges, DbErr> {
     let due = || {
         reminder::Entity::find()
-            .filter(reminder::Column::Status.eq("open"))
+            .filter(reminder::Column::Status.eq(ReminderStatus::Open))
             .filter(reminder::Column::DueAt.lte(now))
-            .filter(reminder::Column::DeliveryState.is_in(["pending", "claimed", "queued"]))
+            .filter(reminder::Column::DeliveryState.is_in(DeliveryState::UNSENT))
     };
     let oldest = due().order_by_asc(reminder::Column::DueAt).one(db).await?;
     Ok(Gauges {
         reminders_due: due().count(db).await?,
         oldest_due_age_secs: oldest.map_or(0, |r| (now - r.due_at) / 1000),
         outbox_pending: outbox::Entity::find()
-            .filter(outbox::Column::Status.is_in(["pending", "sending"]))
+            .filter(outbox::Column::Status.is_in(MessageState::LIVE))
             .count(db)
             .await?,
         outbox_failed: outbox::Entity::find()
-            .filter(outbox::Column::Status.eq("failed"))
+            .filter(outbox::Column::Status.eq(MessageState::Failed))
             .count(db)
             .await?,
         inbox_pending: inbox::Entity::find()
@@ -145,6 +150,12 @@ pub async fn render(metrics: &Metrics, db: &impl ConnectionTrait) -> Result<Stri
         "counter",
         "Reminders re-routed to the customer's owner.",
         load(&metrics.reminders_rerouted).to_string(),
+    );
+    metric(
+        "scrm_deliveries_repaired_total",
+        "counter",
+        "Reminder deliveries the sweeper put back on track (queued without a live message, or claimed past the lease).",
+        load(&metrics.deliveries_repaired).to_string(),
     );
     let (sum, count) = (load(&metrics.reminder_lag_ms_sum), load(&metrics.reminder_lag_count));
     metric(

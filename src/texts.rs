@@ -85,9 +85,61 @@ pub fn preview(text: &str, max: usize) -> String {
     }
 }
 
+/// Joins lines into parts of at most `limit` bytes, breaking only between lines; a line too long on
+/// its own is cut, with `…`. Nothing else is lost or reordered.
+pub fn split_lines(lines: &[String], limit: usize) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    for line in lines {
+        let line = if line.len() > limit {
+            cut_to(line, limit)
+        } else {
+            line.clone()
+        };
+        if !current.is_empty() && current.len() + 1 + line.len() > limit {
+            parts.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&line);
+    }
+    if !current.is_empty() {
+        parts.push(current);
+    }
+    parts
+}
+
+/// `text` in at most `limit` bytes: as it is when it fits, else cut on a character boundary and
+/// ended with `…`.
+pub fn cut_to(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_breaks_between_lines_and_cuts_overlong_ones() {
+        let lines: Vec<String> = (0..10).map(|i| format!("第{i}行：{}", "字".repeat(20))).collect();
+        let parts = split_lines(&lines, 200);
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|p| p.len() <= 200));
+        assert_eq!(parts.join("\n"), lines.join("\n"), "nothing is lost or reordered");
+        let long = vec!["很长".repeat(200)];
+        let parts = split_lines(&long, 100);
+        assert_eq!(parts.len(), 1);
+        assert!(parts[0].len() <= 100 && parts[0].ends_with('…'));
+        assert_eq!(cut_to("短", 100), "短");
+    }
 
     #[test]
     fn dates_read_naturally_in_the_org_timezone() {

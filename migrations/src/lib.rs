@@ -11,6 +11,7 @@ mod m20261122_000004_pushes;
 mod m20261122_000005_summary;
 mod m20261202_000006_api_tokens;
 mod m20261202_000007_customer_import;
+mod m20261204_000008_delivery;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_summary::Migration),
             Box::new(m20261202_000006_api_tokens::Migration),
             Box::new(m20261202_000007_customer_import::Migration),
+            Box::new(m20261204_000008_delivery::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ use crate::crm::reminders::{self, Change};
 use crate::crm::search::search_customers;
 use crate::crm::undo::{self, Undone};
 use crate::crm::{channels, figures, followups, members, plans};
+use crate::db::entity::reminder::DeliveryState;
 use crate::db::entity::{customer, reminder};
 use crate::texts::start_of_day;
 
@@ -252,7 +253,7 @@ impl Ctx<'_> {
             } else {
                 String::new()
             };
-            let failed = if r.delivery_state == "failed" {
+            let failed = if r.delivery_state == DeliveryState::Failed {
                 let why = r.last_error.clone().unwrap_or_default();
                 self.t(&format!("（推送失败：{why}）"), &format!(" (push failed: {why})"))
             } else {

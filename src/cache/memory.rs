@@ -2,11 +2,11 @@
 //! operation atomic, matching Redis semantics for set-if-absent, compare-and-delete and counters.
 //! When full, expired entries go first, then the entries closest to expiry.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{CacheError, Slot, Window};
+use super::CacheError;
 
 #[derive(Clone)]
 pub struct MemoryCache {
@@ -18,8 +18,6 @@ struct Inner {
     entries: HashMap<String, Entry>,
     /// (expiry, key): the eviction and purge order.
     by_expiry: BTreeSet<(Instant, String)>,
-    /// Sliding-window event logs: (time in ms, slot id), oldest first.
-    slot_logs: HashMap<String, VecDeque<(i64, String)>>,
 }
 
 struct Entry {
@@ -34,7 +32,6 @@ impl MemoryCache {
                 capacity: capacity.max(1),
                 entries: HashMap::new(),
                 by_expiry: BTreeSet::new(),
-                slot_logs: HashMap::new(),
             })),
         }
     }
@@ -109,43 +106,6 @@ impl MemoryCache {
         inner
             .live(key, now)
             .map(|e| e.expires_at.saturating_duration_since(now))
-    }
-
-    pub fn take_slot(&self, key: &str, windows: &[Window], now_ms: i64, id: &str) -> Slot {
-        let mut inner = self.lock();
-        let longest = windows.iter().map(|w| w.window.as_millis() as i64).max().unwrap_or(0);
-        if !inner.slot_logs.contains_key(key) && inner.slot_logs.len() >= inner.capacity {
-            // Bounded like the rest of the cache: drop logs that hold nothing recent.
-            inner
-                .slot_logs
-                .retain(|_, log| log.back().is_some_and(|(t, _)| *t > now_ms - longest));
-        }
-        let log = inner.slot_logs.entry(key.to_owned()).or_default();
-        while log.front().is_some_and(|(t, _)| *t <= now_ms - longest) {
-            log.pop_front();
-        }
-        let mut wait_ms = 0i64;
-        for w in windows {
-            let span = w.window.as_millis() as i64;
-            let in_window: Vec<i64> = log.iter().map(|(t, _)| *t).filter(|t| *t > now_ms - span).collect();
-            if in_window.len() >= w.max as usize {
-                // The slot frees up when the event that makes the window full ages out.
-                let oldest_needed = in_window[in_window.len() - w.max as usize];
-                wait_ms = wait_ms.max(oldest_needed + span - now_ms);
-            }
-        }
-        if wait_ms > 0 {
-            return Slot::Wait(Duration::from_millis(wait_ms as u64));
-        }
-        log.push_back((now_ms, id.to_owned()));
-        Slot::Granted { id: id.to_owned() }
-    }
-
-    pub fn release_slot(&self, key: &str, id: &str) {
-        let mut inner = self.lock();
-        if let Some(log) = inner.slot_logs.get_mut(key) {
-            log.retain(|(_, slot)| slot != id);
-        }
     }
 
     pub fn len(&self) -> usize {

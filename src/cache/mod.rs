@@ -43,22 +43,6 @@ impl std::fmt::Debug for Cache {
     }
 }
 
-/// The answer of [`Cache::take_slot`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Slot {
-    /// Recorded; `id` undoes it with [`Cache::release_slot`].
-    Granted { id: String },
-    /// A window is full; the earliest moment a slot frees up is this far away.
-    Wait(Duration),
-}
-
-/// A window of a sliding-window limit: at most `max` events in any `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub window: Duration,
-    pub max: u32,
-}
-
 /// A held lock; release it with [`Cache::unlock`]. If the holder dies the TTL frees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
@@ -201,28 +185,6 @@ impl Cache {
     /// Records an event under `key` if every window still has room, atomically: an exact sliding
     /// window (a log of event times), so the limit holds over *any* span of that length, across all
     /// instances sharing the cache. Used for WeCom's per-member message limits.
-    pub async fn take_slot(&self, key: &str, windows: &[Window]) -> Result<Slot, CacheError> {
-        let key = self.key(key);
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let id = format!("{now_ms}-{:08x}", rand::random::<u32>());
-        match &*self.backend {
-            Backend::Redis(r) => r.take_slot(&key, windows, now_ms, &id).await,
-            Backend::Memory(m) => Ok(m.take_slot(&key, windows, now_ms, &id)),
-        }
-    }
-
-    /// Gives back a slot taken by [`Cache::take_slot`] (the event did not happen after all).
-    pub async fn release_slot(&self, key: &str, id: &str) -> Result<(), CacheError> {
-        let key = self.key(key);
-        match &*self.backend {
-            Backend::Redis(r) => r.release_slot(&key, id).await,
-            Backend::Memory(m) => {
-                m.release_slot(&key, id);
-                Ok(())
-            }
-        }
-    }
-
     pub async fn ping(&self) -> Result<(), CacheError> {
         match &*self.backend {
             Backend::Redis(r) => r.ping().await,

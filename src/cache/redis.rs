@@ -7,7 +7,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use secrecy::ExposeSecret;
 
-use super::{CacheError, Slot, Window, ttl_ms};
+use super::{CacheError, ttl_ms};
 use crate::config::{RedisConfig, redact_url};
 
 /// INCRBY, and set the expiry only when the key has none (it was just created).
@@ -21,35 +21,11 @@ const DELETE_IF_EQUALS: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
 
-/// Sliding-window slot: KEYS[1] a sorted set of event ids scored by time (ms); ARGV: now, id,
-/// longest window, then (window, max) pairs. Returns 0 when granted, else the ms to wait.
-const TAKE_SLOT: &str = r"
-local now = tonumber(ARGV[1])
-local longest = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - longest)
-local wait = 0
-for i = 4, #ARGV, 2 do
-  local span = tonumber(ARGV[i])
-  local max = tonumber(ARGV[i + 1])
-  local inside = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - span), '+inf', 'WITHSCORES')
-  local count = #inside / 2
-  if count >= max then
-    local oldest_needed = tonumber(inside[(count - max) * 2 + 2])
-    local w = oldest_needed + span - now
-    if w > wait then wait = w end
-  end
-end
-if wait > 0 then return wait end
-redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('PEXPIRE', KEYS[1], longest)
-return 0";
-
 #[derive(Clone)]
 pub struct RedisCache {
     conn: ConnectionManager,
     incr_script: Script,
     delete_if_equals_script: Script,
-    take_slot_script: Script,
 }
 
 fn unavailable(e: redis::RedisError) -> CacheError {
@@ -72,7 +48,6 @@ impl RedisCache {
             conn,
             incr_script: Script::new(INCR_WITH_TTL),
             delete_if_equals_script: Script::new(DELETE_IF_EQUALS),
-            take_slot_script: Script::new(TAKE_SLOT),
         };
         cache
             .ping()
@@ -149,39 +124,6 @@ impl RedisCache {
             -1 => Some(Duration::MAX),
             ms => Some(Duration::from_millis(ms.max(0) as u64)),
         })
-    }
-
-    pub async fn take_slot(&self, key: &str, windows: &[Window], now_ms: i64, id: &str) -> Result<Slot, CacheError> {
-        let longest = windows
-            .iter()
-            .map(|w| w.window.as_millis() as i64)
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        let mut invocation = self.take_slot_script.key(key);
-        invocation.arg(now_ms).arg(id).arg(longest);
-        for w in windows {
-            invocation.arg(w.window.as_millis() as i64).arg(w.max);
-        }
-        let wait_ms: i64 = invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(if wait_ms > 0 {
-            Slot::Wait(Duration::from_millis(wait_ms as u64))
-        } else {
-            Slot::Granted { id: id.to_owned() }
-        })
-    }
-
-    pub async fn release_slot(&self, key: &str, id: &str) -> Result<(), CacheError> {
-        redis::cmd("ZREM")
-            .arg(key)
-            .arg(id)
-            .query_async::<i64>(&mut self.conn.clone())
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
     }
 
     pub async fn ping(&self) -> Result<(), CacheError> {

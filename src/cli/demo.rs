@@ -207,6 +207,7 @@ mod tests {
             to_users: vec!["zhangsan".into()],
             body: MessageBody::text("⏰ 提醒：15:00 回电话\n张伟（华为）"),
             duplicate_check: false,
+            duplicate_check_interval: None,
             at: 0,
         });
         assert_eq!(

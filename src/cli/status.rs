@@ -1,12 +1,19 @@
 //! `wecom-scrm status`: is the deployment healthy? Reads the database (so it sees every instance):
-//! the reminder dispatchers' heartbeats, the last agenda and summary, and what waits in the queues.
-//! Exits 1 when no dispatcher completed a round recently, or the database cannot be reached.
+//! the reminder dispatchers' heartbeats, the last agenda and summary, what waits in the queues, and
+//! reminder pushes stuck claimed or queued for longer than `jobs.stuck_after_secs`. Exits 1 when no
+//! dispatcher completed a round recently, a push is stuck, or the database cannot be reached.
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use super::CliError;
 use crate::config::Config;
+use crate::db::entity::outbox::MessageState;
+use crate::db::entity::reminder::{DeliveryState, ReminderStatus};
 use crate::db::entity::{inbox, job_run, kv_state, outbox, reminder};
+use crate::jobs::reminder_push::sweep;
+
+/// Stuck pushes listed one by one (the rest are counted).
+const STUCK_LISTED: u64 = 20;
 use crate::db::now_ms;
 
 pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliError> {
@@ -33,25 +40,25 @@ pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliErro
         );
     }
     let due = reminder::Entity::find()
-        .filter(reminder::Column::Status.eq("open"))
+        .filter(reminder::Column::Status.eq(ReminderStatus::Open))
         .filter(reminder::Column::DueAt.lte(now))
-        .filter(reminder::Column::DeliveryState.is_in(["pending", "claimed", "queued"]))
+        .filter(reminder::Column::DeliveryState.is_in(DeliveryState::UNSENT))
         .count(db)
         .await
         .map_err(failed)?;
     let failed_reminders = reminder::Entity::find()
-        .filter(reminder::Column::Status.eq("open"))
-        .filter(reminder::Column::DeliveryState.eq("failed"))
+        .filter(reminder::Column::Status.eq(ReminderStatus::Open))
+        .filter(reminder::Column::DeliveryState.eq(DeliveryState::Failed))
         .count(db)
         .await
         .map_err(failed)?;
     let outbox_pending = outbox::Entity::find()
-        .filter(outbox::Column::Status.is_in(["pending", "sending"]))
+        .filter(outbox::Column::Status.is_in(MessageState::LIVE))
         .count(db)
         .await
         .map_err(failed)?;
     let outbox_failed = outbox::Entity::find()
-        .filter(outbox::Column::Status.eq("failed"))
+        .filter(outbox::Column::Status.eq(MessageState::Failed))
         .count(db)
         .await
         .map_err(failed)?;
@@ -89,6 +96,25 @@ pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliErro
     println!("reminders due and not pushed yet: {due}; failed: {failed_reminders}");
     println!("outbox: {outbox_pending} waiting, {outbox_failed} failed");
     println!("inbox: {inbox_pending} waiting, {inbox_failed} failed");
+    let stuck_ms = i64::try_from(config.jobs.stuck_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let lease_ms = i64::try_from(config.jobs.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let stuck = sweep::stuck(db, now.saturating_sub(stuck_ms), lease_ms, STUCK_LISTED + 1)
+        .await
+        .map_err(failed)?;
+    for d in stuck.iter().take(STUCK_LISTED as usize) {
+        let message = d.message_id.map(|id| format!(", message {id}")).unwrap_or_default();
+        let why = d.last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+        println!(
+            "STUCK reminder {} for {}: {} for {} min{message}{why}",
+            d.reminder_id,
+            d.owner,
+            d.state.as_str(),
+            (now - d.since) / 60_000
+        );
+    }
+    if stuck.len() as u64 > STUCK_LISTED {
+        println!("STUCK …and more");
+    }
     if alive == 0 {
         return Err(CliError::Failed(if beats.is_empty() {
             "no reminder dispatcher is running (is `wecom-scrm serve` up, with jobs.push_reminders on?)".into()
@@ -98,6 +124,12 @@ pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliErro
                 config.jobs.stale_after_secs
             )
         }));
+    }
+    if !stuck.is_empty() {
+        return Err(CliError::Failed(format!(
+            "reminder pushes claimed or queued for longer than {}s (jobs.stuck_after_secs)",
+            config.jobs.stuck_after_secs
+        )));
     }
     println!("status: ok");
     Ok(())

@@ -4,12 +4,11 @@
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use tokio_util::sync::CancellationToken;
 
 use super::CliError;
 use crate::app::cli_services;
 use crate::config::Config;
-use crate::db::entity::outbox;
+use crate::db::entity::outbox::{self, MessageState};
 use crate::db::now_ms;
 use crate::jobs::summary::{self, SummaryError};
 use crate::texts;
@@ -68,21 +67,21 @@ pub async fn run(config: Config, command: SummaryCommand) -> Result<(), CliError
         println!("no recipients: no department has a leader and summary.extra_recipients is empty");
         return Ok(());
     }
-    // Deliver now rather than leave it to a running service's next poll.
-    s.notifier
-        .deliver_due(&CancellationToken::new())
-        .await
-        .map_err(|e| CliError::Failed(format!("database error: {e}")))?;
+    // Deliver now what this run queued (and nothing else), rather than leave it to a running
+    // service's next poll.
+    let ids: Vec<i64> = report.queued.iter().flat_map(|(_, ids)| ids.iter().copied()).collect();
+    let database = |e: sea_orm::DbErr| CliError::Failed(format!("database error: {e}"));
+    s.notifier.deliver_only(&ids).await.map_err(database)?;
     let mut problems = 0;
-    for userid in &report.sent {
+    for (userid, ids) in &report.queued {
         let rows = outbox::Entity::find()
-            .filter(outbox::Column::DedupeKey.starts_with(format!("summary:{userid}:{date}:")))
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
             .order_by_asc(outbox::Column::Id)
             .all(&s.db)
             .await
-            .map_err(|e| CliError::Failed(format!("database error: {e}")))?;
-        let state = |status: &str| rows.iter().filter(|r| r.status == status).count();
-        let (sent, failed) = (state("sent"), state("failed"));
+            .map_err(database)?;
+        let state = |status: MessageState| rows.iter().filter(|r| r.status == status).count();
+        let (sent, failed) = (state(MessageState::Sent), state(MessageState::Failed));
         if failed > 0 {
             problems += 1;
             let reason = rows.iter().find_map(|r| r.last_error.clone()).unwrap_or_default();

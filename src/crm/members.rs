@@ -12,6 +12,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::audit::{self, Actor};
+use crate::db::entity::reminder::{DeliveryState, ReminderStatus};
 use crate::db::entity::{customer, department, follow_up, follower, member, member_department, outbox, reminder};
 use crate::wecom::api::types::{Department, Member};
 
@@ -447,11 +448,29 @@ pub async fn depart(
             .filter(customer::Column::OwnerUserid.eq(userid))
             .exec(db)
             .await?;
+        // A push not yet delivered to the departed rep goes to the successor instead: claimed,
+        // queued (the queued message no longer carries it and is dropped) or failed ones start
+        // again from pending; sent ones stay sent.
+        reminder::Entity::update_many()
+            .col_expr(reminder::Column::DeliveryState, Expr::val(DeliveryState::Pending))
+            .col_expr(reminder::Column::OutboxId, Expr::val(Option::<i64>::None))
+            .col_expr(reminder::Column::ClaimedBy, Expr::val(Option::<String>::None))
+            .col_expr(reminder::Column::LeaseUntil, Expr::val(Option::<i64>::None))
+            .col_expr(reminder::Column::RetryAt, Expr::val(0))
+            .filter(reminder::Column::OwnerUserid.eq(userid))
+            .filter(reminder::Column::Status.eq(ReminderStatus::Open))
+            .filter(reminder::Column::DeliveryState.is_in([
+                DeliveryState::Claimed,
+                DeliveryState::Queued,
+                DeliveryState::Failed,
+            ]))
+            .exec(db)
+            .await?;
         reminders = reminder::Entity::update_many()
             .col_expr(reminder::Column::OwnerUserid, Expr::val(successor.as_str()))
             .col_expr(reminder::Column::UpdatedAt, Expr::val(at))
             .filter(reminder::Column::OwnerUserid.eq(userid))
-            .filter(reminder::Column::Status.eq("open"))
+            .filter(reminder::Column::Status.eq(ReminderStatus::Open))
             .exec(db)
             .await?
             .rows_affected;

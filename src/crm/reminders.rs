@@ -7,11 +7,11 @@ use sea_orm::{
 use serde_json::json;
 
 use super::audit::{self, Actor};
-use crate::db::entity::reminder;
+use crate::db::entity::reminder::{self, DeliveryState, ReminderStatus};
 
-pub const OPEN: &str = "open";
-pub const DONE: &str = "done";
-pub const CANCELLED: &str = "cancelled";
+pub const OPEN: ReminderStatus = ReminderStatus::Open;
+pub const DONE: ReminderStatus = ReminderStatus::Done;
+pub const CANCELLED: ReminderStatus = ReminderStatus::Cancelled;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
@@ -30,9 +30,9 @@ pub async fn create(
         created_by: Set(actor.name()),
         text: Set(text.to_owned()),
         due_at: Set(due_at),
-        status: Set(OPEN.into()),
+        status: Set(OPEN),
         source: Set(source.to_owned()),
-        delivery_state: Set("pending".into()),
+        delivery_state: Set(DeliveryState::Pending),
         attempts: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
@@ -93,21 +93,24 @@ pub async fn change(
     let mut active = before.clone().into_active_model();
     let action = match change {
         Change::Done => {
-            active.status = Set(DONE.into());
+            active.status = Set(DONE);
             active.done_at = Set(Some(now));
             "reminder.done"
         }
         Change::Cancel => {
-            active.status = Set(CANCELLED.into());
+            active.status = Set(CANCELLED);
             "reminder.cancelled"
         }
         Change::Snooze(due_at) => {
-            // Re-armed: it will be pushed again when the new time comes.
+            // Re-armed: pushed again when the new time comes. A push already queued for the old
+            // time no longer carries it (it is dropped right before sending).
             active.due_at = Set(due_at);
-            active.delivery_state = Set("pending".into());
+            active.delivery_state = Set(DeliveryState::Pending);
+            active.outbox_id = Set(None);
+            active.claimed_by = Set(None);
+            active.lease_until = Set(None);
             active.sent_at = Set(None);
             active.msgid = Set(None);
-            active.attempts = Set(0);
             active.retry_at = Set(0);
             active.last_error = Set(None);
             "reminder.snoozed"
@@ -115,7 +118,7 @@ pub async fn change(
     };
     active.updated_at = Set(now);
     active.update(db).await?;
-    let detail = json!({ "reminder_id": id, "from_due_at": before.due_at, "from_delivery": before.delivery_state, "text": before.text });
+    let detail = json!({ "reminder_id": id, "from_due_at": before.due_at, "from_delivery": before.delivery_state.as_str(), "text": before.text });
     audit::record(
         db,
         actor,

@@ -2,8 +2,7 @@
 //! configuration is the default; an admin may replace the list through the admin API, and that
 //! list, stored in the database, then holds for every instance.
 
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::config::Config;
 use crate::crm::audit::{self, Actor};
@@ -54,18 +53,7 @@ pub async fn replace(
 ) -> Result<u64, DbErr> {
     let before = current(db, config).await?;
     let value = serde_json::to_string(stages).expect("strings serialize");
-    kv_state::Entity::insert(kv_state::ActiveModel {
-        key: Set(KEY.to_owned()),
-        value: Set(value),
-        updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(kv_state::Column::Key)
-            .update_columns([kv_state::Column::Value, kv_state::Column::UpdatedAt])
-            .to_owned(),
-    )
-    .exec(db)
-    .await?;
+    crate::db::put_state(db, KEY, &value, now).await?;
     let detail = serde_json::json!({ "before": before, "after": stages });
     audit::record(db, actor, "stages.update", None, None, detail).await?;
     customer::Entity::find()

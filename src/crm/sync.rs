@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -248,19 +248,8 @@ pub async fn sync_customers(
 }
 
 async fn save_resume_point(db: &sea_orm::DatabaseTransaction, point: &ResumePoint) -> Result<(), sea_orm::DbErr> {
-    kv_state::Entity::insert(kv_state::ActiveModel {
-        key: Set(CUSTOMER_SYNC_STATE.to_owned()),
-        value: Set(serde_json::to_string(point).expect("serializes")),
-        updated_at: Set(now_ms()),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(kv_state::Column::Key)
-            .update_columns([kv_state::Column::Value, kv_state::Column::UpdatedAt])
-            .to_owned(),
-    )
-    .exec(db)
-    .await?;
-    Ok(())
+    let value = serde_json::to_string(point).expect("serializes");
+    crate::db::put_state(db, CUSTOMER_SYNC_STATE, &value, now_ms()).await
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

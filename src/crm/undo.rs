@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::audit::{self, Actor};
 use super::deals::Field;
 use super::{followups, reminders};
+use crate::db::entity::reminder::DeliveryState;
 use crate::db::entity::{audit as audit_log, customer, reminder};
 
 const UNDOABLE: [&str; 8] = [
@@ -95,20 +96,28 @@ pub async fn undo_last(
         "reminder.done" | "reminder.cancelled" | "reminder.snoozed" => {
             let id = detail.get("reminder_id").and_then(Value::as_i64).unwrap_or_default();
             let due_at = detail.get("from_due_at").and_then(Value::as_i64).unwrap_or(now);
-            let delivery = detail
-                .get("from_delivery")
-                .and_then(Value::as_str)
-                .unwrap_or("pending")
-                .to_owned();
-            reminder::Entity::update_many()
-                .col_expr(reminder::Column::Status, Expr::val(reminders::OPEN))
-                .col_expr(reminder::Column::DoneAt, Expr::val(Option::<i64>::None))
-                .col_expr(reminder::Column::DueAt, Expr::val(due_at))
-                .col_expr(reminder::Column::DeliveryState, Expr::val(delivery))
-                .col_expr(reminder::Column::UpdatedAt, Expr::val(now))
-                .filter(reminder::Column::Id.eq(id))
-                .exec(db)
-                .await?;
+            let was_sent = detail.get("from_delivery").and_then(Value::as_str) == Some(DeliveryState::Sent.as_str());
+            if let Some(current) = reminder::Entity::find_by_id(id).one(db).await? {
+                // Pushed already for that time (before the change, or since): not pushed again.
+                // Anything else starts over from pending — a push queued meanwhile no longer
+                // carries it — so that it goes out once if it is due.
+                let pushed = was_sent || (current.delivery_state == DeliveryState::Sent && current.due_at == due_at);
+                let mut update = reminder::Entity::update_many()
+                    .col_expr(reminder::Column::Status, Expr::val(reminders::OPEN))
+                    .col_expr(reminder::Column::DoneAt, Expr::val(Option::<i64>::None))
+                    .col_expr(reminder::Column::DueAt, Expr::val(due_at))
+                    .col_expr(reminder::Column::UpdatedAt, Expr::val(now));
+                if pushed {
+                    update = update.col_expr(reminder::Column::DeliveryState, Expr::val(DeliveryState::Sent));
+                } else {
+                    update = update
+                        .col_expr(reminder::Column::DeliveryState, Expr::val(DeliveryState::Pending))
+                        .col_expr(reminder::Column::OutboxId, Expr::val(Option::<i64>::None))
+                        .col_expr(reminder::Column::ClaimedBy, Expr::val(Option::<String>::None))
+                        .col_expr(reminder::Column::LeaseUntil, Expr::val(Option::<i64>::None));
+                }
+                update.filter(reminder::Column::Id.eq(id)).exec(db).await?;
+            }
             Undone::ReminderChange {
                 action: entry.action.clone(),
                 text: text("text"),

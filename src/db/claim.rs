@@ -6,9 +6,9 @@
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter};
 
-/// The columns and status values a work table uses for claiming.
+/// The columns and status values a work table uses for claiming (`S`: the status type).
 #[derive(Debug, Clone, Copy)]
-pub struct ClaimColumns<C: 'static> {
+pub struct ClaimColumns<C: 'static, S> {
     pub id: C,
     pub status: C,
     pub next_attempt_at: C,
@@ -16,9 +16,9 @@ pub struct ClaimColumns<C: 'static> {
     pub locked_until: C,
     pub attempts: C,
     /// The status of a row waiting for its next attempt.
-    pub ready: &'static str,
+    pub ready: S,
     /// The status of a claimed row.
-    pub claimed: &'static str,
+    pub claimed: S,
     /// Claim order before the id (e.g. by recipient, so that rows to merge are claimed together).
     pub order: &'static [C],
 }
@@ -32,23 +32,24 @@ pub struct Lease<'a> {
 }
 
 /// Claims up to `lease.batch` due rows, oldest first, counting an attempt on each.
-pub async fn claim<E>(
+pub async fn claim<E, S>(
     db: &DatabaseConnection,
-    cols: &ClaimColumns<E::Column>,
+    cols: &ClaimColumns<E::Column, S>,
     lease: Lease<'_>,
     now: i64,
 ) -> Result<Vec<E::Model>, DbErr>
 where
     E: EntityTrait,
     E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
 {
-    claim_where::<E>(db, cols, lease, now, Condition::all()).await
+    claim_where::<E, S>(db, cols, lease, now, Condition::all()).await
 }
 
 /// Like [`claim`], for rows that also satisfy `only`.
-pub async fn claim_where<E>(
+pub async fn claim_where<E, S>(
     db: &DatabaseConnection,
-    cols: &ClaimColumns<E::Column>,
+    cols: &ClaimColumns<E::Column, S>,
     lease: Lease<'_>,
     now: i64,
     only: Condition,
@@ -56,8 +57,9 @@ pub async fn claim_where<E>(
 where
     E: EntityTrait,
     E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
 {
-    let mut claimed = claim_statement::<E>(db.get_database_backend(), cols, lease, now, only)
+    let mut claimed = claim_statement::<E, S>(db.get_database_backend(), cols, lease, now, only)
         .exec_with_returning(db)
         .await?;
     claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
@@ -65,9 +67,9 @@ where
 }
 
 /// The `UPDATE` that claims due rows (run with `RETURNING`).
-fn claim_statement<E>(
+fn claim_statement<E, S>(
     backend: DbBackend,
-    cols: &ClaimColumns<E::Column>,
+    cols: &ClaimColumns<E::Column, S>,
     lease: Lease<'_>,
     now: i64,
     only: Condition,
@@ -75,6 +77,7 @@ fn claim_statement<E>(
 where
     E: EntityTrait,
     E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
 {
     let mut due = Query::select();
     due.column(cols.id)
@@ -120,20 +123,21 @@ where
 }
 
 /// Gives rows back untouched (shutdown before they were handled): ready at once, attempt uncounted.
-pub async fn release<E>(
+pub async fn release<E, S>(
     db: &DatabaseConnection,
-    cols: &ClaimColumns<E::Column>,
+    cols: &ClaimColumns<E::Column, S>,
     owner: &str,
     ids: &[i64],
 ) -> Result<(), DbErr>
 where
     E: EntityTrait,
     E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
 {
     if ids.is_empty() {
         return Ok(());
     }
-    release_where::<E>(
+    release_where::<E, S>(
         db,
         cols,
         owner,
@@ -145,23 +149,29 @@ where
 
 /// Gives back every row `owner` holds, including claims whose answer was lost with the connection
 /// (the database committed the claim, then went away before replying); returns how many.
-pub async fn release_all<E>(db: &DatabaseConnection, cols: &ClaimColumns<E::Column>, owner: &str) -> Result<u64, DbErr>
+pub async fn release_all<E, S>(
+    db: &DatabaseConnection,
+    cols: &ClaimColumns<E::Column, S>,
+    owner: &str,
+) -> Result<u64, DbErr>
 where
     E: EntityTrait,
     E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
 {
-    release_where::<E>(db, cols, owner, Condition::all().add(cols.status.eq(cols.claimed))).await
+    release_where::<E, S>(db, cols, owner, Condition::all().add(cols.status.eq(cols.claimed))).await
 }
 
-async fn release_where<E>(
+async fn release_where<E, S>(
     db: &DatabaseConnection,
-    cols: &ClaimColumns<E::Column>,
+    cols: &ClaimColumns<E::Column, S>,
     owner: &str,
     only: Condition,
 ) -> Result<u64, DbErr>
 where
     E: EntityTrait,
     E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
 {
     let released = E::update_many()
         .col_expr(cols.status, Expr::val(cols.ready))
@@ -201,7 +211,7 @@ mod tests {
             duration_ms: 1000,
             batch: 32,
         };
-        claim_statement::<inbox::Entity>(backend, &CLAIM, lease, 0, Condition::all())
+        claim_statement::<inbox::Entity, &str>(backend, &CLAIM, lease, 0, Condition::all())
             .build(backend)
             .sql
     }

@@ -116,6 +116,24 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
+/// Sets a small piece of state kept by key (a heartbeat, a resume point), replacing what was there.
+pub async fn put_state(db: &impl ConnectionTrait, key: &str, value: &str, now: i64) -> Result<(), DbErr> {
+    use sea_orm::{EntityTrait, Set};
+    entity::kv_state::Entity::insert(entity::kv_state::ActiveModel {
+        key: Set(key.to_owned()),
+        value: Set(value.to_owned()),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(entity::kv_state::Column::Key)
+            .update_columns([entity::kv_state::Column::Value, entity::kv_state::Column::UpdatedAt])
+            .to_owned(),
+    )
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch, the unit of every stored instant.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

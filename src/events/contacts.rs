@@ -469,7 +469,10 @@ async fn transfer_failed(
     let customer = customers::ensure_customer(&txn, &event.external_user_id, now_ms()).await?;
     let text = texts::transfer_failed(&customers::display(&customer), event.fail_reason.as_deref());
     let key = format!("transfer-fail:{}:{}", customer.id, row.id);
-    if !notify::enqueue(&txn, &key, &event.user_id, &MessageBody::text(text)).await? {
+    if notify::enqueue(&txn, &key, &event.user_id, &MessageBody::text(text))
+        .await?
+        .is_empty()
+    {
         txn.rollback().await?;
         return Ok(Outcome::Ignored("already handled".into()));
     }

@@ -61,9 +61,7 @@ impl From<DbErr> for HandlerError {
 /// call budget is waited out without counting as an attempt.
 fn wecom_error(e: WecomError) -> HandlerError {
     match e {
-        WecomError::RateLimited { retry_after, .. } | WecomError::RecipientLimited { retry_after, .. } => {
-            HandlerError::Deferred(e.to_string(), retry_after)
-        }
+        WecomError::RateLimited { retry_after, .. } => HandlerError::Deferred(e.to_string(), retry_after),
         e => HandlerError::Transient(e.to_string()),
     }
 }

@@ -17,7 +17,7 @@ use crate::db::entity::inbox;
 use crate::wecom::callback::Callback;
 
 /// How workers claim inbox rows.
-pub(crate) const CLAIM: ClaimColumns<inbox::Column> = ClaimColumns {
+pub(crate) const CLAIM: ClaimColumns<inbox::Column, &str> = ClaimColumns {
     id: inbox::Column::Id,
     status: inbox::Column::Status,
     next_attempt_at: inbox::Column::NextAttemptAt,

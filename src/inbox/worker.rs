@@ -165,7 +165,7 @@ impl InboxWorker {
         if !self.stranded.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let released = claim::release_all::<inbox::Entity>(&self.db, &CLAIM, &self.instance).await?;
+        let released = claim::release_all::<inbox::Entity, &str>(&self.db, &CLAIM, &self.instance).await?;
         self.stranded.store(false, Ordering::Relaxed);
         if released > 0 {
             tracing::info!(
@@ -182,12 +182,12 @@ impl InboxWorker {
             duration_ms: i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             batch: self.config.claim_batch,
         };
-        claim::claim::<inbox::Entity>(&self.db, &CLAIM, lease, now_ms()).await
+        claim::claim::<inbox::Entity, &str>(&self.db, &CLAIM, lease, now_ms()).await
     }
 
     /// Gives claimed rows back untouched (shutdown between rows).
     async fn release(&self, ids: &[i64]) -> Result<(), DbErr> {
-        claim::release::<inbox::Entity>(&self.db, &CLAIM, &self.instance, ids).await
+        claim::release::<inbox::Entity, &str>(&self.db, &CLAIM, &self.instance, ids).await
     }
 
     async fn handle_row(&self, row: inbox::Model) -> Result<(), DbErr> {

@@ -18,9 +18,9 @@ use crate::crm::figures::{self, Figures};
 use crate::crm::members::parse_list;
 use crate::db::begin_write;
 use crate::db::entity::{customer, department, member, member_department};
-use crate::notify::{self, Payload};
+use crate::notify;
 use crate::services::Services;
-use crate::texts::{self, date_start};
+use crate::texts::{self, date_start, split_lines};
 use crate::wecom::api::MessageBody;
 
 const DAY_MS: i64 = 86_400_000;
@@ -508,39 +508,6 @@ pub fn compose(
     w.lines
 }
 
-/// Joins lines into messages of at most `limit` bytes, breaking only between lines (a line too
-/// long on its own is cut).
-pub fn split(lines: &[String], limit: usize) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    for line in lines {
-        let line = if line.len() > limit {
-            cut(line, limit)
-        } else {
-            line.clone()
-        };
-        if !current.is_empty() && current.len() + 1 + line.len() > limit {
-            parts.push(std::mem::take(&mut current));
-        }
-        if !current.is_empty() {
-            current.push('\n');
-        }
-        current.push_str(&line);
-    }
-    if !current.is_empty() {
-        parts.push(current);
-    }
-    parts
-}
-
-fn cut(line: &str, limit: usize) -> String {
-    let mut end = limit.saturating_sub('…'.len_utf8());
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &line[..end])
-}
-
 async fn member_names(db: &impl ConnectionTrait) -> Result<HashMap<String, String>, DbErr> {
     Ok(member::Entity::find()
         .select_only()
@@ -565,6 +532,9 @@ pub struct SendReport {
     pub date: String,
     pub sent: Vec<String>,
     pub already_sent: Vec<String>,
+    /// The outbox messages this run queued, per recipient.
+    #[serde(skip)]
+    pub queued: Vec<(String, Vec<i64>)>,
 }
 
 /// The recipients for `date` (all, or only `only`).
@@ -608,7 +578,7 @@ async fn render_for(
     for r in recipients {
         let risk = at_risk(s, &r.team, org.as_of, &names).await?;
         let lines = compose(r, &org, &risk, &names, s.tz(), Format::Markdown, Lang::Zh);
-        let mut parts = split(&lines, MAX_PART_BYTES - 16);
+        let mut parts = split_lines(&lines, MAX_PART_BYTES - 16);
         let n = parts.len();
         if n > 1 {
             for (i, part) in parts.iter_mut().enumerate() {
@@ -641,18 +611,16 @@ pub async fn send(s: &Services, date: NaiveDate, only: Option<&str>, now: i64) -
     for rendered in render_for(s, &pending, date, now).await? {
         let txn = begin_write(&s.db).await?;
         if runs::try_start(&txn, "summary", &rendered.userid, &period).await? {
+            let mut queued = Vec::new();
             for (i, part) in rendered.parts.iter().enumerate() {
                 let key = format!("summary:{}:{period}:{}", rendered.userid, i + 1);
-                let payload = Payload {
-                    body: MessageBody::markdown(part.clone()),
-                    reminders: Vec::new(),
-                    numbered: Vec::new(),
-                };
-                notify::enqueue_payload(&txn, &key, &rendered.userid, &payload).await?;
+                let body = MessageBody::markdown(part.clone());
+                queued.extend(notify::enqueue(&txn, &key, &rendered.userid, &body).await?);
             }
             let detail = format!("{} part(s)", rendered.parts.len());
             runs::finish(&txn, "summary", &rendered.userid, &period, "done", &detail).await?;
             txn.commit().await?;
+            report.queued.push((rendered.userid.clone(), queued));
             report.sent.push(rendered.userid);
         } else {
             txn.rollback().await?;
@@ -685,19 +653,6 @@ pub async fn for_chat(s: &Services, userid: &str, lang: Lang, now: i64) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_breaks_between_lines_and_cuts_overlong_ones() {
-        let lines: Vec<String> = (0..10).map(|i| format!("第{i}行：{}", "字".repeat(20))).collect();
-        let parts = split(&lines, 200);
-        assert!(parts.len() > 1);
-        assert!(parts.iter().all(|p| p.len() <= 200));
-        assert_eq!(parts.join("\n"), lines.join("\n"), "nothing is lost or reordered");
-        let long = vec!["很长".repeat(200)];
-        let parts = split(&long, 100);
-        assert_eq!(parts.len(), 1);
-        assert!(parts[0].len() <= 100 && parts[0].ends_with('…'));
-    }
 
     #[test]
     fn member_lines_show_only_what_happened() {

@@ -11,6 +11,8 @@ use wecom_scrm::crm::sync;
 use wecom_scrm::db::entity::{audit, customer, follow_up, inbox, reminder};
 use wecom_scrm::wecom::compose;
 
+use wecom_scrm::db::entity::reminder::{DeliveryState, ReminderStatus};
+
 use crate::helpers::*;
 
 /// The test org with its customers imported, plus two customers of rep1 both named 李明.
@@ -222,10 +224,14 @@ async fn todo_done_snooze_and_cancel_by_number() {
     assert_eq!(all, "先发送「待办」查看提醒，再用序号操作。");
     let rows = reminders_of(&app, "rep1").await;
     let by_text = |t: &str| rows.iter().find(|r| r.text == t).unwrap().clone();
-    assert_eq!(by_text("交周报").status, "done");
-    assert_eq!(by_text("回电话").status, "done");
-    assert_eq!(by_text("发资料").status, "open");
-    assert_eq!(by_text("发资料").delivery_state, "pending", "a snooze re-arms the push");
+    assert_eq!(by_text("交周报").status, ReminderStatus::Done);
+    assert_eq!(by_text("回电话").status, ReminderStatus::Done);
+    assert_eq!(by_text("发资料").status, ReminderStatus::Open);
+    assert_eq!(
+        by_text("发资料").delivery_state,
+        DeliveryState::Pending,
+        "a snooze re-arms the push"
+    );
 }
 
 #[tokio::test]
@@ -287,7 +293,7 @@ async fn stage_status_rating_and_tags_with_undo() {
     assert!(notes_on(&app, "wmC1").await.is_empty());
     app.say("rep1", "提醒 3天后 寄合同").await;
     assert_eq!(app.say("rep1", "撤销").await, "↩️ 已撤销提醒：寄合同");
-    assert_eq!(reminders_of(&app, "rep1").await[0].status, "cancelled");
+    assert_eq!(reminders_of(&app, "rep1").await[0].status, ReminderStatus::Cancelled);
     let c = customer::Entity::find_by_id(customer_id(&app, "wmC1").await)
         .one(&app.db)
         .await

@@ -6,6 +6,8 @@ use wecom_scrm::db::entity::{audit, customer, follow_up, follower, member, remin
 use wecom_scrm::inbox::{self as store, RetryTarget};
 use wecom_scrm::wecom::compose::{self, ExternalContactExtras};
 
+use wecom_scrm::db::entity::reminder::{DeliveryState, ReminderStatus};
+
 use crate::helpers::*;
 
 async fn relation(app: &TestApp, customer_id: i64, userid: &str) -> follower::Model {
@@ -422,16 +424,16 @@ async fn a_departing_rep_hands_customers_and_reminders_to_the_leader_with_histor
     .insert(&app.db)
     .await
     .unwrap();
-    for (status, text) in [("open", "回电话"), ("done", "发资料")] {
+    for (status, text) in [(ReminderStatus::Open, "回电话"), (ReminderStatus::Done, "发资料")] {
         reminder::ActiveModel {
             customer_id: Set(Some(c1.id)),
             owner_userid: Set("rep1".into()),
             created_by: Set("rep1".into()),
             text: Set(text.into()),
             due_at: Set(now + 3_600_000),
-            status: Set(status.into()),
+            status: Set(status),
             source: Set("manual".into()),
-            delivery_state: Set("pending".into()),
+            delivery_state: Set(DeliveryState::Pending),
             attempts: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
@@ -460,8 +462,8 @@ async fn a_departing_rep_hands_customers_and_reminders_to_the_leader_with_histor
         );
     }
     let reminders = reminder::Entity::find().all(&app.db).await.unwrap();
-    let open = reminders.iter().find(|r| r.status == "open").unwrap();
-    let done = reminders.iter().find(|r| r.status == "done").unwrap();
+    let open = reminders.iter().find(|r| r.status == ReminderStatus::Open).unwrap();
+    let done = reminders.iter().find(|r| r.status == ReminderStatus::Done).unwrap();
     assert_eq!(open.owner_userid, "lead1", "open reminders move");
     assert_eq!(done.owner_userid, "rep1", "finished ones stay as history");
     let notes = follow_up::Entity::find()

@@ -15,6 +15,8 @@ use wecom_scrm::jobs::{daily, summary};
 use wecom_scrm::texts::{date_start, local_date};
 
 use crate::cli::{command, output_async};
+use wecom_scrm::db::entity::reminder::ReminderStatus;
+
 use crate::helpers::*;
 
 const DAY: i64 = 86_400_000;
@@ -249,10 +251,10 @@ async fn the_morning_agenda_lists_todays_and_overdue_reminders_once_numbered() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(done.status, "done");
+    assert_eq!(done.status, ReminderStatus::Done);
     for id in [overdue.id, later.id] {
         let r = reminder::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap();
-        assert_eq!(r.status, "open");
+        assert_eq!(r.status, ReminderStatus::Open);
     }
 
     // A later run the same day (a restart) sends nothing more.

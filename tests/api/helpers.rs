@@ -450,10 +450,7 @@ impl TestApp {
         use wecom_scrm::db::entity::outbox;
         wait_for(Duration::from_secs(10), || async {
             let pending = outbox::Entity::find().all(&self.db).await.unwrap();
-            pending
-                .iter()
-                .all(|m| matches!(m.status.as_str(), "sent" | "failed" | "dropped"))
-                .then_some(())
+            pending.iter().all(|m| !m.status.is_live()).then_some(())
         })
         .await
         .expect("notifications delivered in time");

@@ -4,14 +4,16 @@
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use wecom_scrm::crm::audit::Actor;
 use wecom_scrm::crm::reminders::{self, Change};
 use wecom_scrm::crm::sync;
+use wecom_scrm::db::entity::outbox::MessageState;
+use wecom_scrm::db::entity::reminder::{DeliveryState, ReminderStatus};
 use wecom_scrm::db::entity::{customer, outbox, reminder};
 use wecom_scrm::db::now_ms;
-use wecom_scrm::notify::{self, Payload, ReminderRef};
-use wecom_scrm::wecom::api::{MessageBody, WecomClient};
+use wecom_scrm::jobs::reminder_push::Dispatcher;
+use wecom_scrm::notify::{Payload, Prepared};
 
 use crate::helpers::*;
 
@@ -48,7 +50,7 @@ async fn reminder(app: &TestApp, id: i64) -> reminder::Model {
 }
 
 /// Waits until the reminders reach `state`.
-async fn wait_state(app: &TestApp, ids: &[i64], state: &str) {
+async fn wait_state(app: &TestApp, ids: &[i64], state: DeliveryState) {
     let reached = wait_for(Duration::from_secs(15), || async {
         let rows = reminder::Entity::find()
             .filter(reminder::Column::Id.is_in(ids.to_vec()))
@@ -58,7 +60,7 @@ async fn wait_state(app: &TestApp, ids: &[i64], state: &str) {
         rows.iter().all(|r| r.delivery_state == state).then_some(())
     })
     .await;
-    assert!(reached.is_some(), "reminders {ids:?} did not become {state}");
+    assert!(reached.is_some(), "reminders {ids:?} did not become {state:?}");
 }
 
 #[tokio::test]
@@ -68,7 +70,7 @@ async fn a_due_reminder_is_pushed_once_with_its_context_and_answered_by_number()
     app.say("rep1", "阶段 @张伟 方案报价").await;
     app.say("rep1", "记 @张伟 已报价，等审批").await;
     let r = remind(&app, "rep1", Some(c1), "回电话", now_ms() - 1000).await;
-    wait_state(&app, &[r.id], "sent").await;
+    wait_state(&app, &[r.id], DeliveryState::Sent).await;
     let pushed = texts_to(&app, "rep1");
     assert_eq!(pushed.len(), 1, "{pushed:?}");
     let text = &pushed[0];
@@ -85,7 +87,7 @@ async fn a_due_reminder_is_pushed_once_with_its_context_and_answered_by_number()
     );
     // "完成 1" answers the push.
     assert_eq!(app.say("rep1", "完成 1").await, "✅ 已完成：回电话 · 张伟");
-    assert_eq!(reminder(&app, r.id).await.status, "done");
+    assert_eq!(reminder(&app, r.id).await.status, ReminderStatus::Done);
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(texts_to(&app, "rep1").len(), 1, "pushed once");
 }
@@ -102,7 +104,7 @@ async fn reminders_due_together_are_merged_per_rep() {
         ids.push(remind(&app, "rep1", Some(c1), &format!("任务{i}"), due).await.id);
     }
     ids.push(remind(&app, "rep2", None, "个人事项", due).await.id);
-    wait_state(&app, &ids, "sent").await;
+    wait_state(&app, &ids, DeliveryState::Sent).await;
     let to_rep1 = texts_to(&app, "rep1");
     assert_eq!(to_rep1.len(), 2, "6 reminders, 4 per message: {to_rep1:?}");
     assert!(to_rep1[0].starts_with("**⏰ 4 条提醒到期**\n1. "), "{}", to_rep1[0]);
@@ -136,7 +138,7 @@ async fn no_rep_is_sent_more_than_the_per_member_limit() {
             .await
             .unwrap();
         rows.iter()
-            .all(|r| matches!(r.delivery_state.as_str(), "queued" | "sent"))
+            .all(|r| matches!(r.delivery_state, DeliveryState::Queued | DeliveryState::Sent))
             .then_some(())
     })
     .await;
@@ -144,7 +146,7 @@ async fn no_rep_is_sent_more_than_the_per_member_limit() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(texts_to(&app, "rep3").len(), 3, "the rest wait for the member's window");
     let waiting = outbox::Entity::find()
-        .filter(outbox::Column::Status.eq("pending"))
+        .filter(outbox::Column::Status.eq(MessageState::Pending))
         .all(&app.db)
         .await
         .unwrap();
@@ -183,15 +185,18 @@ async fn done_snoozed_and_cancelled_reminders_never_fire_and_a_snooze_re_arms() 
     let pushed = texts_to(&app, "rep1");
     assert_eq!(pushed.len(), 1, "only the open one: {pushed:?}");
     assert!(pushed[0].contains("推迟的"));
-    wait_state(&app, &[snoozed.id], "sent").await;
+    wait_state(&app, &[snoozed.id], DeliveryState::Sent).await;
     // A snooze to a time already come re-arms it: pushed again.
     reminders::change(&app.db, snoozed.id, Change::Snooze(now_ms() - 10), &actor, now_ms())
         .await
         .unwrap();
-    wait_state(&app, &[snoozed.id], "sent").await;
+    wait_state(&app, &[snoozed.id], DeliveryState::Sent).await;
     assert_eq!(texts_to(&app, "rep1").len(), 2);
-    assert_eq!(reminder(&app, done.id).await.delivery_state, "pending");
-    assert_eq!(reminder(&app, cancelled.id).await.delivery_state, "pending");
+    assert_eq!(reminder(&app, done.id).await.delivery_state, DeliveryState::Pending);
+    assert_eq!(
+        reminder(&app, cancelled.id).await.delivery_state,
+        DeliveryState::Pending
+    );
 }
 
 #[tokio::test]
@@ -214,7 +219,7 @@ async fn overdue_reminders_go_out_at_start_saying_how_late() {
     config.wecom.api_base = fake.url();
     let restarted = TestApp::start_real(db, config).await;
     let sent = wait_for(Duration::from_secs(10), || async {
-        (reminder(&restarted, r.id).await.delivery_state == "sent").then_some(())
+        (reminder(&restarted, r.id).await.delivery_state == DeliveryState::Sent).then_some(())
     })
     .await;
     assert!(sent.is_some());
@@ -228,53 +233,50 @@ async fn overdue_reminders_go_out_at_start_saying_how_late() {
 
 #[tokio::test]
 async fn a_stale_push_is_dropped_and_its_valid_reminders_rewritten() {
-    let app = spawn_pushing(|c| c.jobs.push_reminders = false).await;
+    // The test drives the dispatcher and the sender itself.
+    let app = spawn_pushing(|c| {
+        c.jobs.push_reminders = false;
+        c.outbox.send = false;
+    })
+    .await;
     let a = remind(&app, "rep1", None, "甲", now_ms() - 1000).await;
     let b = remind(&app, "rep1", None, "乙", now_ms() - 1000).await;
-    reminder::Entity::update_many()
-        .col_expr(reminder::Column::DeliveryState, Expr::val("queued"))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    let refs = vec![
-        ReminderRef {
-            id: a.id,
-            due_at: a.due_at,
-        },
-        ReminderRef {
-            id: b.id,
-            due_at: b.due_at,
-        },
-    ];
-    // Between queueing and sending, the rep completed one of them. Both commit together: the
-    // sender's poll must not find the message while 甲 is still due.
-    let txn = app.db.begin().await.unwrap();
-    notify::enqueue_payload(
-        &txn,
-        "reminders:test",
-        "rep1",
-        &Payload {
-            body: MessageBody::markdown("甲 乙"),
-            reminders: refs,
-            numbered: Vec::new(),
-        },
-    )
-    .await
-    .unwrap();
-    reminders::change(&txn, a.id, Change::Done, &Actor::Member("rep1".into()), now_ms())
-        .await
-        .unwrap();
-    txn.commit().await.unwrap();
-    app.services().notifier.wake();
-    app.wait_for_notifications().await;
-    let row = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
-    assert_eq!(row.status, "dropped");
-    assert!(app.fake().messages().is_empty());
+    let dispatcher = Dispatcher::new(app.services(), "test-dispatcher".into());
+    let claimed = dispatcher.claim_due().await.unwrap();
+    assert_eq!(dispatcher.queue_claimed(claimed).await.unwrap(), 2);
+    let queued = reminder(&app, a.id).await;
+    assert_eq!(queued.delivery_state, DeliveryState::Queued);
     assert_eq!(
-        reminder(&app, b.id).await.delivery_state,
-        "pending",
+        queued.outbox_id,
+        reminder(&app, b.id).await.outbox_id,
+        "one merged push"
+    );
+    // Between queueing and sending, the rep completed one of them.
+    reminders::change(&app.db, a.id, Change::Done, &Actor::Member("rep1".into()), now_ms())
+        .await
+        .unwrap();
+    app.services().notifier.deliver_due(&Default::default()).await.unwrap();
+    let row = outbox::Entity::find_by_id(queued.outbox_id.unwrap())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, MessageState::Dropped);
+    assert!(app.fake().messages().is_empty());
+    let rewritten = reminder(&app, b.id).await;
+    assert_eq!(
+        rewritten.delivery_state,
+        DeliveryState::Pending,
         "to be written again without 甲"
     );
+    assert_eq!(rewritten.outbox_id, None);
+    // The next round pushes 乙 alone.
+    dispatcher.round().await.unwrap();
+    app.services().notifier.deliver_due(&Default::default()).await.unwrap();
+    let pushed = texts_to(&app, "rep1");
+    assert_eq!(pushed.len(), 1, "{pushed:?}");
+    assert!(pushed[0].contains("乙") && !pushed[0].contains("甲"), "{pushed:?}");
+    assert_eq!(reminder(&app, b.id).await.delivery_state, DeliveryState::Sent);
 }
 
 #[tokio::test]
@@ -295,13 +297,13 @@ async fn a_refused_recipient_has_reminders_rerouted_to_the_owner_or_failed() {
     app.fake().set_member_status("rep2", 2);
     let on_customer = remind(&app, "rep2", Some(c2), "回访", now_ms() - 1000).await;
     let personal = remind(&app, "rep2", None, "交报销", now_ms() - 1000).await;
-    wait_state(&app, &[personal.id], "failed").await;
+    wait_state(&app, &[personal.id], DeliveryState::Failed).await;
     let failed = reminder(&app, personal.id).await;
     assert!(
         failed.last_error.unwrap().contains("cannot receive"),
         "the reason is kept"
     );
-    wait_state(&app, &[on_customer.id], "sent").await;
+    wait_state(&app, &[on_customer.id], DeliveryState::Sent).await;
     let rerouted = reminder(&app, on_customer.id).await;
     assert_eq!(rerouted.owner_userid, "rep1");
     assert!(texts_to(&app, "rep1").iter().any(|t| t.contains("回访")));
@@ -316,47 +318,46 @@ async fn a_refused_recipient_has_reminders_rerouted_to_the_owner_or_failed() {
 
 #[tokio::test]
 async fn a_crash_between_the_push_and_its_record_does_not_push_twice() {
-    let app = spawn_pushing(|c| c.jobs.push_reminders = false).await;
+    let app = spawn_pushing(|c| {
+        c.jobs.push_reminders = false;
+        c.outbox.send = false;
+    })
+    .await;
     let r = remind(&app, "rep1", None, "只推一次", now_ms() - 1000).await;
-    reminder::Entity::update_many()
-        .col_expr(reminder::Column::DeliveryState, Expr::val("queued"))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    let payload = Payload {
-        body: MessageBody::markdown("**⏰ 提醒：只推一次**"),
-        reminders: vec![ReminderRef {
-            id: r.id,
-            due_at: r.due_at,
-        }],
-        numbered: Vec::new(),
+    let dispatcher = Dispatcher::new(app.services(), "test-dispatcher".into());
+    dispatcher.round().await.unwrap();
+    // Another instance claimed the push, sent it, and died before recording the send.
+    let dead = TestApp::start_real(app.test_db.share(), app.config.clone()).await;
+    let notifier = dead.services().notifier.clone();
+    let claimed = notifier.claim(None).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let Prepared::Ready(ready) = notifier.prepare(claimed[0].clone()).await.unwrap() else {
+        panic!("the push may go")
     };
-    notify::enqueue_payload(&app.db, "reminders:crash", "rep1", &payload)
-        .await
-        .unwrap();
-    // Another instance claimed it, sent it, and died before recording the send.
-    let window = Duration::from_secs((app.config.outbox.lease_secs * 2).max(120));
-    let client = WecomClient::new(&app.config.wecom, wecom_scrm::cache::Cache::memory(100, "dead:"));
-    client
-        .send_to_user("rep1", payload.body.clone(), Some(window))
-        .await
-        .unwrap();
+    let attempted = notifier.attempt(ready).await;
+    drop(attempted);
+    drop(dead);
+    assert_eq!(app.fake().messages_to("rep1").len(), 1, "WeCom delivered it");
+    // Its lease runs out; this instance takes the push over and sends it again.
     outbox::Entity::update_many()
-        .col_expr(outbox::Column::Status, Expr::val("sending"))
-        .col_expr(outbox::Column::LockedBy, Expr::val("dead-instance"))
         .col_expr(outbox::Column::LockedUntil, Expr::val(now_ms() - 1))
         .exec(&app.db)
         .await
         .unwrap();
-    app.services().notifier.wake();
-    app.wait_for_notifications().await;
+    app.services().notifier.deliver_due(&Default::default()).await.unwrap();
     assert_eq!(app.fake().messages_to("rep1").len(), 1, "WeCom delivered it once");
     assert_eq!(
         app.fake().suppressed_duplicates(),
         1,
         "the resend was recognised as the same message"
     );
-    assert_eq!(reminder(&app, r.id).await.delivery_state, "sent");
+    assert_eq!(reminder(&app, r.id).await.delivery_state, DeliveryState::Sent);
+    let interval = app.fake().messages()[0].duplicate_check_interval;
+    assert_eq!(
+        interval,
+        Some(app.services().notifier.duplicate_window().as_secs()),
+        "the duplicate check covers the whole retry horizon"
+    );
 }
 
 #[tokio::test]
@@ -379,11 +380,11 @@ async fn two_instances_push_every_reminder_exactly_once() {
     config.jobs.merge_max = 3;
     let first = TestApp::start_real(app.test_db.share(), config.clone()).await;
     let second = TestApp::start_real(app.test_db.share(), config).await;
-    wait_state(&app, &ids, "sent").await;
+    wait_state(&app, &ids, DeliveryState::Sent).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Every reminder in exactly one delivered message; nothing suppressed, nothing missing.
     let sent: Vec<outbox::Model> = outbox::Entity::find()
-        .filter(outbox::Column::Status.eq("sent"))
+        .filter(outbox::Column::Status.eq(MessageState::Sent))
         .all(&app.db)
         .await
         .unwrap();
@@ -410,7 +411,7 @@ async fn two_instances_push_every_reminder_exactly_once() {
 async fn the_dispatcher_health_shows_in_readyz_metrics_and_status() {
     let app = spawn_pushing(|_| {}).await;
     let r = remind(&app, "rep1", None, "健康检查", now_ms() - 1000).await;
-    wait_state(&app, &[r.id], "sent").await;
+    wait_state(&app, &[r.id], DeliveryState::Sent).await;
     let ready: serde_json::Value = app
         .client
         .get(app.url("/readyz"))

@@ -283,42 +283,6 @@ async fn invalid_recipients_are_surfaced() {
 }
 
 #[tokio::test]
-async fn no_member_is_sent_more_than_the_per_member_limit() {
-    let (fake, client, _) = setup(|c| {
-        c.messages_per_user_per_minute = 3;
-        c.messages_per_user_per_hour = 10;
-    })
-    .await;
-    // A refused send gives its slot back.
-    fake.inject(Some("message/send"), FaultKind::Errcode(codes::INVALID_PARAMETER), 1);
-    assert!(
-        client
-            .send_to_user("zhangsan", MessageBody::text("x"), None)
-            .await
-            .is_err()
-    );
-    let sends = (0..5).map(|i| client.send_to_user("zhangsan", MessageBody::text(format!("#{i}")), None));
-    let results = join_all(sends).await;
-    let delivered = results.iter().filter(|r| r.is_ok()).count();
-    assert_eq!(delivered, 3);
-    for result in results.iter().filter(|r| r.is_err()) {
-        match result {
-            Err(WecomError::RecipientLimited { user, retry_after }) => {
-                assert_eq!(user, "zhangsan");
-                assert!(*retry_after <= Duration::from_secs(60) && *retry_after > Duration::ZERO);
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-    assert_eq!(fake.messages_to("zhangsan").len(), 3);
-    // Another member is unaffected.
-    client
-        .send_to_user("lisi", MessageBody::text("hi"), None)
-        .await
-        .unwrap();
-}
-
-#[tokio::test]
 async fn external_contact_pagination_is_followed() {
     let (fake, client, _) = setup(|_| {}).await;
     let mut detail = ExternalContactDetail::default();

@@ -10,6 +10,9 @@ use wecom_scrm::db::entity::{outbox, reminder};
 use wecom_scrm::db::now_ms;
 use wecom_scrm::wecom::fake::{FakeWecom, FaultKind};
 
+use wecom_scrm::db::entity::outbox::MessageState;
+use wecom_scrm::db::entity::reminder::DeliveryState;
+
 use crate::helpers::*;
 
 /// WeCom's "API calls over the frequency limit".
@@ -60,7 +63,7 @@ async fn pushes_back_off_while_wecom_is_down_and_go_out_once_when_it_recovers() 
     let waiting = outbox::Entity::find().all(&app.db).await.unwrap();
     assert!(!waiting.is_empty(), "the pushes were queued");
     for message in &waiting {
-        assert_eq!(message.status, "pending", "{message:?}");
+        assert_eq!(message.status, MessageState::Pending, "{message:?}");
         assert!(message.last_error.is_some(), "the failure is recorded: {message:?}");
         assert!(
             (1..=6).contains(&message.attempts),
@@ -77,7 +80,9 @@ async fn pushes_back_off_while_wecom_is_down_and_go_out_once_when_it_recovers() 
     app.fake = Some(fake);
     let delivered = wait_for(Duration::from_secs(60), || async {
         let rows = reminder::Entity::find().all(&app.db).await.unwrap();
-        rows.iter().all(|r| r.delivery_state == "sent").then_some(rows)
+        rows.iter()
+            .all(|r| r.delivery_state == DeliveryState::Sent)
+            .then_some(rows)
     })
     .await;
     assert!(delivered.is_some(), "every reminder pushed after the recovery");
@@ -94,5 +99,5 @@ async fn pushes_back_off_while_wecom_is_down_and_go_out_once_when_it_recovers() 
         assert_eq!(carrying[0].to_users, [owner], "{text} pushed to {owner}");
     }
     let sent = outbox::Entity::find().all(&app.db).await.unwrap();
-    assert!(sent.iter().all(|m| m.status == "sent"), "{sent:#?}");
+    assert!(sent.iter().all(|m| m.status == MessageState::Sent), "{sent:#?}");
 }

@@ -18,8 +18,8 @@ const MAX_DUPLICATE_CHECK: Duration = Duration::from_secs(4 * 3600);
 const WELCOME_BUSY_PAUSE: Duration = Duration::from_millis(500);
 
 impl WecomClient {
-    /// `message/send`. Respects the per-member limits first: if any recipient has no room, nothing
-    /// is sent and [`WecomError::RecipientLimited`] says how long to wait (or to merge messages).
+    /// `message/send`. WeCom silently drops what is above its per-member limits: callers keep
+    /// to them (the outbox does, from its record of attempts).
     pub async fn send_message(&self, message: &OutgoingMessage) -> Result<SendOutcome, WecomError> {
         const CALL: &str = "message/send";
         if message.to_users.is_empty() {
@@ -29,7 +29,6 @@ impl WecomClient {
                 message: "no recipient".into(),
             });
         }
-        let slots = self.reserve_recipients(&message.to_users).await?;
         let request = SendMessageRequest {
             touser: message.to_users.join("|"),
             agentid: self.agent_id(),
@@ -40,27 +39,18 @@ impl WecomClient {
                 .duplicate_check
                 .map(|d| d.min(MAX_DUPLICATE_CHECK).as_secs().max(1)),
         };
-        match self
+        let answer = self
             .call::<_, SendMessageResponse>(CALL, Method::POST, &[], Some(&request))
-            .await
-        {
-            Ok(answer) => Ok(SendOutcome {
-                msgid: answer.msgid,
-                invalid_users: answer
-                    .invaliduser
-                    .split('|')
-                    .filter(|u| !u.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            }),
-            Err(e) => {
-                // A timeout may have delivered it; only a clear refusal gives the slots back.
-                if !matches!(e, WecomError::Transport { timeout: true, .. }) {
-                    self.release_recipients(&slots).await;
-                }
-                Err(e)
-            }
-        }
+            .await?;
+        Ok(SendOutcome {
+            msgid: answer.msgid,
+            invalid_users: answer
+                .invaliduser
+                .split('|')
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
     }
 
     /// Sends to one member; an `invaliduser` answer for them is an error. Returns WeCom's msgid.

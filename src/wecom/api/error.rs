@@ -49,9 +49,6 @@ pub enum WecomError {
     },
     #[error("{call} answered something that is not the expected JSON: {message}")]
     Decode { call: &'static str, message: String },
-    /// Our own limiter: sending now would exceed what WeCom delivers to this member.
-    #[error("message to {user} must wait {retry_after:?}: WeCom's per-member limit is reached")]
-    RecipientLimited { user: String, retry_after: Duration },
     /// Our own limiter: this API's per-minute budget is spent.
     #[error("{call} is over its per-minute call budget; retry in {retry_after:?}")]
     RateLimited { call: &'static str, retry_after: Duration },

@@ -3,9 +3,9 @@
 //! One [`WecomClient`] per app. The access token lives in the cache layer (shared by every
 //! instance when Redis is configured) and is fetched by one caller at a time; a rejected token is
 //! dropped and the call retried once. Transient failures are retried with exponential backoff and
-//! full jitter, bounded in attempts and in total time. Outbound limits — per-member message windows,
-//! a per-API call budget and a concurrency cap — keep us inside what WeCom accepts (it drops excess
-//! app messages without telling anyone). Logs carry the call name, errcode and latency, never a
+//! full jitter, bounded in attempts and in total time. A per-API call budget shared through the cache
+//! and a concurrency cap keep us inside what WeCom accepts; WeCom's per-member message limits are
+//! kept by the outbox, the one place messages are sent from (`notify::limit`). Logs carry the call name, errcode and latency, never a
 //! secret, a token or a URL with a token in it.
 
 mod calls;
@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 pub use self::error::{WecomError, codes};
 pub use self::types::*;
-use crate::cache::{Cache, Slot, Window};
+use crate::cache::Cache;
 use crate::config::WecomConfig;
 
 /// Tuning of the client, from the `[wecom]` configuration section.
@@ -41,9 +41,6 @@ pub struct ApiSettings {
     pub max_concurrency: usize,
     /// Calls per API per minute from all instances together.
     pub api_calls_per_minute: i64,
-    /// App messages per member per minute / hour (WeCom drops anything above 30 / 1,000).
-    pub messages_per_user_per_minute: u32,
-    pub messages_per_user_per_hour: u32,
     /// The cached token is dropped this long before WeCom says it expires.
     pub token_refresh_margin: Duration,
 }
@@ -58,8 +55,6 @@ impl ApiSettings {
             retry_base: Duration::from_millis(config.retry_base_ms.max(1)),
             max_concurrency: config.max_concurrency.max(1),
             api_calls_per_minute: config.api_calls_per_minute.max(1),
-            messages_per_user_per_minute: config.messages_per_user_per_minute.max(1),
-            messages_per_user_per_hour: config.messages_per_user_per_hour.max(1),
             token_refresh_margin: Duration::from_secs(config.token_refresh_margin_secs),
         }
     }
@@ -261,51 +256,6 @@ impl WecomClient {
             }
         }
     }
-
-    /// Reserves a message slot for each recipient, or says how long the first full one must wait.
-    async fn reserve_recipients(&self, users: &[String]) -> Result<Vec<(String, String)>, WecomError> {
-        let settings = &self.inner.settings;
-        let windows = [
-            Window {
-                window: Duration::from_secs(60),
-                max: settings.messages_per_user_per_minute,
-            },
-            Window {
-                window: Duration::from_secs(3600),
-                max: settings.messages_per_user_per_hour,
-            },
-        ];
-        let mut taken = Vec::with_capacity(users.len());
-        for user in users {
-            let key = recipient_key(user);
-            match self.inner.cache.take_slot(&key, &windows).await {
-                Ok(Slot::Granted { id }) => taken.push((key, id)),
-                Ok(Slot::Wait(retry_after)) => {
-                    self.release_recipients(&taken).await;
-                    return Err(WecomError::RecipientLimited {
-                        user: user.clone(),
-                        retry_after,
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "per-member message limit unavailable; sending anyway")
-                }
-            }
-        }
-        Ok(taken)
-    }
-
-    async fn release_recipients(&self, taken: &[(String, String)]) {
-        for (key, id) in taken {
-            if let Err(e) = self.inner.cache.release_slot(key, id).await {
-                tracing::warn!(error = %e, "could not release a message slot");
-            }
-        }
-    }
-}
-
-fn recipient_key(user: &str) -> String {
-    format!("wecom:sent:{}", user.to_lowercase())
 }
 
 fn transport(call: &'static str, e: reqwest::Error) -> WecomError {

@@ -29,6 +29,10 @@ pub enum MessageBody {
     Textcard { textcard: TextCard },
 }
 
+/// WeCom cuts text and markdown content beyond this many bytes (UTF-8), so longer content goes out
+/// in parts.
+pub const MAX_CONTENT_BYTES: usize = 2048;
+
 impl MessageBody {
     pub fn text(content: impl Into<String>) -> Self {
         Self::Text {
@@ -54,6 +58,24 @@ impl MessageBody {
                 url: url.into(),
                 btntxt: None,
             },
+        }
+    }
+
+    /// The content of a text or markdown message (a text card has fields of its own).
+    pub fn content(&self) -> Option<&str> {
+        match self {
+            Self::Text { text } => Some(&text.content),
+            Self::Markdown { markdown } => Some(&markdown.content),
+            Self::Textcard { .. } => None,
+        }
+    }
+
+    /// The same kind of message with other content (a text card is returned as it is).
+    pub fn with_content(&self, content: String) -> Self {
+        match self {
+            Self::Text { .. } => Self::text(content),
+            Self::Markdown { .. } => Self::markdown(content),
+            Self::Textcard { .. } => self.clone(),
         }
     }
 

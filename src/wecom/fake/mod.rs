@@ -32,7 +32,10 @@ pub struct SentMessage {
     pub to_users: Vec<String>,
     pub body: MessageBody,
     pub duplicate_check: bool,
-    /// Unix milliseconds.
+    /// The duplicate-check interval asked for, in seconds.
+    #[serde(default)]
+    pub duplicate_check_interval: Option<u64>,
+    /// Unix milliseconds, on the fake's clock.
     pub at: i64,
 }
 
@@ -210,6 +213,19 @@ impl FakeWecom {
     /// Requests WeCom dropped as duplicates (`enable_duplicate_check`).
     pub fn suppressed_duplicates(&self) -> u32 {
         self.with_state(|s| s.suppressed_duplicates)
+    }
+
+    /// The time the fake keeps (message times, duplicate-check windows): the system's unless a test
+    /// hands it a manual clock, shared with the service under test.
+    pub fn use_clock(&self, clock: crate::clock::Clock) {
+        self.with_state(|s| s.clock = clock);
+    }
+
+    /// Back to the fixture as it started — members, contacts, no messages, faults or duplicate
+    /// windows — keeping issued tokens and the clock (for runs that reuse one fake).
+    pub fn reset(&self) {
+        let fixture = self.fixture.clone();
+        self.with_state(|s| s.reset(&fixture));
     }
 
     /// Every issued token expires now: the next call with one gets 42001.

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::fixture::{Fixture, FixtureMember};
 use super::{FaultKind, RecordedRemark, SentMessage, SentWelcome};
+use crate::clock::Clock;
 use crate::wecom::api::codes;
 use crate::wecom::api::types::{
     ContactWithFollowInfo, Department, ExternalContactDetail, FollowInfo, FollowUser, MessageBody, RemarkUpdate,
@@ -68,8 +69,10 @@ pub struct State {
     pub delay: Duration,
     pub in_flight: u32,
     pub max_in_flight: u32,
-    duplicates: HashMap<u64, Instant>,
+    /// Duplicate-check windows: request digest → end (ms on `clock`).
+    duplicates: HashMap<u64, i64>,
     pub suppressed_duplicates: u32,
+    pub clock: Clock,
 }
 
 impl State {
@@ -100,7 +103,18 @@ impl State {
             max_in_flight: 0,
             duplicates: HashMap::new(),
             suppressed_duplicates: 0,
+            clock: Clock::system(),
         }
+    }
+
+    /// Starts over from `fixture`, keeping the issued tokens and the clock.
+    pub fn reset(&mut self, fixture: &Fixture) {
+        let mut fresh = Self::new(fixture);
+        std::mem::swap(&mut fresh.tokens, &mut self.tokens);
+        fresh.token_seq = self.token_seq;
+        fresh.msg_seq = self.msg_seq;
+        fresh.clock = self.clock.clone();
+        *self = fresh;
     }
 
     pub fn expire_tokens(&mut self) {
@@ -265,15 +279,15 @@ impl State {
             ));
         }
         let invaliduser = invalid.iter().map(|u| u.to_lowercase()).collect::<Vec<_>>().join("|");
-        let now = Instant::now();
-        self.duplicates.retain(|_, expiry| *expiry > now);
+        let now = self.clock.now_ms();
+        self.duplicates.retain(|_, until| *until > now);
         if request.enable_duplicate_check == 1 {
-            let interval = Duration::from_secs(request.duplicate_check_interval.unwrap_or(1800).min(14_400));
+            let interval_ms = request.duplicate_check_interval.unwrap_or(1800).min(14_400) as i64 * 1000;
             if self.duplicates.contains_key(&duplicate_key) {
                 self.suppressed_duplicates += 1;
                 return Ok(json!({ "invaliduser": invaliduser, "msgid": "", "invalidparty": "", "invalidtag": "" }));
             }
-            self.duplicates.insert(duplicate_key, now + interval);
+            self.duplicates.insert(duplicate_key, now + interval_ms);
         }
         self.msg_seq += 1;
         let msgid = format!("fake-msg-{}", self.msg_seq);
@@ -282,7 +296,8 @@ impl State {
             to_users: valid.iter().map(|u| (*u).to_owned()).collect(),
             body: request.body,
             duplicate_check: request.enable_duplicate_check == 1,
-            at: chrono::Utc::now().timestamp_millis(),
+            duplicate_check_interval: request.duplicate_check_interval,
+            at: now,
         });
         Ok(json!({ "invaliduser": invaliduser, "invalidparty": "", "invalidtag": "", "msgid": msgid }))
     }
