@@ -122,8 +122,9 @@ pub enum Verdict {
 /// calls these inside the transactions of the message's own transitions, so that the message and
 /// what it carries move together — never one without the other.
 pub trait DeliveryHooks: Send + Sync + 'static {
-    /// Right before a send, in the transaction that renews the lease: does what the message says
-    /// still hold? A drop is recorded in the same transaction, with [`DeliveryHooks::settle`].
+    /// Right before the first send, in the transaction that renews the lease: does what the message
+    /// says still hold? A drop is recorded in the same transaction, with [`DeliveryHooks::settle`].
+    /// (A message attempted before is not asked again: it may have arrived, and goes again as it was.)
     fn check<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,

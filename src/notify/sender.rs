@@ -2,7 +2,8 @@
 //! steps, each a transaction of its own:
 //!
 //! 1. [`Notifier::prepare`] renews the lease (a message whose lease ran out belongs to whoever took
-//!    it over), asks the hooks whether what it says still holds, refuses a resend WeCom could no
+//!    it over), asks the hooks whether what it says still holds (before its first attempt only: an
+//!    attempted message may have arrived, and is retried as it is), refuses a resend WeCom could no
 //!    longer recognise as the same message, waits for room in the member's windows, and stamps the
 //!    attempt;
 //! 2. [`Notifier::attempt`] sends it, with WeCom's duplicate check over the whole retry horizon;
@@ -285,7 +286,14 @@ impl Notifier {
             txn.rollback().await?;
             return Ok(Prepared::LeaseLost);
         }
-        let outcome = if let Verdict::Drop(reason) = inner.hooks.check(&txn, &message, now).await? {
+        // A message attempted before may have reached WeCom: it goes again exactly as it was, so
+        // that WeCom recognises the copy — never dropped or replaced for what changed since, which
+        // could deliver its reminders twice. Only a message never attempted is checked.
+        let verdict = match message.row.first_attempt_at {
+            None => inner.hooks.check(&txn, &message, now).await?,
+            Some(_) => Verdict::Send,
+        };
+        let outcome = if let Verdict::Drop(reason) = verdict {
             Some(Outcome::Dropped { reason })
         } else if let Some(first) = message.row.first_attempt_at
             && now + self.lease_ms() > first + millis(self.duplicate_window())
