@@ -239,6 +239,7 @@ pub fn build_services(config: Arc<Config>, db: DatabaseConnection, cache: Cache,
         hooks,
         metrics,
         clock: Clock::system(),
+        wecom: None,
     };
     Arc::new(Services::build(config, db, cache, parts))
 }

@@ -36,11 +36,15 @@ pub struct Parts {
     pub hooks: Arc<dyn DeliveryHooks>,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
+    /// A WeCom client to reuse (several instances simulated in one process); a new one otherwise.
+    pub wecom: Option<WecomClient>,
 }
 
 impl Services {
     pub fn build(config: Arc<Config>, db: DatabaseConnection, cache: Cache, parts: Parts) -> Self {
-        let wecom = WecomClient::new(&config.wecom, cache.clone());
+        let wecom = parts
+            .wecom
+            .unwrap_or_else(|| WecomClient::new(&config.wecom, cache.clone()));
         let windows = MemberWindows {
             per_minute: config.wecom.messages_per_user_per_minute,
             per_hour: config.wecom.messages_per_user_per_hour,

@@ -7,6 +7,7 @@ mod memory;
 mod redis;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use self::memory::MemoryCache;
@@ -32,6 +33,8 @@ enum Backend {
 pub struct Cache {
     backend: Arc<Backend>,
     prefix: Arc<str>,
+    /// Set by [`Cache::simulate_outage`]: every call fails as if the server were gone.
+    outage: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -69,7 +72,21 @@ impl Cache {
         Self {
             backend: Arc::new(backend),
             prefix: prefix.into(),
+            outage: Arc::default(),
         }
+    }
+
+    /// Fault injection for resilience tests and simulations: while on, every call through this
+    /// store (every handle sharing it) fails with [`CacheError::Unavailable`], as when Redis is down.
+    pub fn simulate_outage(&self, on: bool) {
+        self.outage.store(on, Ordering::SeqCst);
+    }
+
+    fn backend(&self) -> Result<&Backend, CacheError> {
+        if self.outage.load(Ordering::SeqCst) {
+            return Err(CacheError::Unavailable("simulated outage".into()));
+        }
+        Ok(&self.backend)
     }
 
     /// The same store under a longer prefix, e.g. for one subsystem or one test.
@@ -77,6 +94,7 @@ impl Cache {
         Self {
             backend: self.backend.clone(),
             prefix: format!("{}{}", self.prefix, sub_prefix).into(),
+            outage: self.outage.clone(),
         }
     }
 
@@ -106,7 +124,7 @@ impl Cache {
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
         let key = self.key(key);
-        match &*self.backend {
+        match self.backend()? {
             Backend::Redis(r) => r.get(&key).await,
             Backend::Memory(m) => Ok(m.get(&key)),
         }
@@ -114,7 +132,7 @@ impl Cache {
 
     pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
         let key = self.key(key);
-        match &*self.backend {
+        match self.backend()? {
             Backend::Redis(r) => r.set(&key, value, ttl).await,
             Backend::Memory(m) => {
                 m.set(&key, value, ttl);
@@ -127,7 +145,7 @@ impl Cache {
     /// dedupe keys and locks.
     pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, CacheError> {
         let key = self.key(key);
-        match &*self.backend {
+        match self.backend()? {
             Backend::Redis(r) => r.set_nx(&key, value, ttl).await,
             Backend::Memory(m) => Ok(m.set_nx(&key, value, ttl)),
         }
@@ -136,7 +154,7 @@ impl Cache {
     /// Deletes the key; true when it existed.
     pub async fn delete(&self, key: &str) -> Result<bool, CacheError> {
         let key = self.key(key);
-        match &*self.backend {
+        match self.backend()? {
             Backend::Redis(r) => r.delete(&key).await,
             Backend::Memory(m) => Ok(m.delete(&key)),
         }
@@ -145,7 +163,7 @@ impl Cache {
     /// Deletes the key only while it still holds `expected`; true when it did.
     pub async fn delete_if_equals(&self, key: &str, expected: &str) -> Result<bool, CacheError> {
         let key = self.key(key);
-        match &*self.backend {
+        match self.backend()? {
             Backend::Redis(r) => r.delete_if_equals(&key, expected).await,
             Backend::Memory(m) => Ok(m.delete_if_equals(&key, expected)),
         }
@@ -155,7 +173,7 @@ impl Cache {
     /// created and not extended afterwards, so this is a fixed-window counter.
     pub async fn incr(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, CacheError> {
         let key = self.key(key);
-        match &*self.backend {
+        match self.backend()? {
             Backend::Redis(r) => r.incr(&key, by, ttl).await,
             Backend::Memory(m) => m.incr(&key, by, ttl),
         }
@@ -164,7 +182,7 @@ impl Cache {
     /// Remaining time to live, `None` when the key does not exist.
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, CacheError> {
         let key = self.key(key);
-        match &*self.backend {
+        match self.backend()? {
             Backend::Redis(r) => r.ttl(&key).await,
             Backend::Memory(m) => Ok(m.ttl(&key)),
         }
@@ -182,11 +200,8 @@ impl Cache {
         self.delete_if_equals(&lock.key, &lock.token).await
     }
 
-    /// Records an event under `key` if every window still has room, atomically: an exact sliding
-    /// window (a log of event times), so the limit holds over *any* span of that length, across all
-    /// instances sharing the cache. Used for WeCom's per-member message limits.
     pub async fn ping(&self) -> Result<(), CacheError> {
-        match &*self.backend {
+        match self.backend()? {
             Backend::Redis(r) => r.ping().await,
             Backend::Memory(_) => Ok(()),
         }

@@ -87,6 +87,18 @@ impl TestDb {
         }
     }
 
+    /// Like [`TestDb::new`], but a SQLite file goes on a memory file system when there is one:
+    /// for tests that commit thousands of times and prove logic, not durability.
+    pub fn scratch() -> Self {
+        let mut db = Self::new();
+        if !db.is_postgres() && std::path::Path::new("/dev/shm").is_dir() {
+            let dir = tempfile::tempdir_in("/dev/shm").expect("temp dir in /dev/shm");
+            db.url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+            db._dir = Some(dir);
+        }
+        db
+    }
+
     /// A fresh schema on a PostgreSQL server of the test's own, which goes away with its data.
     pub fn on_server(url: &str) -> Self {
         Self {
@@ -454,6 +466,28 @@ impl TestApp {
         })
         .await
         .expect("notifications delivered in time");
+    }
+
+    /// Runs this instance's reminder dispatcher (sweep included) and outbox sender until neither
+    /// finds anything due — for apps started with `jobs.push_reminders` and `outbox.send` off, so
+    /// that the test decides when deliveries happen. Returns how many messages were handled.
+    pub async fn drive_deliveries(&self) -> usize {
+        let s = self.services();
+        let dispatcher = wecom_scrm::jobs::reminder_push::Dispatcher::new(s.clone(), "test-driver".into());
+        let mut handled = 0;
+        for _ in 0..100 {
+            let queued = dispatcher.round().await.expect("dispatcher round");
+            let sent = s
+                .notifier
+                .deliver_due(&Default::default())
+                .await
+                .expect("outbox delivery");
+            handled += sent;
+            if queued == 0 && sent == 0 {
+                return handled;
+            }
+        }
+        panic!("deliveries did not come to rest after 100 rounds")
     }
 
     /// The services (database, WeCom client, notifier) the app runs with, for calling jobs directly.

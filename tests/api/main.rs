@@ -9,6 +9,8 @@ mod chat;
 pub mod cli;
 mod customers;
 mod daily;
+mod delivery;
+mod delivery_sim;
 mod demo;
 mod health;
 mod helpers;

@@ -1,0 +1,385 @@
+//! One regression test per road by which a push was lost, stuck or repeated before deliveries became
+//! one state machine: a re-routed push colliding with its failed one, a hand-over while queued, an
+//! outcome recorded apart from its reminders, a resend outside WeCom's duplicate window or after
+//! the lease ran out, a merge too long for WeCom, the per-member limit with the cache down, the
+//! dispatcher's heartbeat during a long pass, `summary send` sending more than its own, and
+//! deliveries stuck unnoticed. The tests drive the dispatcher and the sender themselves.
+
+use std::time::Duration;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use wecom_scrm::crm::audit::Actor;
+use wecom_scrm::crm::reminders;
+use wecom_scrm::crm::sync;
+use wecom_scrm::db::entity::outbox::{self, MessageState};
+use wecom_scrm::db::entity::reminder::{self, DeliveryState};
+use wecom_scrm::db::now_ms;
+use wecom_scrm::jobs::reminder_push::Dispatcher;
+use wecom_scrm::notify::{self, Payload, Prepared};
+use wecom_scrm::wecom::api::{MAX_CONTENT_BYTES, MessageBody};
+
+use crate::cli::{command, output_async};
+use crate::helpers::*;
+
+/// An app whose deliveries run only when the test drives them.
+async fn spawn_driven(configure: impl FnOnce(&mut wecom_scrm::config::Config)) -> TestApp {
+    let app = TestApp::spawn_with_fake(test_fixture(), |c| {
+        c.jobs.push_reminders = false;
+        c.outbox.send = false;
+        configure(c);
+    })
+    .await;
+    let s = app.services();
+    sync::sync_org(&s, &Actor::Sync, &mut |_| {}).await.unwrap();
+    sync::sync_customers(&s, &mut |_| {}).await.unwrap();
+    app
+}
+
+async fn remind(app: &TestApp, owner: &str, customer: Option<i64>, text: &str, due_at: i64) -> reminder::Model {
+    reminders::create(
+        &app.db,
+        owner,
+        &Actor::Member(owner.into()),
+        customer,
+        text,
+        due_at,
+        "manual",
+        now_ms(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn reminder(app: &TestApp, id: i64) -> reminder::Model {
+    reminder::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap()
+}
+
+async fn messages(app: &TestApp) -> Vec<outbox::Model> {
+    outbox::Entity::find()
+        .order_by_asc(outbox::Column::Id)
+        .all(&app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_reps_reminder_is_re_routed_as_a_new_push_and_sent_to_the_owner() {
+    let app = spawn_driven(|c| c.outbox.max_attempts = 1).await;
+    // rep2 follows 刘洋, whom rep1 owns; rep2 has just left (WeCom refuses them: 81013) and the
+    // org sync has not run yet.
+    let c2 = customer_id(&app, "wmC2").await;
+    app.fake().set_member_status("rep2", 5);
+    let r = remind(&app, "rep2", Some(c2), "回访刘洋", now_ms() - 1000).await;
+    app.drive_deliveries().await;
+    let sent = reminder(&app, r.id).await;
+    assert_eq!(sent.delivery_state, DeliveryState::Sent, "{sent:?}");
+    assert_eq!(sent.owner_userid, "rep1");
+    let pushes = messages(&app).await;
+    assert_eq!(pushes.len(), 2, "the refused push and a new one: {pushes:#?}");
+    assert_eq!(
+        (pushes[0].recipient.as_str(), pushes[0].status),
+        ("rep2", MessageState::Failed)
+    );
+    assert_eq!(
+        (pushes[1].recipient.as_str(), pushes[1].status),
+        ("rep1", MessageState::Sent)
+    );
+    assert_ne!(pushes[0].dedupe_key, pushes[1].dedupe_key);
+    let to_rep1 = texts_to(&app, "rep1");
+    assert_eq!(
+        to_rep1.iter().filter(|t| t.contains("回访刘洋")).count(),
+        1,
+        "{to_rep1:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hand_over_while_a_push_is_queued_sends_it_once_to_the_successor() {
+    let app = spawn_driven(|_| {}).await;
+    let r = remind(&app, "rep1", None, "交周报", now_ms() - 1000).await;
+    let dispatcher = Dispatcher::new(app.services(), "test".into());
+    dispatcher.round().await.unwrap();
+    assert_eq!(reminder(&app, r.id).await.delivery_state, DeliveryState::Queued);
+    // rep1 leaves before the push went out: their open reminders go to their leader.
+    app.fake().set_member_status("rep1", 5);
+    wecom_scrm::events::apply_departure(&app.services(), "rep1", now_ms(), &Actor::Wecom)
+        .await
+        .unwrap()
+        .expect("rep1 departs");
+    let moved = reminder(&app, r.id).await;
+    assert_eq!(
+        (moved.owner_userid.as_str(), moved.delivery_state),
+        ("lead1", DeliveryState::Pending)
+    );
+    app.drive_deliveries().await;
+    let pushes = messages(&app).await;
+    let to_rep1 = pushes.iter().find(|m| m.recipient == "rep1").unwrap();
+    assert_eq!(to_rep1.status, MessageState::Dropped, "the stale push is not sent");
+    assert_eq!(reminder(&app, r.id).await.delivery_state, DeliveryState::Sent);
+    let to_lead1 = texts_to(&app, "lead1");
+    assert_eq!(
+        to_lead1.iter().filter(|t| t.contains("交周报")).count(),
+        1,
+        "{to_lead1:?}"
+    );
+    assert!(texts_to(&app, "rep1").is_empty());
+}
+
+#[tokio::test]
+async fn the_sweeper_repairs_deliveries_left_inconsistent_and_counts_them() {
+    let app = spawn_driven(|_| {}).await;
+    // As an older version could leave them: a push recorded sent while its reminder stayed queued
+    // (a crash between the two writes), and a reminder queued with no message at all.
+    let delivered = remind(&app, "rep1", None, "已送达", now_ms() - 1000).await;
+    let stranded = remind(&app, "rep3", None, "无消息", now_ms() - 1000).await;
+    let ids = notify::enqueue(&app.db, "legacy", "rep1", &MessageBody::text("已送达"))
+        .await
+        .unwrap();
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::val(MessageState::Sent))
+        .col_expr(outbox::Column::Msgid, Expr::val("legacy-msgid"))
+        .col_expr(outbox::Column::SentAt, Expr::val(now_ms()))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    for (id, message) in [(delivered.id, Some(ids[0])), (stranded.id, None)] {
+        reminder::Entity::update_many()
+            .col_expr(reminder::Column::DeliveryState, Expr::val(DeliveryState::Queued))
+            .col_expr(reminder::Column::OutboxId, Expr::val(message))
+            .filter(reminder::Column::Id.eq(id))
+            .exec(&app.db)
+            .await
+            .unwrap();
+    }
+    app.drive_deliveries().await;
+    let repaired = reminder(&app, delivered.id).await;
+    assert_eq!(repaired.delivery_state, DeliveryState::Sent);
+    assert_eq!(repaired.msgid.as_deref(), Some("legacy-msgid"));
+    assert!(texts_to(&app, "rep1").is_empty(), "not pushed again");
+    assert_eq!(reminder(&app, stranded.id).await.delivery_state, DeliveryState::Sent);
+    assert_eq!(texts_to(&app, "rep3").len(), 1, "the stranded one is pushed, once");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("scrm_deliveries_repaired_total 2"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_sender_whose_lease_ran_out_sends_nothing_and_the_new_holder_sends_once() {
+    let app = spawn_driven(|_| {}).await;
+    remind(&app, "rep1", None, "租约", now_ms() - 1000).await;
+    Dispatcher::new(app.services(), "test".into()).round().await.unwrap();
+    // A slow instance claimed the push; WeCom kept it waiting past its lease.
+    let slow = TestApp::start_real(app.test_db.share(), app.config.clone()).await;
+    let claimed = slow.services().notifier.claim(None).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::LockedUntil, Expr::val(now_ms() - 1))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.drive_deliveries().await;
+    assert_eq!(texts_to(&app, "rep1").len(), 1);
+    // The slow instance now checks its lease before sending: it gives up.
+    let outcome = slow.services().notifier.prepare(claimed[0].clone()).await.unwrap();
+    assert!(matches!(outcome, Prepared::LeaseLost), "{outcome:?}");
+    assert_eq!(texts_to(&app, "rep1").len(), 1, "sent once");
+}
+
+#[tokio::test]
+async fn a_resend_beyond_wecoms_duplicate_window_is_not_made_and_the_push_fails_with_the_reason() {
+    let app = spawn_driven(|_| {}).await;
+    let r = remind(&app, "rep1", None, "窗口", now_ms() - 1000).await;
+    Dispatcher::new(app.services(), "test".into()).round().await.unwrap();
+    // Its first attempt was long ago (a sender died after it, and nobody took over for hours):
+    // WeCom would no longer recognise a resend as the same message.
+    let window = app.services().notifier.duplicate_window();
+    outbox::Entity::update_many()
+        .col_expr(
+            outbox::Column::FirstAttemptAt,
+            Expr::val(now_ms() - window.as_millis() as i64),
+        )
+        .col_expr(
+            outbox::Column::AttemptedAt,
+            Expr::val(now_ms() - window.as_millis() as i64),
+        )
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.drive_deliveries().await;
+    assert!(app.fake().messages().is_empty(), "not resent");
+    let failed = reminder(&app, r.id).await;
+    assert_eq!(failed.delivery_state, DeliveryState::Failed);
+    assert!(
+        failed.last_error.as_deref().unwrap().contains("could deliver it twice"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_merge_too_long_for_wecom_goes_out_in_parts_numbered_as_one_list() {
+    let app = spawn_driven(|c| c.jobs.merge_max = 10).await;
+    let due = now_ms() - 1000;
+    let mut ids = Vec::new();
+    for i in 1..=10 {
+        let text = format!("第{i}件：{}", "请准备详细的报价方案并与客户确认交付时间".repeat(6));
+        ids.push(remind(&app, "rep1", None, &text, due).await.id);
+    }
+    app.drive_deliveries().await;
+    let pushed = texts_to(&app, "rep1");
+    assert!(pushed.len() > 1, "split: {} part(s)", pushed.len());
+    for (i, text) in pushed.iter().enumerate() {
+        assert!(text.len() <= MAX_CONTENT_BYTES, "part {i}: {} bytes", text.len());
+        assert!(
+            text.starts_with(&format!("**⏰ 10 条提醒到期（{}/{}）**", i + 1, pushed.len())),
+            "{text}"
+        );
+    }
+    let all = pushed.join("\n");
+    for i in 1..=10 {
+        assert_eq!(all.matches(&format!("\n{i}. ")).count(), 1, "item {i} once: {all}");
+    }
+    for id in &ids {
+        assert_eq!(reminder(&app, *id).await.delivery_state, DeliveryState::Sent);
+    }
+    // The numbers run on across the parts: 7 is the seventh, whichever part arrived last.
+    assert!(app.say("rep1", "完成 7").await.starts_with("✅ 已完成：第7件"));
+}
+
+#[tokio::test]
+async fn the_per_member_limit_holds_while_the_cache_is_down() {
+    let app = spawn_driven(|c| {
+        c.jobs.merge_max = 1;
+        c.wecom.messages_per_user_per_minute = 3;
+    })
+    .await;
+    app.services().cache.simulate_outage(true);
+    for i in 0..8 {
+        remind(&app, "rep3", None, &format!("事项{i}"), now_ms() - 1000).await;
+    }
+    app.drive_deliveries().await;
+    assert_eq!(
+        texts_to(&app, "rep3").len(),
+        3,
+        "WeCom's window, kept without the cache"
+    );
+    let waiting: Vec<outbox::Model> = messages(&app)
+        .await
+        .into_iter()
+        .filter(|m| m.status == MessageState::Pending)
+        .collect();
+    assert_eq!(waiting.len(), 5);
+    assert!(
+        waiting
+            .iter()
+            .all(|m| m.next_attempt_at > now_ms() + 30_000 && m.attempts == 0)
+    );
+    app.services().cache.simulate_outage(false);
+}
+
+#[tokio::test]
+async fn the_dispatcher_shows_progress_during_a_long_pass() {
+    let app = spawn_driven(|c| {
+        c.jobs.claim_batch = 5;
+        c.jobs.merge_max = 1;
+    })
+    .await;
+    for i in 0..150 {
+        remind(
+            &app,
+            ["rep1", "rep2", "rep3"][i % 3],
+            None,
+            &format!("#{i}"),
+            now_ms() - 1000,
+        )
+        .await;
+    }
+    let s = app.services();
+    let dispatcher = Dispatcher::new(s.clone(), "test".into());
+    let pass = tokio::spawn(async move { dispatcher.dispatch_due().await.unwrap() });
+    let mut beats = std::collections::BTreeSet::new();
+    while !pass.is_finished() {
+        beats.insert(
+            s.metrics
+                .dispatcher_last_round_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(pass.await.unwrap(), 150);
+    assert!(beats.len() >= 3, "the heartbeat moved within the pass: {beats:?}");
+}
+
+#[tokio::test]
+async fn summary_send_delivers_what_it_queued_and_nothing_else() {
+    let app = spawn_driven(|_| {}).await;
+    // A message the service owes someone else, waiting for a running instance to send it.
+    notify::enqueue(&app.db, "other", "rep2", &MessageBody::text("别的消息"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(&app.test_db, &dir);
+    cmd.env("SCRM_WECOM__API_BASE", app.fake().url())
+        .args(["summary", "send", "--to", "lead1"]);
+    let (code, stdout, stderr) = output_async(cmd).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), "lead1: sent (1 message)");
+    assert!(texts_to(&app, "rep2").is_empty(), "not summary send's to send");
+    let other = messages(&app)
+        .await
+        .into_iter()
+        .find(|m| m.recipient == "rep2")
+        .unwrap();
+    assert_eq!(other.status, MessageState::Pending);
+}
+
+#[tokio::test]
+async fn status_lists_pushes_stuck_queued_and_fails() {
+    let app = spawn_driven(|_| {}).await;
+    let r = remind(&app, "rep1", None, "卡住了", now_ms() - 1000).await;
+    Dispatcher::new(app.services(), "test".into()).round().await.unwrap();
+    // WeCom has refused to take it for an hour.
+    reminder::Entity::update_many()
+        .col_expr(reminder::Column::UpdatedAt, Expr::val(now_ms() - 3_600_000))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::LastError, Expr::val("message/send failed: HTTP 502"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(&app.test_db, &dir);
+    cmd.arg("status");
+    let (code, stdout, stderr) = output_async(cmd).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let line = format!("STUCK reminder {} for rep1: queued for 60 min", r.id);
+    assert!(stdout.contains(&line) && stdout.contains("HTTP 502"), "{stdout}");
+    assert!(stderr.contains("jobs.stuck_after_secs"), "{stderr}");
+}
+
+#[tokio::test]
+async fn every_message_is_within_wecoms_size_limit() {
+    let app = spawn_driven(|_| {}).await;
+    let long: Vec<String> = (0..200).map(|i| format!("{i}. 一条很长的通知内容")).collect();
+    let ids = notify::enqueue(&app.db, "long", "rep1", &MessageBody::markdown(long.join("\n")))
+        .await
+        .unwrap();
+    assert!(ids.len() > 1);
+    app.drive_deliveries().await;
+    let pushed = texts_to(&app, "rep1");
+    assert_eq!(pushed.len(), ids.len());
+    assert!(pushed.iter().all(|t| t.len() <= MAX_CONTENT_BYTES));
+    for row in messages(&app).await {
+        let payload = Payload::parse(&row.body).unwrap();
+        assert!(payload.body.content().unwrap().len() <= MAX_CONTENT_BYTES);
+    }
+}
