@@ -11,6 +11,7 @@ use super::{Ctx, Resolved, Target, replies, time};
 use crate::crm::audit::Actor;
 use crate::crm::deals::{self, Field};
 use crate::crm::reminders::{self, Change};
+use crate::crm::risk::Risk;
 use crate::crm::search::search_customers;
 use crate::crm::undo::{self, Undone};
 use crate::crm::{channels, figures, followups, members, plans};
@@ -125,6 +126,7 @@ impl Ctx<'_> {
             .as_deref()
             .map(|r| format!("{r}（{}）", deals::rating_meaning(r, en)));
         let tags = deals::tags_of(&c);
+        let risk = Risk::current(self.db, &self.s.config, self.now).await?.reason(&c);
         Ok(replies::card(
             &c,
             &source,
@@ -132,6 +134,7 @@ impl Ctx<'_> {
             &open,
             (c.stage.clone(), status, rating),
             &tags,
+            risk.as_deref(),
             self.tz(),
             self.lang,
         ))

@@ -188,6 +188,7 @@ pub fn card(
     open: &[reminder::Model],
     stages_status: (Option<String>, Option<String>, Option<String>),
     tags: &[String],
+    risk: Option<&str>,
     tz: Tz,
     lang: Lang,
 ) -> String {
@@ -219,8 +220,8 @@ pub fn card(
                 tags.join(", ")
             }
         ));
-        if c.at_risk {
-            lines.push(format!("⚠️ At risk: {}", c.at_risk_reason.clone().unwrap_or_default()));
+        if let Some(why) = risk {
+            lines.push(format!("⚠️ At risk: {why}"));
         }
         lines.push(if notes.is_empty() {
             "Follow-ups: none yet".into()
@@ -246,8 +247,8 @@ pub fn card(
                 tags.join("、")
             }
         ));
-        if c.at_risk {
-            lines.push(format!("⚠️ 流失风险：{}", c.at_risk_reason.clone().unwrap_or_default()));
+        if let Some(why) = risk {
+            lines.push(format!("⚠️ 流失风险：{why}"));
         }
         lines.push(if notes.is_empty() {
             "跟进记录：暂无".into()

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::crm::audit::Actor;
 use crate::crm::export;
 use crate::crm::listing::{self, CustomerFilter, Scope};
+use crate::crm::risk::Risk;
 use crate::crm::transfer::{self, ImportError};
 use crate::db::now_ms;
 
@@ -64,13 +65,16 @@ pub async fn export(config: &Config, db: &DatabaseConnection, args: ExportArgs) 
         ..Default::default()
     };
     let tz = config.org.tz();
+    let risk = Risk::current(db, config, now_ms())
+        .await
+        .map_err(|e| CliError::Failed(format!("database: {e}")))?;
     out.write_all(&export::export_header()).map_err(failed)?;
     let (mut after, mut written) = (None, 0u64);
     loop {
-        let rows = listing::customers(db, &Scope::All, &filter, after, PAGE)
+        let rows = listing::customers(db, &Scope::All, &filter, &risk, after, PAGE)
             .await
             .map_err(|e| CliError::Failed(format!("database: {e}")))?;
-        out.write_all(&export::export_rows(&rows, tz)).map_err(failed)?;
+        out.write_all(&export::export_rows(&rows, &risk, tz)).map_err(failed)?;
         written += rows.len() as u64;
         if args.out.is_some() {
             eprint!("\rexported {written} customers");

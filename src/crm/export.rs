@@ -2,6 +2,7 @@
 //! time by the caller. The import ([`super::transfer`]) reads the same columns back.
 
 use crate::crm::deals;
+use crate::crm::risk::Risk;
 use crate::crm::transfer::LEAD_PREFIX;
 use crate::db::entity::customer;
 use crate::texts::minute_stamp;
@@ -40,7 +41,7 @@ pub fn export_header() -> Vec<u8> {
 }
 
 /// CSV lines for `rows`, in the export's columns.
-pub fn export_rows(rows: &[customer::Model], tz: chrono_tz::Tz) -> Vec<u8> {
+pub fn export_rows(rows: &[customer::Model], risk: &Risk, tz: chrono_tz::Tz) -> Vec<u8> {
     let time = |ms: i64| minute_stamp(ms, tz);
     let mut out = Vec::with_capacity(rows.len() * 160);
     let mut writer = csv::Writer::from_writer(&mut out);
@@ -57,7 +58,11 @@ pub fn export_rows(rows: &[customer::Model], tz: chrono_tz::Tz) -> Vec<u8> {
             c.rating.clone().unwrap_or_default(),
             deals::tags_of(c).join(";"),
             c.first_state.clone().unwrap_or_default(),
-            if c.at_risk { "是".into() } else { String::new() },
+            if risk.reason(c).is_some() {
+                "是".into()
+            } else {
+                String::new()
+            },
             c.last_follow_up_at.map(time).unwrap_or_default(),
             time(c.created_at),
             time(c.updated_at),
@@ -73,6 +78,42 @@ pub fn export_rows(rows: &[customer::Model], tz: chrono_tz::Tz) -> Vec<u8> {
     out
 }
 
+/// A customer with nothing set, for tests to fill in.
+#[cfg(test)]
+pub(crate) fn sample_customer() -> customer::Model {
+    customer::Model {
+        id: 1,
+        external_userid: String::new(),
+        name: String::new(),
+        contact_type: 0,
+        avatar: String::new(),
+        gender: 0,
+        unionid: String::new(),
+        corp_name: String::new(),
+        corp_full_name: String::new(),
+        position: String::new(),
+        phone: String::new(),
+        import_key: None,
+        owner_userid: None,
+        first_state: None,
+        first_added_by: None,
+        first_added_at: None,
+        stage: None,
+        lead_status: None,
+        rating: None,
+        tags: "[]".into(),
+        score: 0,
+        pending: false,
+        at_risk: false,
+        at_risk_reason: None,
+        at_risk_since: None,
+        search_text: String::new(),
+        last_follow_up_at: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,40 +126,29 @@ mod tests {
             id: 7,
             external_userid: "wmX".into(),
             name: "张伟, \"老张\"".into(),
-            contact_type: 0,
-            avatar: String::new(),
-            gender: 0,
-            unionid: String::new(),
             corp_name: "华为".into(),
-            corp_full_name: String::new(),
-            position: String::new(),
-            phone: String::new(),
-            import_key: None,
             owner_userid: Some("rep1".into()),
-            first_state: None,
-            first_added_by: None,
-            first_added_at: None,
-            stage: None,
-            lead_status: None,
-            rating: None,
             tags: "[\"重点\",\"VIP\"]".into(),
-            score: 0,
-            pending: false,
             at_risk: true,
-            at_risk_reason: None,
-            at_risk_since: None,
-            search_text: String::new(),
-            last_follow_up_at: None,
-            created_at: 0,
-            updated_at: 0,
+            ..sample_customer()
         };
-        let line = String::from_utf8(export_rows(std::slice::from_ref(&c), chrono_tz::Asia::Shanghai)).unwrap();
+        let line = String::from_utf8(export_rows(
+            std::slice::from_ref(&c),
+            &Risk::new(Vec::new(), 7, 0),
+            chrono_tz::Asia::Shanghai,
+        ))
+        .unwrap();
         assert_eq!(
             line,
             "7,\"张伟, \"\"老张\"\"\",华为,,,rep1,,,,重点;VIP,,是,,1970-01-01 08:00,1970-01-01 08:00,wmX\n"
         );
         c.external_userid = format!("{LEAD_PREFIX}0a1b");
-        let line = String::from_utf8(export_rows(&[c], chrono_tz::Asia::Shanghai)).unwrap();
+        let line = String::from_utf8(export_rows(
+            &[c],
+            &Risk::new(Vec::new(), 7, 0),
+            chrono_tz::Asia::Shanghai,
+        ))
+        .unwrap();
         assert!(line.ends_with("08:00,\n"), "an imported lead has no WeCom id: {line}");
     }
 }

@@ -5,6 +5,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::crm::members;
+use crate::crm::risk::Risk;
 use crate::crm::search::escape_like;
 use crate::db::entity::{audit, customer, department, follow_up, follower, member, member_department, reminder};
 
@@ -70,6 +71,7 @@ pub struct CustomerFilter {
     pub tag: Option<String>,
     /// The lead channel's state.
     pub channel: Option<String>,
+    /// At risk or not, as [`Risk`] defines it.
     pub at_risk: Option<bool>,
     pub updated_since: Option<i64>,
 }
@@ -79,6 +81,7 @@ pub async fn customers(
     db: &impl ConnectionTrait,
     scope: &Scope,
     filter: &CustomerFilter,
+    risk: &Risk,
     after: Option<i64>,
     limit: u64,
 ) -> Result<Vec<customer::Model>, DbErr> {
@@ -110,8 +113,10 @@ pub async fn customers(
     if let Some(channel) = &filter.channel {
         query = query.filter(C::FirstState.eq(channel.as_str()));
     }
-    if let Some(at_risk) = filter.at_risk {
-        query = query.filter(C::AtRisk.eq(at_risk));
+    match filter.at_risk {
+        Some(true) => query = query.filter(risk.condition()),
+        Some(false) => query = query.filter(risk.condition().not()),
+        None => {}
     }
     if let Some(since) = filter.updated_since {
         query = query.filter(C::UpdatedAt.gte(since));

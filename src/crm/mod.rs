@@ -13,6 +13,7 @@ pub mod listing;
 pub mod members;
 pub mod plans;
 pub mod reminders;
+pub mod risk;
 pub mod search;
 pub mod stages;
 pub mod sync;

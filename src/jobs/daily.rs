@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 
 use super::runs;
@@ -14,6 +14,7 @@ use crate::bot::command::Lang;
 use crate::bot::replies;
 use crate::config::StaleRule;
 use crate::crm::audit::Actor;
+use crate::crm::risk::quiet_in_open_stage;
 use crate::crm::{customers, members, reminders};
 use crate::db::begin_write;
 use crate::db::entity::{customer, member, reminder};
@@ -26,27 +27,6 @@ const DAY_MS: i64 = 86_400_000;
 /// Run records: one per customer and quiet spell (keyed by when the spell began).
 const NUDGE: &str = "stale_nudge";
 const ESCALATION: &str = "stale_escalation";
-
-/// The open stages: every stage but the closing two (won, lost).
-pub fn open_stages(stages: &[String]) -> &[String] {
-    &stages[..stages.len().saturating_sub(2)]
-}
-
-/// Customers in an open stage whose last follow-up (or, without one, their arrival) is older
-/// than `threshold`.
-pub fn quiet_in_open_stage(stages: &[String], threshold: i64) -> Condition {
-    Condition::all()
-        .add(customer::Column::Stage.is_in(open_stages(stages).to_vec()))
-        .add(
-            Condition::any()
-                .add(customer::Column::LastFollowUpAt.lt(threshold))
-                .add(
-                    Condition::all()
-                        .add(customer::Column::LastFollowUpAt.is_null())
-                        .add(customer::Column::CreatedAt.lt(threshold)),
-                ),
-        )
-}
 
 fn rule_for<'a>(rules: &'a [StaleRule], stage: &str) -> Option<&'a StaleRule> {
     rules

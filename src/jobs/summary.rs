@@ -10,12 +10,12 @@ use chrono::{Duration, NaiveDate};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
-use super::daily::quiet_in_open_stage;
 use super::runs;
 use crate::bot::command::Lang;
 use crate::crm::customers;
 use crate::crm::figures::{self, Figures};
 use crate::crm::members::parse_list;
+use crate::crm::risk::Risk;
 use crate::db::begin_write;
 use crate::db::entity::{customer, department, member, member_department};
 use crate::notify;
@@ -239,14 +239,9 @@ pub async fn at_risk(
         return Ok(AtRisk::default());
     }
     let owned = || customer::Entity::find().filter(customer::Column::OwnerUserid.is_in(team.iter().cloned()));
-    let flagged = owned().filter(customer::Column::AtRisk.eq(true));
-    let threshold = as_of - i64::from(s.config.summary.at_risk_after_days) * DAY_MS;
-    let quiet = owned()
-        .filter(customer::Column::AtRisk.eq(false))
-        .filter(quiet_in_open_stage(
-            &crate::crm::stages::current(&s.db, &s.config).await?,
-            threshold,
-        ));
+    let rule = Risk::current(&s.db, &s.config, as_of).await?;
+    let flagged = owned().filter(Risk::flagged());
+    let quiet = owned().filter(rule.quiet());
     let owner_name = |c: &customer::Model| {
         let id = c.owner_userid.clone().unwrap_or_default();
         names.get(&id).cloned().unwrap_or(id)
@@ -264,7 +259,7 @@ pub async fn at_risk(
         risk.listed.push(RiskItem {
             customer: customers::display(&c),
             owner: owner_name(&c),
-            reason: c.at_risk_reason.clone().unwrap_or_else(|| "流失风险".into()),
+            reason: rule.reason(&c).unwrap_or_default(),
         });
     }
     let room = AT_RISK_LISTED.saturating_sub(risk.listed.len() as u64);
@@ -276,13 +271,10 @@ pub async fn at_risk(
             .all(&s.db)
             .await?
         {
-            let since = c.last_follow_up_at.unwrap_or(c.created_at);
-            let days = (as_of - since) / DAY_MS;
-            let stage = c.stage.clone().unwrap_or_default();
             risk.listed.push(RiskItem {
                 customer: customers::display(&c),
                 owner: owner_name(&c),
-                reason: format!("{days} 天未跟进（{stage}）"),
+                reason: rule.reason(&c).unwrap_or_default(),
             });
         }
     }

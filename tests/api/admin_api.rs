@@ -2,11 +2,12 @@
 //! problem details for bad input, channel writes in the audit log, and the OpenAPI document.
 
 use reqwest::StatusCode;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use wecom_scrm::crm::audit::Actor;
 use wecom_scrm::crm::sync;
-use wecom_scrm::db::entity::audit;
+use wecom_scrm::db::entity::{audit, customer};
 use wecom_scrm::tokens;
 
 use crate::cli::{command, output_async};
@@ -210,8 +211,23 @@ async fn filters_and_cursor_pages_walk_every_customer_once() {
     assert_eq!(names(&page), ["张伟"]);
     let (_, page) = get(&app, &admin, &format!("/api/v1/customers?tag={}", "重点客户")).await;
     assert_eq!(names(&page), ["张伟"]);
+    app.say("rep1", "状态 @刘洋 hot").await;
+    let (_, page) = get(&app, &admin, "/api/v1/customers?status=hot").await;
+    assert_eq!(names(&page), ["刘洋"]);
+    app.say("rep3", "评级 @陈静 A").await;
+    let (_, page) = get(&app, &admin, "/api/v1/customers?rating=a").await;
+    assert_eq!(names(&page), ["陈静"]);
+    let (_, page) = get(&app, &admin, "/api/v1/customers?owner=rep3").await;
+    assert_eq!(names(&page), ["陈静"]);
     let (_, page) = get(&app, &admin, "/api/v1/customers?at_risk=true").await;
-    assert_eq!(names(&page), Vec::<String>::new());
+    assert_eq!(names(&page), Vec::<String>::new(), "nobody is at risk yet");
+    let (_, page) = get(
+        &app,
+        &admin,
+        "/api/v1/customers?updated_since=2000-01-01T00:00:00%2B08:00",
+    )
+    .await;
+    assert_eq!(names(&page).len(), 3);
     let (_, page) = get(
         &app,
         &admin,
@@ -219,6 +235,87 @@ async fn filters_and_cursor_pages_walk_every_customer_once() {
     )
     .await;
     assert_eq!(names(&page), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn at_risk_means_the_same_in_the_api_and_the_managers_summary() {
+    let (app, admin, _) = spawn().await;
+    let db_now = wecom_scrm::db::now_ms();
+    // 张伟 sits in an open stage without a follow-up for longer than summary.at_risk_after_days;
+    // 陈静 deleted her rep.
+    app.say("rep1", "阶段 @张伟 方案报价").await;
+    customer::Entity::update_many()
+        .col_expr(customer::Column::CreatedAt, Expr::val(db_now - 30 * 86_400_000))
+        .filter(customer::Column::Name.eq("张伟"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let chen = customer_id(&app, "wmC3").await;
+    wecom_scrm::crm::customers::mark_at_risk(&app.db, chen, "客户删除了员工", db_now)
+        .await
+        .unwrap();
+
+    let (_, risky) = get(&app, &admin, "/api/v1/customers?at_risk=true").await;
+    assert_eq!(names(&risky), ["张伟", "陈静"]);
+    let zhang = risky["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "张伟")
+        .unwrap();
+    assert_eq!(zhang["at_risk"], true);
+    assert!(
+        zhang["at_risk_reason"]
+            .as_str()
+            .unwrap()
+            .contains("天未跟进（方案报价）"),
+        "{zhang}"
+    );
+    let (_, safe) = get(&app, &admin, "/api/v1/customers?at_risk=false").await;
+    assert_eq!(names(&safe), ["刘洋"]);
+    assert_eq!(safe["items"][0]["at_risk"], false);
+
+    // The summary of the leader of both departments lists the same two.
+    let s = app.services();
+    let today = wecom_scrm::texts::local_date(db_now, s.tz());
+    let rendered = wecom_scrm::jobs::summary::render(&s, today, Some("boss"), db_now)
+        .await
+        .unwrap();
+    let text = rendered[0].parts.join("\n");
+    assert!(text.contains("张伟") && text.contains("陈静"), "{text}");
+    assert!(!text.contains("刘洋(") && !text.contains("刘洋 "), "{text}");
+}
+
+#[tokio::test]
+async fn a_manager_asking_outside_their_scope_is_refused_not_shown_an_empty_list() {
+    let (app, admin, manager) = spawn().await;
+    for path in [
+        "/api/v1/customers?owner=rep3",
+        "/api/v1/customers?department=3",
+        "/api/v1/export/customers.csv?owner=rep3",
+        "/api/v1/follow-ups?author=rep3",
+        "/api/v1/reminders?owner=rep3",
+        "/api/v1/audit?member=rep3",
+    ] {
+        let (status, problem) = get(&app, &manager, path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("outside this token's scope"),
+            "{problem}"
+        );
+        assert_eq!(get(&app, &admin, path).await.0, StatusCode::OK, "{path} for an admin");
+    }
+    // Within the scope: answered.
+    let (status, page) = get(&app, &manager, "/api/v1/customers?owner=rep1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(names(&page), ["刘洋", "张伟"]);
+    assert_eq!(
+        get(&app, &manager, "/api/v1/customers?department=2").await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -402,8 +499,8 @@ async fn follow_ups_reminders_and_the_audit_log_are_read_within_scope() {
     assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
     assert_eq!(audit["items"][0]["actor"], "rep1");
     assert_eq!(audit["items"][0]["detail"]["to"], "方案报价", "{audit}");
-    let (_, lead2) = get(&app, &manager, "/api/v1/audit?member=rep3").await;
-    assert_eq!(lead2["items"].as_array().unwrap().len(), 0, "rep3 is not lead1's");
+    let (status, _) = get(&app, &manager, "/api/v1/audit?member=rep3").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "rep3 is not lead1's");
 
     let (_, stages) = get(&app, &manager, "/api/v1/stages").await;
     let items = stages["items"].as_array().unwrap();

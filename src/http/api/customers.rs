@@ -11,7 +11,9 @@ use super::problem::{Problem, ProblemDocument};
 use super::{DEFAULT_LIMIT, MAX_LIMIT, paginate, time};
 use crate::crm::deals;
 use crate::crm::listing::{self, CustomerFilter};
+use crate::crm::risk::Risk;
 use crate::db::entity::{customer, follow_up, follower, reminder};
+use crate::db::now_ms;
 use crate::http::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,7 +101,8 @@ pub struct CustomerDetail {
 }
 
 impl Customer {
-    pub fn from_model(c: customer::Model, tz: chrono_tz::Tz) -> Self {
+    pub fn from_model(c: customer::Model, risk: &Risk, tz: chrono_tz::Tz) -> Self {
+        let at_risk_reason = risk.reason(&c);
         Self {
             tags: deals::tags_of(&c),
             id: c.id,
@@ -112,8 +115,8 @@ impl Customer {
             status: c.lead_status,
             rating: c.rating,
             channel: c.first_state.filter(|s| !s.is_empty()),
-            at_risk: c.at_risk,
-            at_risk_reason: c.at_risk_reason,
+            at_risk: at_risk_reason.is_some(),
+            at_risk_reason,
             last_follow_up_at: c.last_follow_up_at.map(|t| time(t, tz)),
             created_at: time(c.created_at, tz),
             updated_at: time(c.updated_at, tz),
@@ -207,7 +210,7 @@ pub fn customer_filter(params: &Params) -> CustomerFilter {
         ("rating" = Option<String>, Query, description = "A, B or C"),
         ("tag" = Option<String>, Query, description = "carries this tag"),
         ("channel" = Option<String>, Query, description = "came through this channel (QR code state)"),
-        ("at_risk" = Option<bool>, Query, description = "at risk (deleted the rep, or quiet too long)"),
+        ("at_risk" = Option<bool>, Query, description = "at risk: deleted their rep (or the relation ended), or in an open stage without a follow-up for summary.at_risk_after_days — as in the managers' summary"),
         ("updated_since" = Option<String>, Query, description = "changed at or after this RFC 3339 time"),
         ("limit" = Option<i64>, Query, description = "page size, 1 to 500 (default 50)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
@@ -215,6 +218,7 @@ pub fn customer_filter(params: &Params) -> CustomerFilter {
     responses(
         (status = 200, description = "OK", body = CustomerPage),
         (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -231,12 +235,15 @@ pub async fn list(
     let limit = params.int("limit", 1..=MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
     let after = params.cursor("cursor");
     params.finish()?;
+    auth.require_member_in_scope("owner", filter.owner.as_deref())?;
+    auth.require_department_in_scope(&state.db, filter.department).await?;
+    let risk = Risk::current(&state.db, &state.config, now_ms()).await?;
     // One more than the page tells whether there is a next page.
-    let rows = listing::customers(&state.db, &auth.scope, &filter, after, limit as u64 + 1).await?;
+    let rows = listing::customers(&state.db, &auth.scope, &filter, &risk, after, limit as u64 + 1).await?;
     let (rows, next_cursor) = paginate(rows, limit, |c| c.id);
     let tz = state.config.org.tz();
     Ok(Json(CustomerPage {
-        items: rows.into_iter().map(|c| Customer::from_model(c, tz)).collect(),
+        items: rows.into_iter().map(|c| Customer::from_model(c, &risk, tz)).collect(),
         next_cursor,
     }))
 }
@@ -268,8 +275,9 @@ pub async fn get(
         .await?
         .ok_or(Problem::NotFound("customer"))?;
     let tz = state.config.org.tz();
+    let risk = Risk::current(&state.db, &state.config, now_ms()).await?;
     Ok(Json(CustomerDetail {
-        customer: Customer::from_model(detail.customer, tz),
+        customer: Customer::from_model(detail.customer, &risk, tz),
         followers: detail.followers.into_iter().map(|f| follower_out(f, tz)).collect(),
         follow_ups: detail
             .follow_ups

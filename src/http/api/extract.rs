@@ -26,6 +26,38 @@ impl Auth {
         Actor::Token(self.caller.name.clone())
     }
 
+    /// A filter on a member (`field` = `userid`) must stay within the caller's scope: a manager
+    /// asking about someone outside the departments they lead is refused, not shown an empty list.
+    pub fn require_member_in_scope(&self, field: &str, userid: Option<&str>) -> Result<(), Problem> {
+        match userid {
+            Some(userid) if !self.scope.includes_member(userid) => Err(Problem::Forbidden(format!(
+                "{field}={userid} is outside this token's scope (the departments its member leads)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A filter on a department must be one the caller's member leads, or one under it.
+    pub async fn require_department_in_scope(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        department: Option<i64>,
+    ) -> Result<(), Problem> {
+        let (Some(department), Role::Manager { member }) = (department, &self.caller.role) else {
+            return Ok(());
+        };
+        let led = crate::crm::members::led_departments(db, member).await?;
+        if crate::crm::members::department_tree(db, &led)
+            .await?
+            .contains(&department)
+        {
+            return Ok(());
+        }
+        Err(Problem::Forbidden(format!(
+            "department={department} is outside this token's scope (the departments its member leads)"
+        )))
+    }
+
     /// Only admin tokens may change the org's configuration.
     pub fn require_admin(&self) -> Result<(), Problem> {
         match self.caller.role {

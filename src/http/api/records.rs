@@ -96,6 +96,7 @@ fn record_filter(params: &Params, member: &str, kind: Option<String>) -> RecordF
     responses(
         (status = 200, description = "OK", body = FollowUpPage),
         (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -113,6 +114,7 @@ pub async fn follow_ups(
     let limit = params.int("limit", 1..=MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
     let before = params.cursor("cursor");
     params.finish()?;
+    auth.require_member_in_scope("author", filter.member.as_deref())?;
     let rows = listing::follow_ups(&state.db, &auth.scope, &filter, before, limit as u64 + 1).await?;
     let (rows, next_cursor) = paginate(rows, limit, |f| f.id);
     let tz = state.config.org.tz();
@@ -142,6 +144,7 @@ pub async fn follow_ups(
     responses(
         (status = 200, description = "OK", body = ReminderPage),
         (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -160,6 +163,7 @@ pub async fn reminders(
     let limit = params.int("limit", 1..=MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
     let after = params.cursor("cursor");
     params.finish()?;
+    auth.require_member_in_scope("owner", filter.member.as_deref())?;
     let rows = listing::reminders(&state.db, &auth.scope, &filter, after, limit as u64 + 1).await?;
     let (rows, next_cursor) = paginate(rows, limit, |r| r.id);
     let tz = state.config.org.tz();
@@ -190,6 +194,7 @@ pub async fn reminders(
     responses(
         (status = 200, description = "OK", body = AuditPage),
         (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -208,6 +213,7 @@ pub async fn audit(
     let limit = params.int("limit", 1..=MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
     let before = params.cursor("cursor");
     params.finish()?;
+    auth.require_member_in_scope("member", filter.member.as_deref())?;
     let rows = listing::audit_log(&state.db, &auth.scope, &filter, before, limit as u64 + 1).await?;
     let (rows, next_cursor) = paginate(rows, limit, |a| a.id);
     let tz = state.config.org.tz();

@@ -14,6 +14,7 @@ use super::extract::{Auth, Params, has_media_type};
 use super::problem::{Problem, ProblemDocument};
 use crate::crm::export;
 use crate::crm::listing::{self, CustomerFilter, Scope};
+use crate::crm::risk::Risk;
 use crate::crm::transfer::{self, ImportError, ImportReport};
 use crate::db::now_ms;
 use crate::http::AppState;
@@ -46,6 +47,7 @@ pub const IMPORT_BODY_LIMIT: usize = 20 * 1024 * 1024;
     responses(
         (status = 200, content_type = "text/csv", body = String, description = "the customers, one per line"),
         (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -58,9 +60,12 @@ pub async fn export_customers(
     let params = Params::parse(raw.as_deref(), &FILTER_PARAMETERS);
     let filter = customer_filter(&params);
     params.finish()?;
+    auth.require_member_in_scope("owner", filter.owner.as_deref())?;
+    auth.require_department_in_scope(&state.db, filter.department).await?;
     // Fail before the first byte when the database is away, rather than with a cut-off file.
-    let first = listing::customers(&state.db, &auth.scope, &filter, None, EXPORT_PAGE).await?;
-    let body = Body::from_stream(pages(state, auth.scope, filter, first));
+    let risk = Risk::current(&state.db, &state.config, now_ms()).await?;
+    let first = listing::customers(&state.db, &auth.scope, &filter, &risk, None, EXPORT_PAGE).await?;
+    let body = Body::from_stream(pages(state, auth.scope, filter, risk, first));
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -79,6 +84,7 @@ fn pages(
     state: AppState,
     scope: Scope,
     filter: CustomerFilter,
+    risk: Risk,
     first: Vec<crate::db::entity::customer::Model>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     enum Next {
@@ -89,14 +95,14 @@ fn pages(
     }
     let tz = state.config.org.tz();
     stream::unfold(Next::Header(first), move |next| {
-        let (state, scope, filter) = (state.clone(), scope.clone(), filter.clone());
+        let (state, scope, filter, risk) = (state.clone(), scope.clone(), filter.clone(), risk.clone());
         async move {
             let rows = match next {
                 Next::Done => return None,
                 Next::Header(first) => return Some((Ok(export::export_header()), Next::Page(first))),
                 Next::Page(rows) => rows,
                 Next::Fetch(after) => {
-                    match listing::customers(&state.db, &scope, &filter, Some(after), EXPORT_PAGE).await {
+                    match listing::customers(&state.db, &scope, &filter, &risk, Some(after), EXPORT_PAGE).await {
                         Ok(rows) => rows,
                         Err(e) => {
                             tracing::error!(error = %e, "customer export cut short by the database");
@@ -110,7 +116,7 @@ fn pages(
                 Some(_) => Next::Done,
                 None => return None,
             };
-            Some((Ok(export::export_rows(&rows, tz)), after))
+            Some((Ok(export::export_rows(&rows, &risk, tz)), after))
         }
     })
 }
