@@ -22,12 +22,12 @@ mod common;
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{AGENT_ID, BenchDb, CORP_ID};
+use common::{AGENT_ID, BenchDb, CORP_ID, ServiceProcess, free_port, service_command, service_env, wait_ready};
 use futures::StreamExt as _;
 use sea_orm::{ConnectionTrait, Statement};
 use wecom_scrm::wecom::api::types::{ExternalContact, ExternalContactDetail, FollowUser};
@@ -504,91 +504,6 @@ function done(summary, latency, requests)
   io.write("issued " .. table.concat(counts, " ") .. "\n")
 end
 "#;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// The service's configuration, as environment variables.
-fn service_env(db: &BenchDb, api_base: &str, key_prefix: &str, port: u16) -> Vec<(String, String)> {
-    let config = common::config(db, api_base, key_prefix);
-    use secrecy::ExposeSecret as _;
-    [
-        ("SCRM_SERVER__ADDR", format!("127.0.0.1:{port}")),
-        ("SCRM_DATABASE__URL", config.database.url.expose_secret().to_owned()),
-        ("SCRM_DATABASE__SCHEMA", config.database.schema.clone()),
-        ("SCRM_REDIS__URL", config.redis.url.expose_secret().to_owned()),
-        ("SCRM_REDIS__KEY_PREFIX", config.redis.key_prefix.clone()),
-        ("SCRM_WECOM__CORP_ID", config.wecom.corp_id.clone()),
-        ("SCRM_WECOM__AGENT_ID", config.wecom.agent_id.to_string()),
-        ("SCRM_WECOM__SECRET", config.wecom.secret.expose_secret().to_owned()),
-        ("SCRM_WECOM__TOKEN", config.wecom.token.expose_secret().to_owned()),
-        (
-            "SCRM_WECOM__ENCODING_AES_KEY",
-            config.wecom.encoding_aes_key.expose_secret().to_owned(),
-        ),
-        ("SCRM_WECOM__API_BASE", config.wecom.api_base.clone()),
-        (
-            "SCRM_LOG__LEVEL",
-            std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned()),
-        ),
-        ("SCRM_JOBS__ENABLED", "false".to_owned()),
-        (
-            "SCRM_DATABASE__MAX_CONNECTIONS",
-            std::env::var("BENCH_DB_CONNECTIONS").unwrap_or_else(|_| "10".to_owned()),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    // Any other setting for the service: `BENCH_SERVICE__BOT__REPLY_BUDGET_MS=500` is passed on as
-    // `SCRM_BOT__REPLY_BUDGET_MS=500`.
-    .chain(std::env::vars().filter_map(|(k, v)| Some((format!("SCRM_{}", k.strip_prefix("BENCH_SERVICE__")?), v))))
-    .collect()
-}
-
-/// The release binary with exactly the given `SCRM_` settings (the benchmark's own `SCRM_BENCH_`
-/// variables would be refused as unknown configuration keys).
-/// The service under test. Stopped gracefully at the end of the run; killed if the benchmark stops
-/// early (a panic), so that no instance outlives it.
-struct ServiceProcess(Child);
-
-impl Drop for ServiceProcess {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn service_command(subcommand: &str, env: &[(String, String)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wecom-scrm"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SCRM_") {
-            command.env_remove(key);
-        }
-    }
-    command.arg(subcommand).envs(env.iter().cloned());
-    command
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str, service: &mut Child) {
-    for _ in 0..300 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        if let Ok(Some(status)) = service.try_wait() {
-            panic!("the service exited at start-up: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the service did not become ready in 30 s");
-}
 
 async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
     let text = client

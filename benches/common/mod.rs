@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::time::Instant;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use secrecy::SecretString;
@@ -171,4 +172,89 @@ pub fn rep_of(i: &str, departments: u64, reps_per_department: u64) -> String {
     format!(
         "'rep' || ((({i} - 1) % {total}) / {reps_per_department} + 1) || '_' || ((({i} - 1) % {total}) % {reps_per_department} + 1)"
     )
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The service's configuration, as environment variables.
+pub fn service_env(db: &BenchDb, api_base: &str, key_prefix: &str, port: u16) -> Vec<(String, String)> {
+    let config = config(db, api_base, key_prefix);
+    use secrecy::ExposeSecret as _;
+    [
+        ("SCRM_SERVER__ADDR", format!("127.0.0.1:{port}")),
+        ("SCRM_DATABASE__URL", config.database.url.expose_secret().to_owned()),
+        ("SCRM_DATABASE__SCHEMA", config.database.schema.clone()),
+        ("SCRM_REDIS__URL", config.redis.url.expose_secret().to_owned()),
+        ("SCRM_REDIS__KEY_PREFIX", config.redis.key_prefix.clone()),
+        ("SCRM_WECOM__CORP_ID", config.wecom.corp_id.clone()),
+        ("SCRM_WECOM__AGENT_ID", config.wecom.agent_id.to_string()),
+        ("SCRM_WECOM__SECRET", config.wecom.secret.expose_secret().to_owned()),
+        ("SCRM_WECOM__TOKEN", config.wecom.token.expose_secret().to_owned()),
+        (
+            "SCRM_WECOM__ENCODING_AES_KEY",
+            config.wecom.encoding_aes_key.expose_secret().to_owned(),
+        ),
+        ("SCRM_WECOM__API_BASE", config.wecom.api_base.clone()),
+        (
+            "SCRM_LOG__LEVEL",
+            std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        ),
+        ("SCRM_JOBS__ENABLED", "false".to_owned()),
+        (
+            "SCRM_DATABASE__MAX_CONNECTIONS",
+            std::env::var("BENCH_DB_CONNECTIONS").unwrap_or_else(|_| "10".to_owned()),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    // Any other setting for the service: `BENCH_SERVICE__BOT__REPLY_BUDGET_MS=500` is passed on as
+    // `SCRM_BOT__REPLY_BUDGET_MS=500`.
+    .chain(std::env::vars().filter_map(|(k, v)| Some((format!("SCRM_{}", k.strip_prefix("BENCH_SERVICE__")?), v))))
+    .collect()
+}
+
+/// The release binary with exactly the given `SCRM_` settings (the benchmark's own `SCRM_BENCH_`
+/// variables would be refused as unknown configuration keys).
+/// The service under test. Stopped gracefully at the end of the run; killed if the benchmark stops
+/// early (a panic), so that no instance outlives it.
+pub struct ServiceProcess(pub Child);
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub fn service_command(subcommand: &str, env: &[(String, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wecom-scrm"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SCRM_") {
+            command.env_remove(key);
+        }
+    }
+    command.arg(subcommand).envs(env.iter().cloned());
+    command
+}
+
+pub async fn wait_ready(client: &reqwest::Client, base: &str, service: &mut Child) {
+    for _ in 0..300 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        if let Ok(Some(status)) = service.try_wait() {
+            panic!("the service exited at start-up: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the service did not become ready in 30 s");
 }
