@@ -16,8 +16,8 @@ use sea_orm::{ConnectionTrait, Statement};
 use wecom_scrm::app::cli_services;
 use wecom_scrm::bot::command::Lang;
 use wecom_scrm::crm::audit::Actor;
-use wecom_scrm::crm::sync;
-use wecom_scrm::jobs::summary;
+use wecom_scrm::report as summary;
+use wecom_scrm::sync;
 use wecom_scrm::texts::local_date;
 
 use common::*;

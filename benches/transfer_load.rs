@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use wecom_scrm::app::App;
 use wecom_scrm::crm::audit::Actor;
-use wecom_scrm::crm::sync;
+use wecom_scrm::sync;
 
 use common::*;
 

@@ -26,6 +26,7 @@ use crate::inbox::{InboxHandler, InboxWorker, InboxWriter};
 use crate::jobs::reminder_push::{Dispatcher, ReminderDeliveries};
 use crate::metrics::Metrics;
 use crate::services::{Parts, Services};
+use crate::wecom::crypto::WecomCrypto;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -64,7 +65,7 @@ impl App {
     async fn build_inner(config: Config, handler: Option<Arc<dyn InboxHandler>>) -> Result<Self, StartError> {
         crate::install_crypto_provider();
         config.validate(Needs::Service)?;
-        let crypto = config.wecom.crypto()?;
+        let crypto = WecomCrypto::from_settings(&config.wecom)?;
         let addr = config.server_addr()?;
 
         let (db, applied) = db::connect_migrated(&config.database, config.database.auto_migrate).await?;

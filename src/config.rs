@@ -13,8 +13,6 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::wecom::crypto::{WecomCrypto, decode_aes_key};
-
 pub const ENV_PREFIX: &str = "SCRM_";
 pub const DEFAULT_FILE: &str = "config/default.toml";
 
@@ -224,15 +222,67 @@ impl Default for WecomConfig {
     }
 }
 
-impl WecomConfig {
-    /// The callback crypto; only valid after [`Config::validate`].
-    pub fn crypto(&self) -> Result<WecomCrypto, ConfigError> {
-        WecomCrypto::new(
-            self.token.clone(),
-            self.encoding_aes_key.expose_secret().trim(),
-            self.corp_id.trim(),
-        )
-        .map_err(|e| ConfigError::single("wecom.encoding_aes_key", e.to_string()))
+/// A lead status: what follow-up plans and channels name in the configuration, and what a customer
+/// carries. Stored and configured by its key; chat accepts every spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeadStatus {
+    Qualified,
+    Interested,
+    Hot,
+    OnHold,
+    Inactive,
+}
+
+impl LeadStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Qualified,
+        Self::Interested,
+        Self::Hot,
+        Self::OnHold,
+        Self::Inactive,
+    ];
+
+    /// How it is stored and configured.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Qualified => "qualified",
+            Self::Interested => "interested",
+            Self::Hot => "hot",
+            Self::OnHold => "on_hold",
+            Self::Inactive => "inactive",
+        }
+    }
+
+    /// Its Chinese name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Qualified => "确定",
+            Self::Interested => "有兴趣",
+            Self::Hot => "热",
+            Self::OnHold => "观望",
+            Self::Inactive => "停止",
+        }
+    }
+
+    fn spellings(self) -> &'static [&'static str] {
+        match self {
+            Self::Qualified => &["qualified", "确定", "已确定"],
+            Self::Interested => &["interested", "有兴趣", "感兴趣"],
+            Self::Hot => &["hot", "热", "热门"],
+            Self::OnHold => &["on_hold", "on-hold", "onhold", "hold", "观望"],
+            Self::Inactive => &["inactive", "停止", "无效"],
+        }
+    }
+
+    /// The status a stored or configured key names.
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.key() == key)
+    }
+
+    /// The status `text` names, in any accepted spelling (either language, any case).
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = text.trim().to_lowercase();
+        Self::ALL.into_iter().find(|s| s.spellings().contains(&t.as_str()))
     }
 }
 
@@ -705,7 +755,7 @@ impl Config {
         }
         for (i, channel) in self.channels.iter().enumerate() {
             if let Some(plan) = &channel.plan
-                && crate::crm::deals::parse_status(plan) != Some(plan.as_str())
+                && LeadStatus::from_key(plan).is_none()
             {
                 problem(
                     "channels",
@@ -741,7 +791,7 @@ impl Config {
             );
         }
         for plan in &self.plans {
-            if crate::crm::deals::parse_status(&plan.status) != Some(plan.status.as_str()) {
+            if LeadStatus::from_key(&plan.status).is_none() {
                 problem(
                     "plans",
                     format!(
@@ -798,8 +848,13 @@ impl Config {
                     "wecom.encoding_aes_key",
                     "is required (the callback EncodingAESKey)".into(),
                 );
-            } else if let Err(e) = decode_aes_key(key) {
-                problem("wecom.encoding_aes_key", e.to_string());
+            } else if key.chars().count() != 43
+                || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+            {
+                problem(
+                    "wecom.encoding_aes_key",
+                    "must be the 43 characters of base64 WeCom shows as the EncodingAESKey".into(),
+                );
             }
         }
         if problems.is_empty() {

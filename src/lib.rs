@@ -16,9 +16,13 @@ pub mod events;
 pub mod http;
 pub mod inbox;
 pub mod jobs;
+#[cfg(test)]
+mod layers;
 pub mod metrics;
 pub mod notify;
+pub mod report;
 pub mod services;
+pub mod sync;
 pub mod telemetry;
 pub mod texts;
 pub mod tokens;

@@ -4,28 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The language a member wrote in; answers come back in it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Lang {
-    #[default]
-    Zh,
-    En,
-}
-
-impl Lang {
-    pub fn en(self) -> bool {
-        self == Self::En
-    }
-
-    /// Chinese when the text has any CJK character, otherwise English.
-    pub fn of_text(text: &str) -> Self {
-        if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
-            Self::Zh
-        } else {
-            Self::En
-        }
-    }
-}
+pub use crate::texts::Lang;
 
 /// Which command; also the key of its help text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

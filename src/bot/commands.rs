@@ -551,7 +551,7 @@ impl Ctx<'_> {
 
     async fn summary(&mut self) -> Result<String, DbErr> {
         // A leader gets their team's summary; everyone else their own figures.
-        if let Some(team) = crate::jobs::summary::for_chat(self.s, self.me, self.lang, self.now).await? {
+        if let Some(team) = crate::report::for_chat(self.s, self.me, self.lang, self.now).await? {
             return Ok(team);
         }
         let tz = self.tz();

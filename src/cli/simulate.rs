@@ -148,7 +148,7 @@ fn credentials(config: &Config, args: &SimulateArgs) -> Result<Credentials, CliE
     }
     config.validate(Needs::Callbacks)?;
     Ok(Credentials {
-        crypto: config.wecom.crypto()?,
+        crypto: crate::wecom::crypto::WecomCrypto::from_settings(&config.wecom)?,
         corp_id: config.wecom.corp_id.trim().to_owned(),
         agent_id: config.wecom.agent_id,
     })

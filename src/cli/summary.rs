@@ -10,7 +10,8 @@ use crate::app::cli_services;
 use crate::config::Config;
 use crate::db::entity::outbox::{self, MessageState};
 use crate::db::now_ms;
-use crate::jobs::summary::{self, SummaryError};
+use crate::jobs::summary;
+use crate::report::{self, SummaryError};
 use crate::texts;
 
 #[derive(Debug, Subcommand)]
@@ -46,7 +47,7 @@ pub async fn run(config: Config, command: SummaryCommand) -> Result<(), CliError
         SummaryError::Db(e) => CliError::Failed(format!("database error: {e}")),
     };
     if args.dry_run {
-        let rendered = summary::render(&s, date, args.to.as_deref(), now_ms())
+        let rendered = report::render(&s, date, args.to.as_deref(), now_ms())
             .await
             .map_err(failed)?;
         if rendered.is_empty() {

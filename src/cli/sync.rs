@@ -10,7 +10,7 @@ use super::CliError;
 use crate::app::cli_services;
 use crate::config::Config;
 use crate::crm::audit::Actor;
-use crate::crm::sync::{self, Progress};
+use crate::sync::{self, Progress};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {

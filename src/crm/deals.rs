@@ -6,34 +6,19 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::audit::{self, Actor};
+use crate::config::LeadStatus;
 use crate::db::entity::customer;
 
-/// Lead statuses: the stored key, the Chinese name, and every accepted spelling.
-pub const STATUSES: [(&str, &str, &[&str]); 5] = [
-    ("qualified", "确定", &["qualified", "确定", "已确定"]),
-    ("interested", "有兴趣", &["interested", "有兴趣", "感兴趣"]),
-    ("hot", "热", &["hot", "热", "热门"]),
-    ("on_hold", "观望", &["on_hold", "on-hold", "onhold", "hold", "观望"]),
-    ("inactive", "停止", &["inactive", "停止", "无效"]),
-];
-
+/// The stored key of the lead status `text` names, in any accepted spelling.
 pub fn parse_status(text: &str) -> Option<&'static str> {
-    let t = text.trim().to_lowercase();
-    STATUSES
-        .iter()
-        .find(|(_, _, spellings)| spellings.contains(&t.as_str()))
-        .map(|(key, _, _)| *key)
+    LeadStatus::parse(text).map(LeadStatus::key)
 }
 
+/// A stored status as people read it; an unknown key as it is.
 pub fn status_label(key: &str, english: bool) -> String {
-    match STATUSES.iter().find(|(k, _, _)| *k == key) {
-        Some((k, zh, _)) => {
-            if english {
-                k.replace('_', " ")
-            } else {
-                (*zh).to_owned()
-            }
-        }
+    match LeadStatus::from_key(key) {
+        Some(status) if english => status.key().replace('_', " "),
+        Some(status) => status.label().to_owned(),
         None => key.to_owned(),
     }
 }

@@ -16,6 +16,5 @@ pub mod reminders;
 pub mod risk;
 pub mod search;
 pub mod stages;
-pub mod sync;
 pub mod transfer;
 pub mod undo;

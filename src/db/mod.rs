@@ -2,6 +2,7 @@
 
 pub mod claim;
 pub mod entity;
+pub mod runs;
 
 use std::time::Duration;
 

@@ -9,8 +9,6 @@ use chrono::NaiveDate;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 
-use super::runs;
-use crate::bot::command::Lang;
 use crate::bot::replies;
 use crate::config::StaleRule;
 use crate::crm::audit::Actor;
@@ -18,8 +16,10 @@ use crate::crm::risk::quiet_in_open_stage;
 use crate::crm::{customers, members, reminders};
 use crate::db::begin_write;
 use crate::db::entity::{customer, member, reminder};
+use crate::db::runs;
 use crate::notify::{self, Payload};
 use crate::services::Services;
+use crate::texts::Lang;
 use crate::texts::date_start;
 use crate::wecom::api::MessageBody;
 

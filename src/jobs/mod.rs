@@ -4,6 +4,5 @@
 
 pub mod daily;
 pub mod reminder_push;
-pub mod runs;
 pub mod scheduler;
 pub mod summary;

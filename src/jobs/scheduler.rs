@@ -10,12 +10,13 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{daily, runs, summary};
+use super::{daily, summary};
 use crate::crm::audit::Actor;
-use crate::crm::sync::{self, Progress};
 use crate::db::entity::customer;
 use crate::db::now_ms;
+use crate::db::runs;
 use crate::services::Services;
+use crate::sync::{self, Progress};
 
 /// Starts the periodic jobs; they stop when `shutdown` fires.
 pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {

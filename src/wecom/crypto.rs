@@ -105,6 +105,18 @@ impl std::fmt::Debug for WecomCrypto {
 pub type Signature = [u8; 40];
 
 impl WecomCrypto {
+    /// The crypto of the configured app; a key WeCom could not have issued is a configuration error
+    /// naming `wecom.encoding_aes_key`.
+    pub fn from_settings(config: &crate::config::WecomConfig) -> Result<Self, crate::config::ConfigError> {
+        use secrecy::ExposeSecret as _;
+        Self::new(
+            config.token.clone(),
+            config.encoding_aes_key.expose_secret().trim(),
+            config.corp_id.trim(),
+        )
+        .map_err(|e| crate::config::ConfigError::single("wecom.encoding_aes_key", e.to_string()))
+    }
+
     pub fn new(token: SecretString, encoding_aes_key: &str, receive_id: impl Into<String>) -> Result<Self, KeyError> {
         let key = decode_aes_key(encoding_aes_key)?;
         Ok(Self {

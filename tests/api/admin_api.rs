@@ -6,8 +6,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use wecom_scrm::crm::audit::Actor;
-use wecom_scrm::crm::sync;
 use wecom_scrm::db::entity::{audit, customer};
+use wecom_scrm::sync;
 use wecom_scrm::tokens;
 
 use crate::cli::{command, output_async};
@@ -278,7 +278,7 @@ async fn at_risk_means_the_same_in_the_api_and_the_managers_summary() {
     // The summary of the leader of both departments lists the same two.
     let s = app.services();
     let today = wecom_scrm::texts::local_date(db_now, s.tz());
-    let rendered = wecom_scrm::jobs::summary::render(&s, today, Some("boss"), db_now)
+    let rendered = wecom_scrm::report::render(&s, today, Some("boss"), db_now)
         .await
         .unwrap();
     let text = rendered[0].parts.join("\n");

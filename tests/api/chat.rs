@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use wecom_scrm::crm::audit::Actor;
-use wecom_scrm::crm::sync;
 use wecom_scrm::db::entity::{audit, customer, follow_up, inbox, reminder};
+use wecom_scrm::sync;
 use wecom_scrm::wecom::compose;
 
 use wecom_scrm::db::entity::reminder::{DeliveryState, ReminderStatus};

@@ -26,7 +26,7 @@ async fn spawn_synced(
     configure: impl FnOnce(&mut wecom_scrm::config::Config),
 ) -> TestApp {
     let app = TestApp::spawn_with_fake(fixture, configure).await;
-    wecom_scrm::crm::sync::sync_org(&app.services(), &wecom_scrm::crm::audit::Actor::Sync, &mut |_| {})
+    wecom_scrm::sync::sync_org(&app.services(), &wecom_scrm::crm::audit::Actor::Sync, &mut |_| {})
         .await
         .unwrap();
     app

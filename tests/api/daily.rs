@@ -8,10 +8,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use wecom_scrm::crm::audit::Actor;
 use wecom_scrm::crm::reminders;
-use wecom_scrm::crm::sync;
 use wecom_scrm::db::entity::{customer, outbox, reminder};
 use wecom_scrm::db::now_ms;
 use wecom_scrm::jobs::{daily, summary};
+use wecom_scrm::sync;
 use wecom_scrm::texts::{date_start, local_date};
 
 use crate::cli::{command, output_async};

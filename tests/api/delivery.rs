@@ -11,12 +11,12 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use wecom_scrm::crm::audit::Actor;
 use wecom_scrm::crm::reminders;
-use wecom_scrm::crm::sync;
 use wecom_scrm::db::entity::outbox::{self, MessageState};
 use wecom_scrm::db::entity::reminder::{self, DeliveryState};
 use wecom_scrm::db::now_ms;
 use wecom_scrm::jobs::reminder_push::Dispatcher;
 use wecom_scrm::notify::{self, Payload, Prepared};
+use wecom_scrm::sync;
 use wecom_scrm::wecom::api::{MAX_CONTENT_BYTES, MessageBody};
 
 use crate::cli::{command, output_async};

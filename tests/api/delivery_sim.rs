@@ -26,7 +26,6 @@ use wecom_scrm::clock::Clock;
 use wecom_scrm::config::Config;
 use wecom_scrm::crm::audit::Actor;
 use wecom_scrm::crm::reminders::{self, Change};
-use wecom_scrm::crm::sync;
 use wecom_scrm::db::entity::customer;
 use wecom_scrm::db::entity::outbox::{self, MessageState};
 use wecom_scrm::db::entity::reminder::{self, DeliveryState, ReminderStatus};
@@ -34,6 +33,7 @@ use wecom_scrm::jobs::reminder_push::{Dispatcher, ReminderDeliveries, sweep};
 use wecom_scrm::metrics::Metrics;
 use wecom_scrm::notify::{Attempted, Payload, Prepared, Ready, ReminderRef};
 use wecom_scrm::services::{Parts, Services};
+use wecom_scrm::sync;
 use wecom_scrm::wecom::api::WecomClient;
 use wecom_scrm::wecom::fake::{FakeWecom, FaultKind};
 

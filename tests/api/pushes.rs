@@ -7,13 +7,13 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use wecom_scrm::crm::audit::Actor;
 use wecom_scrm::crm::reminders::{self, Change};
-use wecom_scrm::crm::sync;
 use wecom_scrm::db::entity::outbox::MessageState;
 use wecom_scrm::db::entity::reminder::{DeliveryState, ReminderStatus};
 use wecom_scrm::db::entity::{customer, outbox, reminder};
 use wecom_scrm::db::now_ms;
 use wecom_scrm::jobs::reminder_push::Dispatcher;
 use wecom_scrm::notify::{Payload, Prepared};
+use wecom_scrm::sync;
 
 use crate::helpers::*;
 

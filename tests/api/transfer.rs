@@ -284,7 +284,7 @@ async fn a_lead_becomes_the_wecom_contact_who_adds_a_rep_with_its_phone() {
         }];
     })
     .await;
-    wecom_scrm::crm::sync::sync_org(&app.services(), &wecom_scrm::crm::audit::Actor::Sync, &mut |_| {})
+    wecom_scrm::sync::sync_org(&app.services(), &wecom_scrm::crm::audit::Actor::Sync, &mut |_| {})
         .await
         .unwrap();
     let now = wecom_scrm::db::now_ms();

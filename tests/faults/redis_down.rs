@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use wecom_scrm::crm::audit::Actor;
-use wecom_scrm::crm::sync;
+use wecom_scrm::sync;
 use wecom_scrm::wecom::compose;
 
 use crate::helpers::*;

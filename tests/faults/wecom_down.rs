@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use sea_orm::EntityTrait;
 use wecom_scrm::crm::audit::Actor;
-use wecom_scrm::crm::{reminders, sync};
+use wecom_scrm::crm::reminders;
 use wecom_scrm::db::entity::{outbox, reminder};
 use wecom_scrm::db::now_ms;
+use wecom_scrm::sync;
 use wecom_scrm::wecom::fake::{FakeWecom, FaultKind};
 
 use wecom_scrm::db::entity::outbox::MessageState;

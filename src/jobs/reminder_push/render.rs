@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use sea_orm::{DbErr, EntityTrait};
 
-use crate::bot::command::Lang;
 use crate::bot::replies;
 use crate::crm::customers;
 use crate::db::entity::{customer, reminder};
 use crate::notify::{Payload, ReminderRef};
 use crate::services::Services;
+use crate::texts::Lang;
 use crate::texts::{cut_to, preview, short_day};
 use crate::wecom::api::{MAX_CONTENT_BYTES, MessageBody};
 

@@ -1,6 +1,8 @@
 //! Synchronisation with WeCom: the org (departments and members), every customer relation (the
 //! `sync` command and the first start), and the periodic reconciliation that repairs what missed
-//! callbacks left behind. All of it is idempotent; the customer import is also resumable.
+//! callbacks left behind. All of it is idempotent; the customer import is also resumable. It sits
+//! above the domain and the callback handlers: a member WeCom reports as left is handled exactly as
+//! the `change_contact` event would (`events::apply_departure`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -10,9 +12,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::audit::{self, Actor};
-use super::customers::{self, FollowerChange, FollowerInput, RemovedBy};
-use super::members::{self, MemberChange};
+use crate::crm::audit::{self, Actor};
+use crate::crm::customers::{self, FollowerChange, FollowerInput, RemovedBy};
+use crate::crm::members::{self, MemberChange};
 use crate::db::entity::{customer, follower, kv_state, member};
 use crate::db::{begin_write, now_ms};
 use crate::events::{apply_departure, sync_member};
