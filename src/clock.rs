@@ -61,6 +61,38 @@ impl Clock {
     }
 }
 
+/// How long to wait before trying again: `base`, doubling with every attempt, capped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    pub const fn new(base: Duration, cap: Duration) -> Self {
+        Self { base, cap }
+    }
+
+    /// The wait after attempt `attempt` (1 = the first) before jitter: `base × 2^(attempt−1)`, capped.
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let exp = attempt.clamp(1, 31) - 1;
+        self.base.saturating_mul(1 << exp.min(20)).min(self.cap)
+    }
+
+    /// The ceiling spread ±20 %, so that many retries do not come back at the same moment (rows and
+    /// messages, retried minutes apart).
+    pub fn spread(&self, attempt: u32) -> Duration {
+        self.ceiling(attempt).mul_f64(0.8 + rand::random::<f64>() * 0.4)
+    }
+
+    /// Anywhere from nothing to the ceiling ("full jitter"), for calls retried within a request.
+    pub fn full_jitter(&self, attempt: u32) -> Duration {
+        self.ceiling(attempt)
+            .mul_f64(rand::random::<f64>())
+            .max(Duration::from_millis(1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +108,17 @@ mod tests {
         assert_eq!(clock.now_ms(), 3_000, "never backwards");
         clock.set(5_000);
         assert_eq!(clock.now_ms(), 5_000);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_spreads() {
+        let b = Backoff::new(Duration::from_secs(2), Duration::from_secs(600));
+        assert_eq!(b.ceiling(1), Duration::from_secs(2));
+        assert_eq!(b.ceiling(3), Duration::from_secs(8));
+        assert_eq!(b.ceiling(40), Duration::from_secs(600));
+        let spread = b.spread(1);
+        assert!(spread >= Duration::from_millis(1600) && spread <= Duration::from_millis(2400));
+        assert!(b.full_jitter(2) <= Duration::from_secs(4));
     }
 
     #[test]

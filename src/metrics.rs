@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
+use crate::db::entity::inbox::InboxStatus;
 use crate::db::entity::outbox::MessageState;
 use crate::db::entity::reminder::{DeliveryState, ReminderStatus};
 use crate::db::entity::{inbox, outbox, reminder};
@@ -97,11 +98,11 @@ async fn gauges(db: &impl ConnectionTrait, now: i64) -> Result<Gauges, DbErr> {
             .count(db)
             .await?,
         inbox_pending: inbox::Entity::find()
-            .filter(inbox::Column::Status.is_in(["pending", "processing"]))
+            .filter(inbox::Column::Status.is_in(InboxStatus::OPEN))
             .count(db)
             .await?,
         inbox_failed: inbox::Entity::find()
-            .filter(inbox::Column::Status.eq("failed"))
+            .filter(inbox::Column::Status.eq(InboxStatus::Failed))
             .count(db)
             .await?,
     })

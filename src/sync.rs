@@ -29,18 +29,12 @@ const MEMBERS_PER_CALL: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("WeCom: {0}")]
+    #[error("WeCom")]
     Wecom(#[from] WecomError),
-    #[error("database: {0}")]
+    #[error("database")]
     Db(#[from] sea_orm::DbErr),
-    #[error("{0}")]
-    Handler(String),
-}
-
-impl From<HandlerError> for SyncError {
-    fn from(e: HandlerError) -> Self {
-        Self::Handler(e.to_string())
-    }
+    #[error("handling a member")]
+    Handler(#[from] HandlerError),
 }
 
 /// Progress of a long sync, for the terminal and the log.

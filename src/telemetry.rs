@@ -29,3 +29,34 @@ pub fn init(config: &LogConfig) {
         builder.try_init()
     };
 }
+
+/// An error with every cause after it (`database: connection refused: …`), for logs and for the
+/// errors stored with a row: the client sees only the first, the operator the whole chain.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'a));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_shows_every_cause() {
+        let e = Outer(std::io::Error::other("inner"));
+        assert_eq!(Chain(&e).to_string(), "outer: inner");
+    }
+}

@@ -7,6 +7,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Quer
 
 use super::CliError;
 use crate::config::Config;
+use crate::db::entity::inbox::InboxStatus;
 use crate::db::entity::outbox::MessageState;
 use crate::db::entity::reminder::{DeliveryState, ReminderStatus};
 use crate::db::entity::{inbox, job_run, kv_state, outbox, reminder};
@@ -63,12 +64,12 @@ pub async fn run(config: &Config, db: &DatabaseConnection) -> Result<(), CliErro
         .await
         .map_err(failed)?;
     let inbox_pending = inbox::Entity::find()
-        .filter(inbox::Column::Status.is_in(["pending", "processing"]))
+        .filter(inbox::Column::Status.is_in(InboxStatus::OPEN))
         .count(db)
         .await
         .map_err(failed)?;
     let inbox_failed = inbox::Entity::find()
-        .filter(inbox::Column::Status.eq("failed"))
+        .filter(inbox::Column::Status.eq(InboxStatus::Failed))
         .count(db)
         .await
         .map_err(failed)?;

@@ -61,7 +61,7 @@ pub async fn run(config: Config, args: SyncArgs) -> Result<(), CliError> {
     let api = config.wecom.api_base.clone();
     let s = cli_services(config).await?;
     println!("syncing from WeCom at {api}");
-    let failed = |e: sync::SyncError| CliError::Failed(format!("sync stopped: {e}"));
+    let failed = |e: sync::SyncError| CliError::Failed(format!("sync stopped: {}", crate::telemetry::Chain(&e)));
     if args.reconcile {
         let report = sync::reconcile(&s).await.map_err(failed)?;
         println!(

@@ -9,6 +9,7 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
+use super::members::json_list;
 use super::search::search_forms;
 use crate::db::entity::{customer, follow_up, follower};
 use crate::wecom::api::types::{ExternalContact, FollowInfo, FollowUser};
@@ -107,10 +108,6 @@ pub struct Upserted {
     pub customer_id: i64,
     pub customer_created: bool,
     pub follower: FollowerChange,
-}
-
-fn json_list(items: &[String]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
 fn customer_search_text(c: &ExternalContact) -> String {

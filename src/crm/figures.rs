@@ -8,6 +8,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Que
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::db::entity::reminder::ReminderStatus;
 use crate::db::entity::{audit, follow_up, follower, reminder};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -118,7 +119,7 @@ async fn compute(
         db,
         reminder::Column::OwnerUserid,
         among(reminder::Entity::find(), reminder::Column::OwnerUserid, members)
-            .filter(reminder::Column::Status.eq("done"))
+            .filter(reminder::Column::Status.eq(ReminderStatus::Done))
             .filter(reminder::Column::DoneAt.gte(start))
             .filter(reminder::Column::DoneAt.lt(end)),
     )
@@ -127,7 +128,7 @@ async fn compute(
         db,
         reminder::Column::OwnerUserid,
         among(reminder::Entity::find(), reminder::Column::OwnerUserid, members)
-            .filter(reminder::Column::Status.eq("open"))
+            .filter(reminder::Column::Status.eq(ReminderStatus::Open))
             .filter(reminder::Column::DueAt.lt(now)),
     )
     .await?;

@@ -39,10 +39,12 @@ pub struct Handover {
     pub followed_external_userids: Vec<String>,
 }
 
-fn json_list(items: &[String]) -> String {
+/// A list as stored in a text column (tags, leaders, departments): a JSON array.
+pub fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
+/// A list stored by [`json_list`]; a damaged one reads as empty.
 pub fn parse_list(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
 }

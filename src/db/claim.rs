@@ -211,7 +211,7 @@ mod tests {
             duration_ms: 1000,
             batch: 32,
         };
-        claim_statement::<inbox::Entity, &str>(backend, &CLAIM, lease, 0, Condition::all())
+        claim_statement::<inbox::Entity, crate::inbox::Status>(backend, &CLAIM, lease, 0, Condition::all())
             .build(backend)
             .sql
     }

@@ -4,7 +4,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
-use crate::db::entity::job_run;
+use crate::db::entity::job_run::{self, RunStatus};
 use crate::db::now_ms;
 
 /// Records the start of a run; false when this (job, scope, period) already ran or is running.
@@ -13,7 +13,7 @@ pub async fn try_start(db: &impl ConnectionTrait, job: &str, scope: &str, period
         job: Set(job.to_owned()),
         scope: Set(scope.to_owned()),
         period: Set(period.to_owned()),
-        status: Set("running".into()),
+        status: Set(RunStatus::Running),
         detail: Set(None),
         created_at: Set(now_ms()),
         finished_at: Set(None),
@@ -25,13 +25,13 @@ pub async fn try_start(db: &impl ConnectionTrait, job: &str, scope: &str, period
     Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(_)))
 }
 
-/// Records how a run ended (`done` or `failed`) and what it did.
+/// Records how a run ended and what it did.
 pub async fn finish(
     db: &impl ConnectionTrait,
     job: &str,
     scope: &str,
     period: &str,
-    status: &str,
+    status: RunStatus,
     detail: &str,
 ) -> Result<(), DbErr> {
     job_run::Entity::update_many()

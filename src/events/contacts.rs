@@ -10,6 +10,7 @@ use crate::crm::audit::{self, Actor};
 use crate::crm::customers::{self, FollowerChange, FollowerInput, RemovedBy};
 use crate::crm::deals::{self, Field};
 use crate::crm::{channels, members, plans};
+use crate::db::entity::job_run::RunStatus;
 use crate::db::entity::{customer, follower, inbox};
 use crate::db::runs;
 use crate::db::{begin_write, now_ms};
@@ -452,7 +453,7 @@ async fn check_mass_deletion(
             "mass_deletion_alert",
             userid,
             &day,
-            "done",
+            RunStatus::Done,
             &format!("{lost} customers lost"),
         )
         .await?;

@@ -9,8 +9,6 @@ pub mod texts;
 
 use std::sync::Arc;
 
-use sea_orm::DbErr;
-
 use crate::bot::Bot;
 use crate::db::entity::inbox;
 use crate::inbox::{HandlerError, HandlerFuture, InboxHandler, Outcome};
@@ -51,17 +49,8 @@ impl InboxHandler for EventHandler {
     }
 }
 
-impl From<DbErr> for HandlerError {
-    fn from(e: DbErr) -> Self {
-        HandlerError::Transient(format!("database: {e}"))
-    }
-}
-
-/// WeCom failures are retried by the inbox; a wrong configuration may be fixed meanwhile. A spent
+/// WeCom failures are retried by the inbox (a wrong configuration may be fixed meanwhile); a spent
 /// call budget is waited out without counting as an attempt.
 fn wecom_error(e: WecomError) -> HandlerError {
-    match e {
-        WecomError::RateLimited { retry_after, .. } => HandlerError::Deferred(e.to_string(), retry_after),
-        e => HandlerError::Transient(e.to_string()),
-    }
+    HandlerError::Wecom(e)
 }

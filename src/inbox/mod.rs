@@ -17,62 +17,19 @@ use crate::db::entity::inbox;
 use crate::wecom::callback::Callback;
 
 /// How workers claim inbox rows.
-pub(crate) const CLAIM: ClaimColumns<inbox::Column, &str> = ClaimColumns {
+pub(crate) const CLAIM: ClaimColumns<inbox::Column, Status> = ClaimColumns {
     id: inbox::Column::Id,
     status: inbox::Column::Status,
     next_attempt_at: inbox::Column::NextAttemptAt,
     locked_by: inbox::Column::LockedBy,
     locked_until: inbox::Column::LockedUntil,
     attempts: inbox::Column::Attempts,
-    ready: "pending",
-    claimed: "processing",
+    ready: Status::Pending,
+    claimed: Status::Processing,
     order: &[],
 };
 
-/// Where a row is in its life. Stored as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Waiting for (another) attempt at `next_attempt_at`.
-    Pending,
-    /// Claimed by a worker until `locked_until`.
-    Processing,
-    /// A handler did its work.
-    Processed,
-    /// Nothing to do for it (no handler for the kind, or not for us); the reason is in `outcome`.
-    Ignored,
-    /// Gave up after the configured attempts; the error is in `last_error`.
-    Failed,
-}
-
-impl Status {
-    pub const ALL: [Status; 5] = [
-        Self::Pending,
-        Self::Processing,
-        Self::Processed,
-        Self::Ignored,
-        Self::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Processing => "processing",
-            Self::Processed => "processed",
-            Self::Ignored => "ignored",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::db::entity::inbox::InboxStatus as Status;
 
 /// A verified, decrypted callback ready to be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,9 +19,14 @@ use super::CLAIM;
 use super::Status;
 use super::answers::AwaitedAnswers;
 use crate::config::InboxConfig;
+use tracing::Instrument;
+
+use crate::clock::Backoff;
 use crate::db::claim::{self, Lease};
 use crate::db::entity::inbox;
 use crate::db::now_ms;
+use crate::telemetry::Chain;
+use crate::wecom::api::WecomError;
 use crate::wecom::callback::{Callback, parse_callback};
 
 /// What a handler did with a callback.
@@ -36,7 +41,7 @@ pub enum Outcome {
     Committed(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HandlerError {
     /// Worth another attempt later (a timeout, an unavailable dependency).
     #[error("{0}")]
@@ -45,11 +50,36 @@ pub enum HandlerError {
     /// once and can be replayed with `inbox retry`.
     #[error("{0}")]
     Permanent(String),
-    /// A dependency is at capacity and said when to come back (a spent per-minute API budget): the
-    /// row waits that long and the attempt is not counted, so a burst larger than the budget is
-    /// worked off as the budget allows instead of running out of attempts.
+    /// A dependency is at capacity and said when to come back: the row waits that long and the
+    /// attempt is not counted, so a burst larger than a budget is worked off as the budget allows
+    /// instead of running out of attempts.
     #[error("{0}")]
     Deferred(String, Duration),
+    /// The database failed: tried again later.
+    #[error("database")]
+    Db(#[from] sea_orm::DbErr),
+    /// A WeCom call failed: tried again later; a spent call budget is waited out uncounted.
+    #[error("WeCom")]
+    Wecom(#[from] WecomError),
+}
+
+/// What the worker does with a failed row.
+enum Retry {
+    Later,
+    Deferred(Duration),
+    Never,
+}
+
+impl HandlerError {
+    fn retry(&self) -> Retry {
+        match self {
+            Self::Transient(_) | Self::Db(_) => Retry::Later,
+            Self::Wecom(WecomError::RateLimited { retry_after, .. }) => Retry::Deferred(*retry_after),
+            Self::Wecom(_) => Retry::Later,
+            Self::Deferred(_, after) => Retry::Deferred(*after),
+            Self::Permanent(_) => Retry::Never,
+        }
+    }
 }
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, HandlerError>> + Send + 'a>>;
@@ -165,7 +195,7 @@ impl InboxWorker {
         if !self.stranded.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let released = claim::release_all::<inbox::Entity, &str>(&self.db, &CLAIM, &self.instance).await?;
+        let released = claim::release_all::<inbox::Entity, Status>(&self.db, &CLAIM, &self.instance).await?;
         self.stranded.store(false, Ordering::Relaxed);
         if released > 0 {
             tracing::info!(
@@ -182,15 +212,22 @@ impl InboxWorker {
             duration_ms: i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             batch: self.config.claim_batch,
         };
-        claim::claim::<inbox::Entity, &str>(&self.db, &CLAIM, lease, now_ms()).await
+        claim::claim::<inbox::Entity, Status>(&self.db, &CLAIM, lease, now_ms()).await
     }
 
     /// Gives claimed rows back untouched (shutdown between rows).
     async fn release(&self, ids: &[i64]) -> Result<(), DbErr> {
-        claim::release::<inbox::Entity, &str>(&self.db, &CLAIM, &self.instance, ids).await
+        claim::release::<inbox::Entity, Status>(&self.db, &CLAIM, &self.instance, ids).await
     }
 
+    /// Handles one row inside a span of its own (`inbox_row`, with its id and kind), so that
+    /// every line one callback causes can be followed.
     async fn handle_row(&self, row: inbox::Model) -> Result<(), DbErr> {
+        let span = tracing::info_span!("inbox_row", id = row.id, kind = %row.kind);
+        self.handle_row_in_span(row).instrument(span).await
+    }
+
+    async fn handle_row_in_span(&self, row: inbox::Model) -> Result<(), DbErr> {
         let started = std::time::Instant::now();
         if row.attempts <= 1 {
             let waited = now_ms().saturating_sub(row.received_at);
@@ -207,39 +244,44 @@ impl InboxWorker {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let finish = match result {
             Ok(Outcome::Processed(note)) => {
-                tracing::info!(id = row.id, kind = %row.kind, elapsed_ms, "inbox row processed");
+                tracing::info!(elapsed_ms, "inbox row processed");
                 Finish::Done(Status::Processed, note)
             }
             Ok(Outcome::Committed(note)) => {
-                tracing::info!(id = row.id, kind = %row.kind, elapsed_ms, note = %note, "inbox row processed");
+                tracing::info!(elapsed_ms, note = %note, "inbox row processed");
                 Finish::Recorded
             }
             Ok(Outcome::Ignored(reason)) => {
-                tracing::info!(id = row.id, kind = %row.kind, reason = %reason, "inbox row ignored");
+                tracing::info!(reason = %reason, "inbox row ignored");
                 Finish::Done(Status::Ignored, reason)
             }
-            Err(HandlerError::Deferred(e, after)) => {
-                tracing::info!(id = row.id, kind = %row.kind, reason = %e,
-                    retry_in_ms = after.as_millis() as u64, "inbox row deferred");
-                Finish::Retry {
-                    error: e,
-                    delay: jittered(after),
-                    counted: false,
-                }
-            }
-            Err(HandlerError::Transient(e)) if row.attempts < self.config.max_attempts => {
-                let delay = backoff(Duration::from_millis(self.config.retry_base_ms), row.attempts);
-                tracing::warn!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e,
-                    retry_in_ms = delay.as_millis() as u64, "inbox row failed; will retry");
-                Finish::Retry {
-                    error: e,
-                    delay,
-                    counted: true,
-                }
-            }
             Err(e) => {
-                tracing::error!(id = row.id, kind = %row.kind, attempt = row.attempts, error = %e, "inbox row failed");
-                Finish::Done(Status::Failed, e.to_string())
+                // The whole chain is kept: `inbox list` shows it, and the log line carries it.
+                let error = Chain(&e).to_string();
+                match e.retry() {
+                    Retry::Deferred(after) => {
+                        tracing::info!(reason = %error, retry_in_ms = after.as_millis() as u64, "inbox row deferred");
+                        Finish::Retry {
+                            error,
+                            delay: jittered(after),
+                            counted: false,
+                        }
+                    }
+                    Retry::Later if row.attempts < self.config.max_attempts => {
+                        let delay = backoff(Duration::from_millis(self.config.retry_base_ms), row.attempts);
+                        tracing::warn!(attempt = row.attempts, error = %error,
+                            retry_in_ms = delay.as_millis() as u64, "inbox row failed; will retry");
+                        Finish::Retry {
+                            error,
+                            delay,
+                            counted: true,
+                        }
+                    }
+                    Retry::Later | Retry::Never => {
+                        tracing::error!(attempt = row.attempts, error = %error, "inbox row failed");
+                        Finish::Done(Status::Failed, error)
+                    }
+                }
             }
         };
         let recorded = self.record(&row, finish).await;
@@ -256,7 +298,9 @@ impl InboxWorker {
         let handler = self.handler.clone();
         let owned_row = row.clone();
         let limit = Duration::from_secs(Ord::max(self.config.lease_secs / 2, 1));
-        let task = tokio::spawn(async move { handler.handle(&owned_row, &callback).await });
+        let task = tokio::spawn(
+            async move { handler.handle(&owned_row, &callback).await }.instrument(tracing::Span::current()),
+        );
         match tokio::time::timeout(limit, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) if join.is_panic() => Err(HandlerError::Transient("handler panicked".into())),
@@ -349,16 +393,14 @@ enum Finish {
     Recorded,
 }
 
-/// `base`, 2×, 4× … capped at 10 minutes, with ±20 % jitter so retries of many rows spread out.
+/// `base`, 2×, 4× … capped at 10 minutes, spread so that retries of many rows do not bunch up.
 fn backoff(base: Duration, attempt: i32) -> Duration {
-    let exp = attempt.clamp(1, 20) as u32 - 1;
-    let delay = base.saturating_mul(1 << Ord::min(exp, 16));
-    jittered(delay.min(Duration::from_secs(600)))
+    Backoff::new(base, Duration::from_secs(600)).spread(Ord::max(attempt, 1) as u32)
 }
 
+/// `d` spread ±20 % (polls and waits of several workers do not line up).
 fn jittered(d: Duration) -> Duration {
-    let factor = 0.8 + rand::random::<f64>() * 0.4;
-    d.mul_f64(factor)
+    Backoff::new(d, d).spread(1)
 }
 
 #[cfg(test)]

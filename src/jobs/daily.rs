@@ -15,6 +15,7 @@ use crate::crm::audit::Actor;
 use crate::crm::risk::quiet_in_open_stage;
 use crate::crm::{customers, members, reminders};
 use crate::db::begin_write;
+use crate::db::entity::job_run::RunStatus;
 use crate::db::entity::{customer, member, reminder};
 use crate::db::runs;
 use crate::notify::{self, Payload};
@@ -187,7 +188,7 @@ pub async fn send_agenda(s: &Services, date: NaiveDate, now: i64) -> Result<Agen
                 "agenda",
                 &owner,
                 &period,
-                "done",
+                RunStatus::Done,
                 &format!("{} reminders", items.len()),
             )
             .await?;

@@ -13,10 +13,13 @@ use tokio_util::sync::CancellationToken;
 use super::{daily, summary};
 use crate::crm::audit::Actor;
 use crate::db::entity::customer;
+use crate::db::entity::job_run::RunStatus;
 use crate::db::now_ms;
 use crate::db::runs;
 use crate::services::Services;
 use crate::sync::{self, Progress};
+use crate::telemetry::Chain;
+use tracing::Instrument;
 
 /// Starts the periodic jobs; they stop when `shutdown` fires.
 pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
@@ -33,7 +36,7 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
                     let first = import_on_empty && needs_first_import(&s).await;
                     let report = sync::sync_org(&s, &Actor::Sync, &mut log_progress)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| Chain(&e).to_string())?;
                     let mut detail = serde_json::to_string(&report).unwrap_or_default();
                     // The first import follows the first org sync, so customers find their members.
                     if first {
@@ -54,7 +57,7 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
                     if needs_first_import(&s).await {
                         return Ok("skipped: the first import has not completed".into());
                     }
-                    let report = sync::reconcile(&s).await.map_err(|e| e.to_string())?;
+                    let report = sync::reconcile(&s).await.map_err(|e| Chain(&e).to_string())?;
                     if report.added + report.reactivated + report.closed > 0 {
                         tracing::info!(?report, "reconciliation repaired customer relations");
                     }
@@ -70,10 +73,12 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
             |s, date| {
                 Box::pin(async move {
                     // Nudges first: the reminders they create are on the agenda that follows.
-                    let stale = daily::nudge_stale(&s, now_ms()).await.map_err(|e| e.to_string())?;
+                    let stale = daily::nudge_stale(&s, now_ms())
+                        .await
+                        .map_err(|e| Chain(&e).to_string())?;
                     let agenda = daily::send_agenda(&s, date, now_ms())
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| Chain(&e).to_string())?;
                     Ok(format!("stale {stale:?}, agenda {agenda:?}"))
                 })
             },
@@ -87,7 +92,7 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
                 Box::pin(async move {
                     let report = summary::send(&s, date, None, now_ms())
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| Chain(&e).to_string())?;
                     Ok(format!(
                         "sent to {} recipient(s), {} already had it",
                         report.sent.len(),
@@ -121,7 +126,8 @@ async fn daily_at(
     loop {
         let local = local_now(&s);
         if is_due(local, time, &workdays) && done != Some(local.date()) {
-            match job(s.clone(), local.date()).await {
+            let span = tracing::info_span!("job_run", job = name, period = %local.date());
+            match job(s.clone(), local.date()).instrument(span).await {
                 Ok(detail) => {
                     tracing::info!(job = name, date = %local.date(), detail, "daily job done");
                     done = Some(local.date());
@@ -182,11 +188,12 @@ async fn every(
         match runs::try_start(&s.db, name, "", &period).await {
             Ok(true) => {
                 tracing::info!(job = name, "job started");
-                let (status, detail) = match job(s.clone()).await {
-                    Ok(detail) => ("done", detail),
+                let span = tracing::info_span!("job_run", job = name, period = %period);
+                let (status, detail) = match job(s.clone()).instrument(span).await {
+                    Ok(detail) => (RunStatus::Done, detail),
                     Err(error) => {
                         tracing::warn!(job = name, %error, "job failed; the next period runs it again");
-                        ("failed", error)
+                        (RunStatus::Failed, error)
                     }
                 };
                 if let Err(e) = runs::finish(&s.db, name, "", &period, status, &detail).await {

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::db::entity::job_run::RunStatus;
 use crate::db::{begin_write, runs};
 use crate::notify;
 use crate::report::{SummaryError, chosen, render_for};
@@ -46,7 +47,7 @@ pub async fn send(s: &Services, date: NaiveDate, only: Option<&str>, now: i64) -
                 queued.extend(notify::enqueue(&txn, &key, &rendered.userid, &body).await?);
             }
             let detail = format!("{} part(s)", rendered.parts.len());
-            runs::finish(&txn, "summary", &rendered.userid, &period, "done", &detail).await?;
+            runs::finish(&txn, "summary", &rendered.userid, &period, RunStatus::Done, &detail).await?;
             txn.commit().await?;
             report.queued.push((rendered.userid.clone(), queued));
             report.sent.push(rendered.userid);

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::limit::{self, MemberWindows};
 use super::{DeliveryHooks, Message, Outcome, Payload, Verdict};
-use crate::clock::Clock;
+use crate::clock::{Backoff, Clock};
 use crate::config::OutboxConfig;
 use crate::db::begin_write;
 use crate::db::claim::{self, ClaimColumns, Lease};
@@ -393,7 +393,7 @@ impl Notifier {
                 recipient_refused: true,
             },
             Err(e) if row.attempts < config.max_attempts => Outcome::Retry {
-                after: backoff(Duration::from_millis(config.retry_base_ms), row.attempts),
+                after: retries(config).spread(Ord::max(row.attempts, 1) as u32),
                 error: Some(e.to_string()),
             },
             Err(e) => Outcome::Failed {
@@ -508,22 +508,16 @@ fn millis(d: Duration) -> i64 {
 }
 
 pub(super) fn duplicate_window(config: &OutboxConfig) -> Duration {
-    let base = Duration::from_millis(config.retry_base_ms);
     let lease = Duration::from_secs(config.lease_secs);
-    let horizon = (1..=Ord::max(config.max_attempts, 1)).fold(Duration::ZERO, |sum, attempt| {
-        sum + lease + backoff_ceiling(base, attempt).mul_f64(1.2)
+    let horizon = (1..=Ord::max(config.max_attempts, 1) as u32).fold(Duration::ZERO, |sum, attempt| {
+        sum + lease + retries(config).ceiling(attempt).mul_f64(1.2)
     });
     horizon.clamp(Duration::from_secs(120), MAX_DUPLICATE_WINDOW)
 }
 
-fn backoff_ceiling(base: Duration, attempt: i32) -> Duration {
-    let exp = attempt.clamp(1, 16) as u32 - 1;
-    base.saturating_mul(1 << exp).min(Duration::from_secs(600))
-}
-
-/// The wait before attempt `attempt + 1`: exponential, capped at 10 minutes, with ±20 % jitter.
-fn backoff(base: Duration, attempt: i32) -> Duration {
-    backoff_ceiling(base, attempt).mul_f64(0.8 + rand::random::<f64>() * 0.4)
+/// The outbox's retries: `retry_base_ms` doubling, at most 10 minutes apart, spread ±20 %.
+fn retries(config: &OutboxConfig) -> Backoff {
+    Backoff::new(Duration::from_millis(config.retry_base_ms), Duration::from_secs(600))
 }
 
 #[cfg(test)]
@@ -536,8 +530,7 @@ mod tests {
         let window = duplicate_window(&config);
         let mut latest = Duration::ZERO;
         for attempt in 1..=config.max_attempts {
-            latest +=
-                Duration::from_secs(config.lease_secs) + backoff(Duration::from_millis(config.retry_base_ms), attempt);
+            latest += Duration::from_secs(config.lease_secs) + retries(&config).spread(attempt as u32);
         }
         assert!(window >= latest, "{window:?} < {latest:?}");
         assert!(window <= MAX_DUPLICATE_WINDOW);

@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use wecom_scrm::wecom::compose::{self, ExternalContactExtras};
 
 use crate::helpers::*;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 #[tokio::test]
 async fn url_verification_answers_the_decrypted_echostr_exactly() {
@@ -103,7 +104,7 @@ async fn a_text_message_is_stored_once_and_processed_within_a_second() {
     assert_eq!(row.payload, inner);
 
     let rows = app.wait_until_settled(Duration::from_secs(1)).await;
-    assert_eq!(rows[0].status, "ignored");
+    assert_eq!(rows[0].status, InboxStatus::Ignored);
     assert_eq!(rows[0].outcome.as_deref(), Some("no handler for text"));
     assert_eq!(rows[0].attempts, 1);
 }
@@ -228,7 +229,7 @@ async fn every_event_kind_is_stored_with_its_kind_and_plain_text_xml_is_accepted
     let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
     let expected: Vec<&str> = inputs.iter().map(|(_, k)| *k).collect();
     assert_eq!(kinds, expected);
-    assert!(rows.iter().all(|r| r.status == "ignored"), "{rows:#?}");
+    assert!(rows.iter().all(|r| r.status == InboxStatus::Ignored), "{rows:#?}");
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use wecom_scrm::wecom::compose;
 use wecom_scrm::db::entity::reminder::{DeliveryState, ReminderStatus};
 
 use crate::helpers::*;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 /// The test org with its customers imported, plus two customers of rep1 both named 李明.
 async fn spawn_with(configure: impl FnOnce(&mut wecom_scrm::config::Config)) -> TestApp {
@@ -392,7 +393,7 @@ async fn messages_from_outsiders_are_ignored() {
         "a departed member gets no answer"
     );
     let rows = app.inbox_rows().await;
-    assert!(rows.iter().all(|r| r.status == "ignored"), "{rows:#?}");
+    assert!(rows.iter().all(|r| r.status == InboxStatus::Ignored), "{rows:#?}");
 }
 
 #[tokio::test]
@@ -549,7 +550,7 @@ async fn a_receive_only_instance_stores_and_another_processes() {
     assert_eq!(answer.reply, None, "a receiving instance does not wait for an answer");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let row = inbox::Entity::find().one(&app.db).await.unwrap().expect("stored");
-    assert_eq!(row.status, "pending", "nobody processes it here");
+    assert_eq!(row.status, InboxStatus::Pending, "nobody processes it here");
     assert!(notes_on(&app, "wmC1").await.is_empty());
 
     let mut config = app.config.clone();

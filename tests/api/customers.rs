@@ -9,6 +9,7 @@ use wecom_scrm::wecom::compose::{self, ExternalContactExtras};
 use wecom_scrm::db::entity::reminder::{DeliveryState, ReminderStatus};
 
 use crate::helpers::*;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 async fn relation(app: &TestApp, customer_id: i64, userid: &str) -> follower::Model {
     follower::Entity::find()
@@ -49,7 +50,7 @@ async fn a_customer_adding_a_rep_is_captured_welcomed_and_announced_once() {
     let app = spawn().await;
     let add = add_event("rep1", "wmC1", Some("expo"), Some("WELCOME-1"));
     let row = app.deliver(&add).await;
-    assert_eq!(row.status, "processed", "{row:?}");
+    assert_eq!(row.status, InboxStatus::Processed, "{row:?}");
 
     let c = customer_by_external(&app, "wmC1").await;
     assert_eq!(
@@ -90,7 +91,7 @@ async fn a_customer_adding_a_rep_is_captured_welcomed_and_announced_once() {
     store::retry(&app.db, RetryTarget::Id(row.id)).await.unwrap();
     let replayed = app.wait_until_settled(std::time::Duration::from_secs(10)).await;
     assert_eq!(replayed.len(), 1);
-    assert_eq!(replayed[0].status, "processed");
+    assert_eq!(replayed[0].status, InboxStatus::Processed);
     app.wait_for_notifications().await;
     assert_eq!(texts_to(&app, "rep1").len(), 1);
     assert_eq!(app.fake().welcomes().len(), 1);
@@ -185,7 +186,7 @@ async fn edits_refresh_the_relation_and_unknown_customers_are_fetched() {
     let row = app
         .deliver(&contact_event("edit_external_contact", "rep3", "wmC3"))
         .await;
-    assert_eq!(row.status, "processed");
+    assert_eq!(row.status, InboxStatus::Processed);
     assert_eq!(customer_by_external(&app, "wmC3").await.name, "陈静");
 }
 
@@ -294,7 +295,7 @@ async fn a_customer_deleting_the_rep_alerts_the_rep_and_the_leader_once() {
 async fn a_deletion_of_a_customer_never_seen_is_recorded() {
     let app = spawn().await;
     let row = app.deliver(&contact_event("del_follow_user", "rep3", "wmC3")).await;
-    assert_eq!(row.status, "processed");
+    assert_eq!(row.status, InboxStatus::Processed);
     let c = customer_by_external(&app, "wmC3").await;
     assert_eq!(c.name, "陈静", "fetched while WeCom still knew it");
     assert_eq!(
@@ -392,7 +393,7 @@ async fn members_are_created_updated_and_renamed_from_events() {
         now_secs()
     );
     let row = app.deliver(&renamed).await;
-    assert_eq!(row.status, "processed", "{row:?}");
+    assert_eq!(row.status, InboxStatus::Processed, "{row:?}");
     assert!(
         member::Entity::find_by_id("rep2".to_owned())
             .one(&app.db)
@@ -448,7 +449,7 @@ async fn a_departing_rep_hands_customers_and_reminders_to_the_leader_with_histor
     app.fake().set_member_status("rep1", 5);
     let left = compose::contact_event(CORP_ID, "delete_user", "rep1", now_secs());
     let row = app.deliver(&left).await;
-    assert_eq!(row.status, "processed", "{row:?}");
+    assert_eq!(row.status, InboxStatus::Processed, "{row:?}");
     let m = member::Entity::find_by_id("rep1".to_owned())
         .one(&app.db)
         .await

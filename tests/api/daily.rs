@@ -18,6 +18,7 @@ use crate::cli::{command, output_async};
 use wecom_scrm::db::entity::reminder::ReminderStatus;
 
 use crate::helpers::*;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 const DAY: i64 = 86_400_000;
 
@@ -113,7 +114,7 @@ async fn a_customer_added_through_a_channel_with_a_plan_gets_it() {
         .await
         .unwrap();
     let add = add_event("rep1", "wmC1", Some("expo"), None);
-    assert_eq!(app.deliver(&add).await.status, "processed");
+    assert_eq!(app.deliver(&add).await.status, InboxStatus::Processed);
     // WeCom retries the same callback: still one plan.
     app.deliver(&add).await;
     let c = customer_by_external(&app, "wmC1").await;

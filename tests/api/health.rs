@@ -8,6 +8,7 @@ use serde_json::Value;
 use wecom_scrm::wecom::compose;
 
 use crate::helpers::*;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 #[tokio::test]
 async fn healthz_and_readyz() {
@@ -108,5 +109,8 @@ async fn shutdown_under_load_acknowledges_only_what_was_stored() {
         "{statuses:?}"
     );
     // Nothing is left claimed: the worker finished or released what it held.
-    assert!(stored.iter().all(|r| r.status != "processing"), "{stored:#?}");
+    assert!(
+        stored.iter().all(|r| r.status != InboxStatus::Processing),
+        "{stored:#?}"
+    );
 }

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryOrder, Statement};
 use secrecy::SecretString;
@@ -497,7 +498,7 @@ impl TestApp {
 
     /// Waits (bounded) until every inbox row has left pending/processing; returns the rows.
     pub async fn wait_until_settled(&self, limit: Duration) -> Vec<inbox::Model> {
-        let unsettled = |r: &inbox::Model| r.status == "pending" || r.status == "processing";
+        let unsettled = |r: &inbox::Model| r.status == InboxStatus::Pending || r.status == InboxStatus::Processing;
         let settled = wait_for(limit, || async {
             let rows = self.inbox_rows().await;
             (!rows.iter().any(unsettled)).then_some(rows)

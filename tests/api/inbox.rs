@@ -16,6 +16,7 @@ use wecom_scrm::wecom::compose;
 use migration::MigratorTrait;
 
 use crate::helpers::*;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 /// Fails transiently a given number of times, then processes.
 struct Flaky {
@@ -94,7 +95,7 @@ async fn transient_failures_are_retried_with_backoff_until_processed() {
     let app = TestApp::spawn_with(|_| {}, handler.clone()).await;
     assert_eq!(app.post_callback(&text()).await.status(), 200);
     let rows = app.wait_until_settled(Duration::from_secs(10)).await;
-    assert_eq!(rows[0].status, "processed");
+    assert_eq!(rows[0].status, InboxStatus::Processed);
     assert_eq!(rows[0].outcome.as_deref(), Some("handled text"));
     assert_eq!(rows[0].attempts, 3);
     assert_eq!(rows[0].last_error, None);
@@ -110,7 +111,7 @@ async fn rows_fail_after_max_attempts_with_the_error_recorded() {
     let app = TestApp::spawn_with(|c| c.inbox.max_attempts = 3, handler.clone()).await;
     app.post_callback(&text()).await;
     let rows = app.wait_until_settled(Duration::from_secs(10)).await;
-    assert_eq!(rows[0].status, "failed");
+    assert_eq!(rows[0].status, InboxStatus::Failed);
     assert_eq!(rows[0].attempts, 3);
     assert_eq!(rows[0].last_error.as_deref(), Some("WeCom API busy"));
     assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
@@ -126,7 +127,8 @@ async fn deferred_rows_wait_without_using_up_their_attempts() {
     app.post_callback(&text()).await;
     let rows = app.wait_until_settled(Duration::from_secs(10)).await;
     assert_eq!(
-        rows[0].status, "processed",
+        rows[0].status,
+        InboxStatus::Processed,
         "five refusals, two attempts allowed: {rows:?}"
     );
     assert_eq!(rows[0].attempts, 1, "only the attempt that ran counts");
@@ -146,7 +148,7 @@ async fn a_failed_row_can_be_replayed_after_the_fix() {
     app.post_callback(&text()).await;
     let rows = app.wait_until_settled(Duration::from_secs(5)).await;
     assert!(
-        rows.iter().all(|r| r.status == "failed" && r.attempts == 1),
+        rows.iter().all(|r| r.status == InboxStatus::Failed && r.attempts == 1),
         "permanent errors fail at once: {rows:#?}"
     );
     assert_eq!(store::list(&app.db, Some(Status::Failed), 10).await.unwrap().len(), 2);
@@ -156,7 +158,8 @@ async fn a_failed_row_can_be_replayed_after_the_fix() {
     assert_eq!(store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(), 1);
     let rows = app.wait_until_settled(Duration::from_secs(5)).await;
     assert!(
-        rows.iter().all(|r| r.status == "processed" && r.last_error.is_none()),
+        rows.iter()
+            .all(|r| r.status == InboxStatus::Processed && r.last_error.is_none()),
         "{rows:#?}"
     );
     assert_eq!(store::retry(&app.db, RetryTarget::AllFailed).await.unwrap(), 0);
@@ -167,7 +170,7 @@ async fn a_panicking_handler_fails_its_row_only() {
     let app = TestApp::spawn_with(|c| c.inbox.max_attempts = 2, Arc::new(Panics)).await;
     app.post_callback(&text()).await;
     let rows = app.wait_until_settled(Duration::from_secs(5)).await;
-    assert_eq!(rows[0].status, "failed");
+    assert_eq!(rows[0].status, InboxStatus::Failed);
     assert_eq!(rows[0].last_error.as_deref(), Some("handler panicked"));
     // The service still answers.
     assert_eq!(app.post_callback(&text()).await.status(), 200);
@@ -182,17 +185,21 @@ async fn rows_left_by_a_restart_or_another_instance_are_picked_up() {
     let (test_db, config) = first.stop().await;
     let db = wecom_scrm::db::connect(&config.database).await.unwrap();
     let now = now_ms();
-    stored_row("msg:left-pending", "pending", None)
-        .insert(&db)
-        .await
-        .unwrap();
-    stored_row("msg:lease-expired", "processing", Some(("crashed-instance", now - 1)))
+    stored_row("msg:left-pending", Status::Pending, None)
         .insert(&db)
         .await
         .unwrap();
     stored_row(
+        "msg:lease-expired",
+        Status::Processing,
+        Some(("crashed-instance", now - 1)),
+    )
+    .insert(&db)
+    .await
+    .unwrap();
+    stored_row(
         "msg:lease-held",
-        "processing",
+        Status::Processing,
         Some(("crashed-instance", now + 3_600_000)),
     )
     .insert(&db)
@@ -203,7 +210,7 @@ async fn rows_left_by_a_restart_or_another_instance_are_picked_up() {
     let settled = wait_for(Duration::from_secs(5), || async {
         let rows = app.inbox_rows().await;
         rows.iter()
-            .filter(|r| r.status == "ignored")
+            .filter(|r| r.status == InboxStatus::Ignored)
             .count()
             .eq(&2)
             .then_some(rows)
@@ -211,14 +218,18 @@ async fn rows_left_by_a_restart_or_another_instance_are_picked_up() {
     .await
     .expect("left-over rows handled");
     let held = settled.iter().find(|r| r.dedupe_key == "msg:lease-held").unwrap();
-    assert_eq!(held.status, "processing", "a row under another live lease is not taken");
+    assert_eq!(
+        held.status,
+        InboxStatus::Processing,
+        "a row under another live lease is not taken"
+    );
     let expired = settled.iter().find(|r| r.dedupe_key == "msg:lease-expired").unwrap();
     assert_eq!(expired.attempts, 2);
 }
 
 /// A stored text callback in `status`, under `lease` (owner, until) if given, as a crash or another
 /// instance would leave it.
-fn stored_row(key: &str, status: &str, lease: Option<(&str, i64)>) -> inbox::ActiveModel {
+fn stored_row(key: &str, status: Status, lease: Option<(&str, i64)>) -> inbox::ActiveModel {
     let now = now_ms();
     inbox::ActiveModel {
         dedupe_key: Set(key.into()),
@@ -227,8 +238,8 @@ fn stored_row(key: &str, status: &str, lease: Option<(&str, i64)>) -> inbox::Act
         agent_id: Set(Some(AGENT_ID)),
         create_time: Set(now_secs()),
         payload: Set(text()),
-        status: Set(status.into()),
-        attempts: Set(i32::from(status == "processing")),
+        status: Set(status),
+        attempts: Set(i32::from(status == Status::Processing)),
         next_attempt_at: Set(now),
         locked_by: Set(lease.map(|(owner, _)| owner.into())),
         locked_until: Set(lease.map(|(_, until)| until)),
@@ -247,7 +258,7 @@ async fn finishing_within_the_work_requires_the_lease() {
     let (_test_db, config) = app.stop().await;
     let db = wecom_scrm::db::connect(&config.database).await.unwrap();
     let now = now_ms();
-    let row = stored_row("msg:leased", "processing", Some(("instance-b", now + 60_000)))
+    let row = stored_row("msg:leased", Status::Processing, Some(("instance-b", now + 60_000)))
         .insert(&db)
         .await
         .unwrap();
@@ -259,13 +270,13 @@ async fn finishing_within_the_work_requires_the_lease() {
     let finished = store::finish_within(&db, &stale, inbox::Entity::update_many(), "done").await;
     assert!(!finished.unwrap(), "instance-a's lease is gone");
     let unchanged = inbox::Entity::find_by_id(row.id).one(&db).await.unwrap().unwrap();
-    assert_eq!(unchanged.status, "processing");
+    assert_eq!(unchanged.status, InboxStatus::Processing);
     assert_eq!(unchanged.locked_by.as_deref(), Some("instance-b"));
 
     let finished = store::finish_within(&db, &row, inbox::Entity::update_many(), "done").await;
     assert!(finished.unwrap());
     let done = inbox::Entity::find_by_id(row.id).one(&db).await.unwrap().unwrap();
-    assert_eq!(done.status, "processed");
+    assert_eq!(done.status, InboxStatus::Processed);
     assert_eq!(done.outcome.as_deref(), Some("done"));
     assert_eq!(done.locked_by, None);
     assert!(done.processed_at.is_some());

@@ -15,6 +15,7 @@ use wecom_scrm::wecom::fake::{FakeWecom, FaultKind, Fixture};
 
 use crate::cli::{command, output_async};
 use crate::helpers::*;
+use wecom_scrm::db::entity::job_run::RunStatus;
 
 async fn external_ids(app: &TestApp, userid: &str, active: bool) -> Vec<String> {
     let relations = follower::Entity::find()
@@ -199,7 +200,8 @@ async fn an_interrupted_import_resumes_where_it_stopped() {
     })
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("503"), "{err}");
+    let chain = wecom_scrm::telemetry::Chain(&err).to_string();
+    assert!(chain.starts_with("WeCom: ") && chain.contains("503"), "{chain}");
     let imported = customer::Entity::find().count(&s.db).await.unwrap();
     assert_eq!(imported, 200, "two pages of 100 committed");
     assert!(sync::customer_sync_interrupted(&s).await.unwrap());
@@ -383,7 +385,7 @@ async fn the_schedule_syncs_the_org_and_imports_customers_on_a_fresh_database_on
             .await
             .unwrap()
             .iter()
-            .any(|r| r.status == "done");
+            .any(|r| r.status == RunStatus::Done);
         let n = customer::Entity::find().count(&app.db).await.unwrap();
         (done && n == 3).then_some(n)
     })
@@ -406,7 +408,7 @@ async fn the_schedule_syncs_the_org_and_imports_customers_on_a_fresh_database_on
         .await
         .unwrap();
     assert_eq!(runs.len(), 1, "{runs:?}");
-    assert_eq!(runs[0].status, "done");
+    assert_eq!(runs[0].status, RunStatus::Done);
     assert_eq!(app.fake().calls("department/list"), 1);
     drop(second);
 }

@@ -9,6 +9,7 @@ use wecom_scrm::db::entity::{audit, customer, reminder};
 use crate::admin_api::spawn_with;
 use crate::cli::{command, output_async};
 use crate::helpers::*;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 const CARDS: &str = "姓名,公司,电话,渠道,负责人,备注\n\
 王芳,比亚迪,138-0000-1001,fair,rep1,展台A\n\
@@ -296,7 +297,7 @@ async fn a_lead_becomes_the_wecom_contact_who_adds_a_rep_with_its_phone() {
     assert_eq!(report["created"], 3, "{report}");
 
     let row = app.deliver(&add_event("rep2", "wmCard", None, None)).await;
-    assert_eq!(row.status, "processed", "{row:?}");
+    assert_eq!(row.status, InboxStatus::Processed, "{row:?}");
     let linked = customer_by_external(&app, "wmCard").await;
     assert_eq!(linked.phone, "13800001001", "the imported lead, not a new customer");
     assert_eq!(linked.owner_userid.as_deref(), Some("rep1"), "the lead keeps its owner");

@@ -11,6 +11,7 @@ use wecom_scrm::wecom::compose;
 
 use crate::helpers::*;
 use crate::servers::ThrowawayPostgres;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 /// What WeCom saw for one message: every answer, and the slowest refusal.
 struct Delivery {
@@ -110,7 +111,7 @@ async fn callbacks_are_refused_with_503_while_postgres_is_down_and_none_acknowle
     assert_eq!(stored.len(), sent.len(), "one row per message");
     assert_eq!(stored, sent);
     assert!(
-        rows.iter().all(|r| r.status == "ignored"),
+        rows.iter().all(|r| r.status == InboxStatus::Ignored),
         "the worker went on after the outage"
     );
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();

@@ -11,6 +11,7 @@ use wecom_scrm::wecom::compose;
 
 use crate::helpers::*;
 use crate::servers::ThrowawayRedis;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 const NO_CONTEXT: &str = "暂时记不住上下文";
 
@@ -55,7 +56,7 @@ async fn callbacks_are_stored_and_chat_degrades_while_redis_is_down_then_recover
     }
     let rows = app.wait_until_settled(Duration::from_secs(30)).await;
     assert_eq!(rows.len(), 1 + 1 + 20, "one row per distinct callback");
-    assert!(rows.iter().all(|r| r.status == "processed"), "{rows:#?}");
+    assert!(rows.iter().all(|r| r.status == InboxStatus::Processed), "{rows:#?}");
     // Chat still answers, and says it cannot keep the context.
     let answer = app.say("rep1", "记 @张伟 又打了电话").await;
     assert!(answer.starts_with("✅ 已记录跟进 · 张伟(华为)"), "{answer}");

@@ -14,6 +14,7 @@ use wecom_scrm::wecom::compose;
 use wecom_scrm::wecom::fake::FakeWecom;
 
 use crate::helpers::*;
+use wecom_scrm::db::entity::inbox::InboxStatus;
 
 /// Posts distinct text messages until the server stops answering; returns the acknowledged ones.
 async fn keep_posting(base: String, stop: Arc<AtomicBool>) -> Vec<String> {
@@ -110,7 +111,7 @@ async fn sigterm_under_load_finishes_in_flight_work_and_leaves_nothing_claimed()
     let lost = acknowledged.iter().filter(|m| !stored.contains(m.as_str())).count();
     assert_eq!(lost, 0, "every acknowledged callback is stored");
     assert_eq!(stored.len(), rows.len(), "and stored once");
-    let claimed_rows = rows.iter().filter(|r| r.status == "processing").count();
+    let claimed_rows = rows.iter().filter(|r| r.status == InboxStatus::Processing).count();
     assert_eq!(claimed_rows, 0, "no inbox row left claimed");
     let claimed_reminders = reminder::Entity::find()
         .filter(reminder::Column::DeliveryState.eq("claimed"))

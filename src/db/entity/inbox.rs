@@ -16,7 +16,7 @@ pub struct Model {
     /// The decrypted inner XML, exactly as received.
     #[sea_orm(column_type = "Text")]
     pub payload: String,
-    pub status: String,
+    pub status: InboxStatus,
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub locked_by: Option<String>,
@@ -38,3 +38,56 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where a row is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum InboxStatus {
+    /// Waiting for (another) attempt at `next_attempt_at`.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// Claimed by a worker until `locked_until`.
+    #[sea_orm(string_value = "processing")]
+    Processing,
+    /// A handler did its work.
+    #[sea_orm(string_value = "processed")]
+    Processed,
+    /// Nothing to do for it (no handler for the kind, or not for us); the reason is in `outcome`.
+    #[sea_orm(string_value = "ignored")]
+    Ignored,
+    /// Gave up after the configured attempts; the error is in `last_error`.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl InboxStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Processed,
+        Self::Ignored,
+        Self::Failed,
+    ];
+    /// Not finished with yet.
+    pub const OPEN: [Self; 2] = [Self::Pending, Self::Processing];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Processed => "processed",
+            Self::Ignored => "ignored",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for InboxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -10,7 +10,7 @@ pub struct Model {
     pub job: String,
     pub scope: String,
     pub period: String,
-    pub status: String,
+    pub status: RunStatus,
     #[sea_orm(column_type = "Text", nullable)]
     pub detail: Option<String>,
     pub created_at: i64,
@@ -21,3 +21,15 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where a run is: started (and not finished, or its instance died), done, or failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum RunStatus {
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "done")]
+    Done,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}

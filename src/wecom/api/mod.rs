@@ -25,6 +25,7 @@ use tokio::sync::{Mutex, Semaphore};
 pub use self::error::{WecomError, codes};
 pub use self::types::*;
 use crate::cache::Cache;
+use crate::clock::Backoff;
 use crate::config::WecomConfig;
 
 /// Tuning of the client, from the `[wecom]` configuration section.
@@ -286,10 +287,7 @@ fn decode<R: DeserializeOwned>(call: &'static str, bytes: &[u8]) -> Result<R, We
     })
 }
 
-/// Exponential backoff with full jitter: a random delay up to `base × 2^(attempt-1)`, capped at 30 s.
+/// A call retried within its budget: full jitter, at most 30 s.
 fn backoff(base: Duration, attempt: u32) -> Duration {
-    let ceiling = base
-        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
-        .min(Duration::from_secs(30));
-    ceiling.mul_f64(rand::random::<f64>()).max(Duration::from_millis(1))
+    Backoff::new(base, Duration::from_secs(30)).full_jitter(attempt)
 }
