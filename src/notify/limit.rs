@@ -15,6 +15,9 @@ use crate::db::entity::outbox;
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 
+/// How soon after its checks an attempt must go out, or not at all.
+pub const SEND_WITHIN: Duration = Duration::from_secs(5);
+
 /// How many messages one member may be sent per minute and per hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemberWindows {
@@ -33,7 +36,9 @@ impl Default for MemberWindows {
 
 /// How long a message to `recipient` must wait for room in the member's windows (none: it may go
 /// now). Attempts of other messages to them count — every attempt may have been delivered — but
-/// not an earlier attempt of `message_id` itself, which a retry replaces.
+/// not an earlier attempt of `message_id` itself, which a retry replaces. An attempt is stamped
+/// when its checks pass and goes out within [`SEND_WITHIN`] of that (or not at all), so each window
+/// is widened by that much: a send is counted wherever in that span it happened.
 ///
 /// Call in the transaction that then stamps the attempt: on PostgreSQL a per-recipient advisory
 /// lock, held until that transaction ends, keeps two senders from both taking the last slot;
@@ -54,7 +59,11 @@ pub async fn wait_needed(
         .await?;
     }
     let mut wait = None;
-    for (window_ms, max) in [(MINUTE_MS, windows.per_minute), (HOUR_MS, windows.per_hour)] {
+    let margin = SEND_WITHIN.as_millis() as i64;
+    for (window_ms, max) in [
+        (MINUTE_MS + margin, windows.per_minute),
+        (HOUR_MS + margin, windows.per_hour),
+    ] {
         let max = u64::from(max.max(1));
         let attempts = || {
             outbox::Entity::find()

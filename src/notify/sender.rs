@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::limit::{self, MemberWindows};
+use super::limit::{self, MemberWindows, SEND_WITHIN};
 use super::{DeliveryHooks, Message, Outcome, Payload, Verdict};
 use crate::clock::{Backoff, Clock};
 use crate::config::OutboxConfig;
@@ -70,10 +70,14 @@ struct Inner {
     clock: Clock,
 }
 
-/// A message that passed its checks and may be sent now.
+/// A message that passed its checks and may be sent now — within [`SEND_WITHIN`] of them.
 #[derive(Debug)]
 pub struct Ready {
     message: Message,
+    /// When the checks passed and the attempt was stamped.
+    stamped: i64,
+    /// Whether this is the message's first attempt (nothing of it can have reached WeCom yet).
+    first: bool,
 }
 
 /// What [`Notifier::prepare`] made of a claimed message.
@@ -91,6 +95,8 @@ pub enum Prepared {
 pub struct Attempted {
     message: Message,
     result: Result<String, WecomError>,
+    stamped: i64,
+    first: bool,
 }
 
 impl Notifier {
@@ -330,29 +336,55 @@ impl Notifier {
             .exec(&txn)
             .await?;
         txn.commit().await?;
-        Ok(Prepared::Ready(Box::new(Ready { message })))
+        let first = message.row.first_attempt_at.is_none();
+        Ok(Prepared::Ready(Box::new(Ready {
+            message,
+            stamped: now,
+            first,
+        })))
     }
 
-    /// Step 2: the send itself, with WeCom's duplicate check over the whole retry horizon.
+    /// Step 2: the send itself, made once, with WeCom's duplicate check over the whole retry
+    /// horizon — and only if it can go out within [`SEND_WITHIN`] of its checks (the lease and the
+    /// member's windows are only as good as they are recent).
     pub async fn attempt(&self, ready: Box<Ready>) -> Attempted {
-        let Ready { message } = *ready;
+        let Ready {
+            message,
+            stamped,
+            first,
+        } = *ready;
+        let deadline = stamped + SEND_WITHIN.as_millis() as i64;
+        let clock = self.inner.clock.clone();
+        let on_time = move || clock.now_ms() <= deadline;
         let result = self
             .inner
             .client
-            .send_to_user(
+            .send_to_user_once(
                 &message.row.recipient,
                 message.payload.body.clone(),
                 Some(self.duplicate_window()),
+                &on_time,
             )
             .await;
-        Attempted { message, result }
+        Attempted {
+            message,
+            result,
+            stamped,
+            first,
+        }
     }
 
     /// Step 3, one transaction: the outcome, and what the message carries. False when the lease
     /// was lost meanwhile (the new holder sends it again; WeCom recognises a delivered one).
     pub async fn settle(&self, attempted: Attempted) -> Result<bool, DbErr> {
-        let Attempted { message, result } = attempted;
+        let Attempted {
+            message,
+            result,
+            stamped,
+            first,
+        } = attempted;
         let now = self.inner.clock.now_ms();
+        let not_sent = matches!(result, Err(WecomError::Late { .. }));
         let outcome = self.outcome_of(&message.row, result);
         let txn = begin_write(&self.inner.db).await?;
         if !self.record(&txn, &message, &outcome, now).await? {
@@ -362,6 +394,15 @@ impl Notifier {
                 "the lease ran out while sending; the new holder settles it"
             );
             return Ok(false);
+        }
+        if not_sent && first {
+            // Nothing went out: the message is as new as before this attempt.
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::FirstAttemptAt, Expr::val(Option::<i64>::None))
+                .filter(outbox::Column::Id.eq(message.row.id))
+                .filter(outbox::Column::FirstAttemptAt.eq(stamped))
+                .exec(&txn)
+                .await?;
         }
         txn.commit().await?;
         self.after_commit(&message, &outcome, now).await;
@@ -386,6 +427,11 @@ impl Notifier {
             // Our own budget of API calls: WeCom was not asked, so it is no failed attempt.
             Err(WecomError::RateLimited { retry_after, .. }) => Outcome::Retry {
                 after: retry_after,
+                error: None,
+            },
+            // Too slow to go out after its checks: not sent; checked again at once.
+            Err(WecomError::Late { .. }) => Outcome::Retry {
+                after: Duration::ZERO,
                 error: None,
             },
             Err(e @ WecomError::InvalidRecipient { .. }) => Outcome::Failed {

@@ -21,6 +21,14 @@ impl WecomClient {
     /// `message/send`. WeCom silently drops what is above its per-member limits: callers keep
     /// to them (the outbox does, from its record of attempts).
     pub async fn send_message(&self, message: &OutgoingMessage) -> Result<SendOutcome, WecomError> {
+        self.post_message(message, &super::Once::retried()).await
+    }
+
+    async fn post_message(
+        &self,
+        message: &OutgoingMessage,
+        policy: &super::Once<'_>,
+    ) -> Result<SendOutcome, WecomError> {
         const CALL: &str = "message/send";
         if message.to_users.is_empty() {
             return Err(WecomError::Api {
@@ -40,7 +48,7 @@ impl WecomClient {
                 .map(|d| d.min(MAX_DUPLICATE_CHECK).as_secs().max(1)),
         };
         let answer = self
-            .call::<_, SendMessageResponse>(CALL, Method::POST, &[], Some(&request))
+            .call_with::<_, SendMessageResponse>(CALL, Method::POST, &[], Some(&request), policy)
             .await?;
         Ok(SendOutcome {
             msgid: answer.msgid,
@@ -51,6 +59,38 @@ impl WecomClient {
                 .map(str::to_owned)
                 .collect(),
         })
+    }
+
+    /// `message/send` to one member, made once — no retry here: the caller retries — and only if
+    /// `on_time` still holds once the token is in hand, right before the request goes out (else
+    /// [`WecomError::Late`], and nothing was sent). Returns WeCom's msgid.
+    pub async fn send_to_user_once(
+        &self,
+        user: &str,
+        body: MessageBody,
+        duplicate_check: Option<Duration>,
+        on_time: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<String, WecomError> {
+        let message = OutgoingMessage {
+            to_users: vec![user.to_owned()],
+            body,
+            duplicate_check,
+        };
+        let policy = super::Once {
+            retried: false,
+            on_time,
+        };
+        let outcome = match self.post_message(&message, &policy).await {
+            Err(WecomError::Api {
+                code: codes::ALL_RECIPIENTS_INVALID,
+                ..
+            }) => return Err(WecomError::InvalidRecipient { user: user.to_owned() }),
+            other => other?,
+        };
+        if outcome.invalid_users.iter().any(|u| u.eq_ignore_ascii_case(user)) {
+            return Err(WecomError::InvalidRecipient { user: user.to_owned() });
+        }
+        Ok(outcome.msgid)
     }
 
     /// Sends to one member; an `invaliduser` answer for them is an error. Returns WeCom's msgid.

@@ -52,6 +52,10 @@ pub enum WecomError {
     /// Our own limiter: this API's per-minute budget is spent.
     #[error("{call} is over its per-minute call budget; retry in {retry_after:?}")]
     RateLimited { call: &'static str, retry_after: Duration },
+    /// The caller's condition no longer held right before the request would have gone out: nothing
+    /// was sent.
+    #[error("{call} not made: it could not go out in time after its checks")]
+    Late { call: &'static str },
     /// `message/send` reported the recipient as invalid (left the corp, outside the app's visibility).
     #[error("{user} cannot receive app messages (invaliduser)")]
     InvalidRecipient { user: String },

@@ -141,6 +141,19 @@ impl WecomClient {
         query: &[(&str, &str)],
         body: Option<&B>,
     ) -> Result<R, WecomError> {
+        self.call_with(call, method, query, body, &Once::retried()).await
+    }
+
+    /// [`WecomClient::call`] under `policy`: with or without retries of transient failures, and
+    /// only while the caller's condition holds right before each request goes out.
+    async fn call_with<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        method: Method,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+        policy: &Once<'_>,
+    ) -> Result<R, WecomError> {
         let settings = &self.inner.settings;
         let started = Instant::now();
         let mut attempt = 0u32;
@@ -150,6 +163,9 @@ impl WecomClient {
             let result = match self.check_api_budget(call).await {
                 Ok(()) => {
                     let token = self.token().await?;
+                    if !(policy.on_time)() {
+                        return Err(WecomError::Late { call });
+                    }
                     let result = self.send_once(call, method.clone(), query, body, &token).await;
                     if let Err(e) = &result
                         && e.is_token_rejected()
@@ -170,6 +186,7 @@ impl WecomClient {
                 continue;
             }
             let delay = match &error {
+                _ if !policy.retried => None,
                 WecomError::RateLimited { retry_after, .. } => Some(*retry_after),
                 e if e.is_transient() => Some(backoff(settings.retry_base, attempt)),
                 _ => None,
@@ -255,6 +272,22 @@ impl WecomClient {
                 tracing::warn!(call, error = %e, "API budget unavailable; calling anyway");
                 Ok(())
             }
+        }
+    }
+}
+
+/// How one call is made: retried within the client's budget or not, and under a condition that
+/// must still hold right before each request goes out.
+pub(super) struct Once<'a> {
+    retried: bool,
+    on_time: &'a (dyn Fn() -> bool + Send + Sync),
+}
+
+impl Once<'_> {
+    fn retried() -> Self {
+        Once {
+            retried: true,
+            on_time: &|| true,
         }
     }
 }
