@@ -9,5 +9,3 @@ pub mod xml;
 
 #[cfg(test)]
 mod crypto_vectors;
-#[cfg(test)]
-mod xml_reference;
