@@ -1,9 +1,14 @@
-//! What `/metrics` exposes (Prometheus text format) and `/readyz` checks: counters kept by this
-//! process, and gauges read from the database at scrape time (so they agree across instances).
+//! What `/metrics` exposes (the OpenMetrics text format, through the official Prometheus client
+//! crate) and `/readyz` checks: counters kept by this process, and gauges read from the database
+//! at scrape time (so they agree across instances).
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use crate::db::entity::inbox::InboxStatus;
@@ -12,50 +17,155 @@ use crate::db::entity::reminder::{DeliveryState, ReminderStatus};
 use crate::db::entity::{inbox, outbox, reminder};
 use crate::db::now_ms;
 
-/// Counters of this process.
+/// The metrics of this process: its counters, and gauges filled from the database per scrape.
 #[derive(Debug)]
 pub struct Metrics {
     started_ms: i64,
-    /// When the reminder dispatcher last completed a round (0: not yet).
+    /// When the reminder dispatcher last completed a round or a batch (0: not yet).
     pub dispatcher_last_round_ms: AtomicI64,
-    pub callbacks_stored: AtomicU64,
-    pub callbacks_duplicate: AtomicU64,
-    pub reminders_queued: AtomicU64,
-    pub reminders_sent: AtomicU64,
-    pub reminders_failed: AtomicU64,
-    pub reminders_rerouted: AtomicU64,
+    pub callbacks_stored: Counter,
+    pub callbacks_duplicate: Counter,
+    pub reminders_queued: Counter,
+    pub reminders_sent: Counter,
+    pub reminders_failed: Counter,
+    pub reminders_rerouted: Counter,
     /// Deliveries the sweeper put back on track (they broke the delivery invariant).
-    pub deliveries_repaired: AtomicU64,
-    /// Sum and count of (sent − due) for pushed reminders.
-    pub reminder_lag_ms_sum: AtomicU64,
-    pub reminder_lag_count: AtomicU64,
-    pub notifications_sent: AtomicU64,
-    pub notifications_failed: AtomicU64,
+    pub deliveries_repaired: Counter,
+    /// Seconds between due and pushed, per pushed reminder.
+    pub push_delay: Histogram,
+    pub notifications_sent: Counter,
+    pub notifications_failed: Counter,
+    gauges: Gauges,
+    registry: Registry,
+}
+
+/// Read from the database at scrape time.
+#[derive(Debug, Default)]
+struct Gauges {
+    reminders_due: Gauge,
+    oldest_due_age_secs: Gauge,
+    dispatcher_idle_secs: Gauge,
+    outbox_pending: Gauge,
+    outbox_failed: Gauge,
+    inbox_pending: Gauge,
+    inbox_failed: Gauge,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self {
+        let push_delay = Histogram::new([1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0]);
+        let mut metrics = Self {
             started_ms: now_ms(),
             dispatcher_last_round_ms: AtomicI64::new(0),
-            callbacks_stored: AtomicU64::new(0),
-            callbacks_duplicate: AtomicU64::new(0),
-            reminders_queued: AtomicU64::new(0),
-            reminders_sent: AtomicU64::new(0),
-            reminders_failed: AtomicU64::new(0),
-            reminders_rerouted: AtomicU64::new(0),
-            deliveries_repaired: AtomicU64::new(0),
-            reminder_lag_ms_sum: AtomicU64::new(0),
-            reminder_lag_count: AtomicU64::new(0),
-            notifications_sent: AtomicU64::new(0),
-            notifications_failed: AtomicU64::new(0),
-        }
+            callbacks_stored: Counter::default(),
+            callbacks_duplicate: Counter::default(),
+            reminders_queued: Counter::default(),
+            reminders_sent: Counter::default(),
+            reminders_failed: Counter::default(),
+            reminders_rerouted: Counter::default(),
+            deliveries_repaired: Counter::default(),
+            push_delay,
+            notifications_sent: Counter::default(),
+            notifications_failed: Counter::default(),
+            gauges: Gauges::default(),
+            registry: Registry::default(),
+        };
+        metrics.register();
+        metrics
     }
 }
 
 impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    /// Every metric under its name (counters get `_total`, the histogram `_sum`, `_count` and
+    /// `_bucket`).
+    fn register(&mut self) {
+        let r = &mut self.registry;
+        let g = &self.gauges;
+        r.register(
+            "scrm_reminders_due",
+            "Open reminders whose time has come and that are not pushed yet",
+            g.reminders_due.clone(),
+        );
+        r.register(
+            "scrm_reminders_lag_seconds",
+            "Age of the oldest due reminder not pushed yet",
+            g.oldest_due_age_secs.clone(),
+        );
+        r.register(
+            "scrm_reminders_queued",
+            "Reminders queued for pushing by this instance",
+            self.reminders_queued.clone(),
+        );
+        r.register(
+            "scrm_reminders_sent",
+            "Reminders pushed by this instance",
+            self.reminders_sent.clone(),
+        );
+        r.register(
+            "scrm_reminders_failed",
+            "Reminders that could not be pushed",
+            self.reminders_failed.clone(),
+        );
+        r.register(
+            "scrm_reminders_rerouted",
+            "Reminders re-routed to the customer's owner",
+            self.reminders_rerouted.clone(),
+        );
+        r.register(
+            "scrm_deliveries_repaired",
+            "Reminder deliveries the sweeper put back on track (queued without a live message, or claimed past the lease)",
+            self.deliveries_repaired.clone(),
+        );
+        r.register(
+            "scrm_reminder_push_delay_seconds",
+            "Delay between a reminder's due time and its push",
+            self.push_delay.clone(),
+        );
+        r.register(
+            "scrm_dispatcher_idle_seconds",
+            "Seconds since the reminder dispatcher completed a round or a batch",
+            g.dispatcher_idle_secs.clone(),
+        );
+        r.register(
+            "scrm_notifications_sent",
+            "Messages pushed through the outbox by this instance",
+            self.notifications_sent.clone(),
+        );
+        r.register(
+            "scrm_notifications_failed",
+            "Messages that failed for good",
+            self.notifications_failed.clone(),
+        );
+        r.register(
+            "scrm_outbox_pending",
+            "Messages waiting to be pushed",
+            g.outbox_pending.clone(),
+        );
+        r.register(
+            "scrm_outbox_failed",
+            "Messages that failed for good",
+            g.outbox_failed.clone(),
+        );
+        r.register(
+            "scrm_callbacks_stored",
+            "Callbacks stored by this instance",
+            self.callbacks_stored.clone(),
+        );
+        r.register(
+            "scrm_callbacks_duplicate",
+            "WeCom retries recognised as already stored",
+            self.callbacks_duplicate.clone(),
+        );
+        r.register(
+            "scrm_inbox_pending",
+            "Callbacks waiting to be processed",
+            g.inbox_pending.clone(),
+        );
+        r.register(
+            "scrm_inbox_failed",
+            "Callbacks that failed for good",
+            g.inbox_failed.clone(),
+        );
     }
 
     pub fn dispatcher_round_done(&self) {
@@ -67,163 +177,48 @@ impl Metrics {
         let last = self.dispatcher_last_round_ms.load(Ordering::Relaxed);
         (now_ms() - if last == 0 { self.started_ms } else { last }) / 1000
     }
-}
 
-struct Gauges {
-    reminders_due: u64,
-    oldest_due_age_secs: i64,
-    outbox_pending: u64,
-    outbox_failed: u64,
-    inbox_pending: u64,
-    inbox_failed: u64,
-}
-
-async fn gauges(db: &impl ConnectionTrait, now: i64) -> Result<Gauges, DbErr> {
-    let due = || {
-        reminder::Entity::find()
-            .filter(reminder::Column::Status.eq(ReminderStatus::Open))
-            .filter(reminder::Column::DueAt.lte(now))
-            .filter(reminder::Column::DeliveryState.is_in(DeliveryState::UNSENT))
-    };
-    let oldest = due().order_by_asc(reminder::Column::DueAt).one(db).await?;
-    Ok(Gauges {
-        reminders_due: due().count(db).await?,
-        oldest_due_age_secs: oldest.map_or(0, |r| (now - r.due_at) / 1000),
-        outbox_pending: outbox::Entity::find()
-            .filter(outbox::Column::Status.is_in(MessageState::LIVE))
-            .count(db)
-            .await?,
-        outbox_failed: outbox::Entity::find()
-            .filter(outbox::Column::Status.eq(MessageState::Failed))
-            .count(db)
-            .await?,
-        inbox_pending: inbox::Entity::find()
-            .filter(inbox::Column::Status.is_in(InboxStatus::OPEN))
-            .count(db)
-            .await?,
-        inbox_failed: inbox::Entity::find()
-            .filter(inbox::Column::Status.eq(InboxStatus::Failed))
-            .count(db)
-            .await?,
-    })
-}
-
-/// The Prometheus text exposition.
-pub async fn render(metrics: &Metrics, db: &impl ConnectionTrait) -> Result<String, DbErr> {
-    let g = gauges(db, now_ms()).await?;
-    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-    };
-    metric(
-        "scrm_reminders_due",
-        "gauge",
-        "Open reminders whose time has come and that are not pushed yet.",
-        g.reminders_due.to_string(),
-    );
-    metric(
-        "scrm_reminders_lag_seconds",
-        "gauge",
-        "Age of the oldest due reminder not pushed yet.",
-        g.oldest_due_age_secs.to_string(),
-    );
-    metric(
-        "scrm_reminders_queued_total",
-        "counter",
-        "Reminders queued for pushing by this instance.",
-        load(&metrics.reminders_queued).to_string(),
-    );
-    metric(
-        "scrm_reminders_sent_total",
-        "counter",
-        "Reminders pushed by this instance.",
-        load(&metrics.reminders_sent).to_string(),
-    );
-    metric(
-        "scrm_reminders_failed_total",
-        "counter",
-        "Reminders that could not be pushed.",
-        load(&metrics.reminders_failed).to_string(),
-    );
-    metric(
-        "scrm_reminders_rerouted_total",
-        "counter",
-        "Reminders re-routed to the customer's owner.",
-        load(&metrics.reminders_rerouted).to_string(),
-    );
-    metric(
-        "scrm_deliveries_repaired_total",
-        "counter",
-        "Reminder deliveries the sweeper put back on track (queued without a live message, or claimed past the lease).",
-        load(&metrics.deliveries_repaired).to_string(),
-    );
-    let (sum, count) = (load(&metrics.reminder_lag_ms_sum), load(&metrics.reminder_lag_count));
-    metric(
-        "scrm_reminder_push_delay_seconds_sum",
-        "counter",
-        "Total delay between due and pushed.",
-        format!("{:.3}", sum as f64 / 1000.0),
-    );
-    metric(
-        "scrm_reminder_push_delay_seconds_count",
-        "counter",
-        "Pushed reminders counted in the delay sum.",
-        count.to_string(),
-    );
-    metric(
-        "scrm_dispatcher_idle_seconds",
-        "gauge",
-        "Seconds since the reminder dispatcher completed a round.",
-        metrics.dispatcher_idle_secs().to_string(),
-    );
-    metric(
-        "scrm_notifications_sent_total",
-        "counter",
-        "Messages pushed through the outbox by this instance.",
-        load(&metrics.notifications_sent).to_string(),
-    );
-    metric(
-        "scrm_notifications_failed_total",
-        "counter",
-        "Messages that failed for good.",
-        load(&metrics.notifications_failed).to_string(),
-    );
-    metric(
-        "scrm_outbox_pending",
-        "gauge",
-        "Messages waiting to be pushed.",
-        g.outbox_pending.to_string(),
-    );
-    metric(
-        "scrm_outbox_failed",
-        "gauge",
-        "Messages that failed for good.",
-        g.outbox_failed.to_string(),
-    );
-    metric(
-        "scrm_callbacks_stored_total",
-        "counter",
-        "Callbacks stored by this instance.",
-        load(&metrics.callbacks_stored).to_string(),
-    );
-    metric(
-        "scrm_callbacks_duplicate_total",
-        "counter",
-        "WeCom retries recognised as already stored.",
-        load(&metrics.callbacks_duplicate).to_string(),
-    );
-    metric(
-        "scrm_inbox_pending",
-        "gauge",
-        "Callbacks waiting to be processed.",
-        g.inbox_pending.to_string(),
-    );
-    metric(
-        "scrm_inbox_failed",
-        "gauge",
-        "Callbacks that failed for good.",
-        g.inbox_failed.to_string(),
-    );
-    Ok(out)
+    /// The exposition: the gauges read from `db` now, then every metric.
+    pub async fn render(&self, db: &impl ConnectionTrait) -> Result<String, DbErr> {
+        let now = now_ms();
+        let g = &self.gauges;
+        let due = || {
+            reminder::Entity::find()
+                .filter(reminder::Column::Status.eq(ReminderStatus::Open))
+                .filter(reminder::Column::DueAt.lte(now))
+                .filter(reminder::Column::DeliveryState.is_in(DeliveryState::UNSENT))
+        };
+        let oldest = due().order_by_asc(reminder::Column::DueAt).one(db).await?;
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        g.reminders_due.set(count(due().count(db).await?));
+        g.oldest_due_age_secs.set(oldest.map_or(0, |r| (now - r.due_at) / 1000));
+        g.dispatcher_idle_secs.set(self.dispatcher_idle_secs());
+        g.outbox_pending.set(count(
+            outbox::Entity::find()
+                .filter(outbox::Column::Status.is_in(MessageState::LIVE))
+                .count(db)
+                .await?,
+        ));
+        g.outbox_failed.set(count(
+            outbox::Entity::find()
+                .filter(outbox::Column::Status.eq(MessageState::Failed))
+                .count(db)
+                .await?,
+        ));
+        g.inbox_pending.set(count(
+            inbox::Entity::find()
+                .filter(inbox::Column::Status.is_in(InboxStatus::OPEN))
+                .count(db)
+                .await?,
+        ));
+        g.inbox_failed.set(count(
+            inbox::Entity::find()
+                .filter(inbox::Column::Status.eq(InboxStatus::Failed))
+                .count(db)
+                .await?,
+        ));
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String");
+        Ok(out)
+    }
 }

@@ -16,7 +16,6 @@ use super::AppState;
 use super::error::ApiError;
 use crate::db::entity::inbox;
 use crate::inbox::{NewCallback, StoreError, StoreOutcome};
-use crate::metrics::Metrics;
 use crate::wecom::callback::{Callback, CallbackKind, parse_callback, parse_envelope};
 use crate::wecom::compose::XmlBuilder;
 use crate::wecom::crypto::CryptoError;
@@ -143,7 +142,7 @@ pub async fn receive(
     let answer = match outcome {
         StoreOutcome::Stored(id) => {
             tracing::info!(id, kind = %kind, "callback stored");
-            Metrics::add(&state.services.metrics.callbacks_stored, 1);
+            state.services.metrics.callbacks_stored.inc_by(1);
             match waiter {
                 Some(rx) if answers.answer_expected_soon(id) => await_answer(&state, &key, rx).await,
                 Some(rx) => stop_waiting(&state, &key, rx),
@@ -152,7 +151,7 @@ pub async fn receive(
         }
         StoreOutcome::Duplicate => {
             tracing::info!(kind = %kind, "callback already stored (WeCom retry)");
-            Metrics::add(&state.services.metrics.callbacks_duplicate, 1);
+            state.services.metrics.callbacks_duplicate.inc_by(1);
             if waiter.is_some() {
                 answers.forget(&key);
             }

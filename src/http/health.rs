@@ -70,14 +70,17 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     (status, Json(readiness))
 }
 
-/// Prometheus text: reminders due, sent, failed and lagging, the outbox and the inbox.
+/// OpenMetrics text: reminders due, sent, failed and lagging, the outbox and the inbox.
 pub async fn metrics(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, [(&'static str, &'static str); 1], String), StatusCode> {
-    match crate::metrics::render(&state.services.metrics, &state.db).await {
+    match state.services.metrics.render(&state.db).await {
         Ok(text) => Ok((
             StatusCode::OK,
-            [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         )),
         Err(e) => {

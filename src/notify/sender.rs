@@ -511,7 +511,7 @@ impl Notifier {
         let (id, recipient) = (message.row.id, message.row.recipient.as_str());
         match outcome {
             Outcome::Sent { .. } => {
-                Metrics::add(&self.inner.metrics.notifications_sent, 1);
+                self.inner.metrics.notifications_sent.inc_by(1);
                 tracing::info!(id, recipient, "notification sent");
             }
             Outcome::Retry {
@@ -529,7 +529,7 @@ impl Notifier {
                 );
             }
             Outcome::Failed { reason, .. } => {
-                Metrics::add(&self.inner.metrics.notifications_failed, 1);
+                self.inner.metrics.notifications_failed.inc_by(1);
                 tracing::error!(id, recipient, error = %reason, "notification failed");
             }
             Outcome::Dropped { reason } => tracing::info!(id, recipient, why = %reason, "notification dropped"),

@@ -432,7 +432,7 @@ async fn the_dispatcher_health_shows_in_readyz_metrics_and_status() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("# TYPE scrm_reminders_sent_total counter\nscrm_reminders_sent_total 1"),
+        metrics.contains("# TYPE scrm_reminders_sent counter\nscrm_reminders_sent_total 1\n"),
         "{metrics}"
     );
     assert!(
@@ -440,6 +440,10 @@ async fn the_dispatcher_health_shows_in_readyz_metrics_and_status() {
         "{metrics}"
     );
     assert!(metrics.contains("scrm_dispatcher_idle_seconds 0"), "{metrics}");
+    assert!(
+        metrics.contains("scrm_reminder_push_delay_seconds_count 1") && metrics.ends_with("# EOF\n"),
+        "a histogram of push delays, in OpenMetrics: {metrics}"
+    );
 
     // The status command sees this instance's heartbeat.
     let dir = tempfile::tempdir().unwrap();

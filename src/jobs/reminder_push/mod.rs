@@ -26,7 +26,6 @@ use crate::db::claim::{self, ClaimColumns, Lease};
 use crate::db::entity::reminder;
 use crate::db::entity::reminder::{DeliveryState, ReminderStatus};
 use crate::db::{begin_write, put_state};
-use crate::metrics::Metrics;
 use crate::notify;
 use crate::services::Services;
 
@@ -81,7 +80,7 @@ impl Dispatcher {
     pub async fn round(&self) -> Result<usize, DbErr> {
         let s = &self.s;
         let repaired = sweep::sweep(&s.db, s.clock.now_ms()).await?;
-        Metrics::add(&s.metrics.deliveries_repaired, repaired.total());
+        s.metrics.deliveries_repaired.inc_by(repaired.total());
         let queued = self.dispatch_due().await?;
         self.beat().await;
         Ok(queued)
@@ -174,7 +173,7 @@ impl Dispatcher {
             }
         }
         txn.commit().await?;
-        Metrics::add(&s.metrics.reminders_queued, group.len() as u64);
+        s.metrics.reminders_queued.inc_by(group.len() as u64);
         Ok(group.len())
     }
 

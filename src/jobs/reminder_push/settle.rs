@@ -94,14 +94,10 @@ impl DeliveryHooks for ReminderDeliveries {
                         .exec(txn)
                         .await?
                         .rows_affected;
-                    Metrics::add(&self.metrics.reminders_sent, sent);
+                    self.metrics.reminders_sent.inc_by(sent);
                     for r in refs {
-                        Metrics::add(
-                            &self.metrics.reminder_lag_ms_sum,
-                            u64::try_from(now - r.due_at).unwrap_or(0),
-                        );
+                        self.metrics.push_delay.observe((now - r.due_at).max(0) as f64 / 1000.0);
                     }
-                    Metrics::add(&self.metrics.reminder_lag_count, refs.len() as u64);
                 }
                 Outcome::Retry { .. } => {}
                 Outcome::Dropped { .. } => {
@@ -179,7 +175,7 @@ impl ReminderDeliveries {
                         )
                         .exec(txn)
                         .await?;
-                    Metrics::add(&self.metrics.reminders_rerouted, 1);
+                    self.metrics.reminders_rerouted.inc_by(1);
                     let detail =
                         serde_json::json!({ "reminder_id": row.id, "from": recipient, "to": owner, "reason": reason });
                     audit::record(
@@ -198,7 +194,7 @@ impl ReminderDeliveries {
                         .col_expr(reminder::Column::LastError, Expr::val(reason))
                         .exec(txn)
                         .await?;
-                    Metrics::add(&self.metrics.reminders_failed, 1);
+                    self.metrics.reminders_failed.inc_by(1);
                 }
             }
         }
