@@ -44,7 +44,7 @@ impl Services {
     pub fn build(config: Arc<Config>, db: DatabaseConnection, cache: Cache, parts: Parts) -> Self {
         let wecom = parts
             .wecom
-            .unwrap_or_else(|| WecomClient::new(&config.wecom, cache.clone()));
+            .unwrap_or_else(|| WecomClient::with_clock(&config.wecom, cache.clone(), parts.clock.clone()));
         let windows = MemberWindows {
             per_minute: config.wecom.messages_per_user_per_minute,
             per_hour: config.wecom.messages_per_user_per_hour,

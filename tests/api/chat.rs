@@ -548,6 +548,7 @@ async fn a_receive_only_instance_stores_and_another_processes() {
         .unwrap();
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.reply, None, "a receiving instance does not wait for an answer");
+    // A real wait: the point is that no worker here picks it up, given the time to.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let row = inbox::Entity::find().one(&app.db).await.unwrap().expect("stored");
     assert_eq!(row.status, InboxStatus::Pending, "nobody processes it here");

@@ -465,7 +465,8 @@ async fn two_instances_on_schedule_send_one_agenda_and_one_summary_each() {
     })
     .await;
     assert!(arrived.is_some(), "the scheduled summary and agenda arrive");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Nothing left in flight that could arrive as a second copy.
+    app.wait_for_notifications().await;
     for leader in ["lead1", "lead2", "boss"] {
         assert_eq!(summaries(leader), 1, "{leader}");
     }

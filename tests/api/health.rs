@@ -91,6 +91,7 @@ async fn shutdown_under_load_acknowledges_only_what_was_stored() {
         })
     });
     let sends: Vec<_> = sends.collect();
+    // A real wait: the requests must be in flight when the shutdown begins.
     tokio::time::sleep(Duration::from_millis(5)).await;
     let db = app.db.clone();
     let (_db, _config) = app.stop().await;

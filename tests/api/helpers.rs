@@ -453,7 +453,16 @@ impl TestApp {
             return fields.get("Content").map(str::to_owned);
         }
         self.wait_until_settled(Duration::from_secs(10)).await;
-        self.wait_for_notifications().await;
+        if self.config.outbox.send {
+            self.wait_for_notifications().await;
+        } else {
+            // The test drives the sender: the answer goes out now.
+            self.services()
+                .notifier
+                .deliver_due(&Default::default())
+                .await
+                .expect("outbox delivery");
+        }
         let after = self.fake().messages_to(userid);
         after.get(before).map(|m| m.body.display_text())
     }

@@ -65,12 +65,17 @@ async fn wait_state(app: &TestApp, ids: &[i64], state: DeliveryState) {
 
 #[tokio::test]
 async fn a_due_reminder_is_pushed_once_with_its_context_and_answered_by_number() {
-    let app = spawn_pushing(|_| {}).await;
+    let app = spawn_pushing(|c| {
+        c.jobs.push_reminders = false;
+        c.outbox.send = false;
+    })
+    .await;
     let c1 = customer_id(&app, "wmC1").await;
     app.say("rep1", "阶段 @张伟 方案报价").await;
     app.say("rep1", "记 @张伟 已报价，等审批").await;
     let r = remind(&app, "rep1", Some(c1), "回电话", now_ms() - 1000).await;
-    wait_state(&app, &[r.id], DeliveryState::Sent).await;
+    app.drive_deliveries().await;
+    assert_eq!(reminder(&app, r.id).await.delivery_state, DeliveryState::Sent);
     let pushed = texts_to(&app, "rep1");
     assert_eq!(pushed.len(), 1, "{pushed:?}");
     let text = &pushed[0];
@@ -88,7 +93,7 @@ async fn a_due_reminder_is_pushed_once_with_its_context_and_answered_by_number()
     // "完成 1" answers the push.
     assert_eq!(app.say("rep1", "完成 1").await, "✅ 已完成：回电话 · 张伟");
     assert_eq!(reminder(&app, r.id).await.status, ReminderStatus::Done);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.drive_deliveries().await;
     assert_eq!(texts_to(&app, "rep1").len(), 1, "pushed once");
 }
 
@@ -122,28 +127,17 @@ async fn reminders_due_together_are_merged_per_rep() {
 #[tokio::test]
 async fn no_rep_is_sent_more_than_the_per_member_limit() {
     let app = spawn_pushing(|c| {
+        c.jobs.push_reminders = false;
+        c.outbox.send = false;
         c.jobs.merge_max = 1;
         c.wecom.messages_per_user_per_minute = 3;
     })
     .await;
     let now = now_ms();
-    let mut ids = Vec::new();
     for i in 0..8 {
-        ids.push(remind(&app, "rep3", None, &format!("事项{i}"), now - 1000).await.id);
+        remind(&app, "rep3", None, &format!("事项{i}"), now - 1000).await;
     }
-    let all_queued = wait_for(Duration::from_secs(10), || async {
-        let rows = reminder::Entity::find()
-            .filter(reminder::Column::Id.is_in(ids.clone()))
-            .all(&app.db)
-            .await
-            .unwrap();
-        rows.iter()
-            .all(|r| matches!(r.delivery_state, DeliveryState::Queued | DeliveryState::Sent))
-            .then_some(())
-    })
-    .await;
-    assert!(all_queued.is_some());
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.drive_deliveries().await;
     assert_eq!(texts_to(&app, "rep3").len(), 3, "the rest wait for the member's window");
     let waiting = outbox::Entity::find()
         .filter(outbox::Column::Status.eq(MessageState::Pending))
@@ -163,7 +157,11 @@ async fn no_rep_is_sent_more_than_the_per_member_limit() {
 
 #[tokio::test]
 async fn done_snoozed_and_cancelled_reminders_never_fire_and_a_snooze_re_arms() {
-    let app = spawn_pushing(|_| {}).await;
+    let app = spawn_pushing(|c| {
+        c.jobs.push_reminders = false;
+        c.outbox.send = false;
+    })
+    .await;
     let past = now_ms() - 60_000;
     let done = remind(&app, "rep1", None, "已完成的", past + 10_000_000).await;
     let cancelled = remind(&app, "rep1", None, "已取消的", past + 10_000_000).await;
@@ -181,16 +179,17 @@ async fn done_snoozed_and_cancelled_reminders_never_fire_and_a_snooze_re_arms() 
         .exec(&app.db)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.drive_deliveries().await;
     let pushed = texts_to(&app, "rep1");
     assert_eq!(pushed.len(), 1, "only the open one: {pushed:?}");
     assert!(pushed[0].contains("推迟的"));
-    wait_state(&app, &[snoozed.id], DeliveryState::Sent).await;
+    assert_eq!(reminder(&app, snoozed.id).await.delivery_state, DeliveryState::Sent);
     // A snooze to a time already come re-arms it: pushed again.
     reminders::change(&app.db, snoozed.id, Change::Snooze(now_ms() - 10), &actor, now_ms())
         .await
         .unwrap();
-    wait_state(&app, &[snoozed.id], DeliveryState::Sent).await;
+    app.drive_deliveries().await;
+    assert_eq!(reminder(&app, snoozed.id).await.delivery_state, DeliveryState::Sent);
     assert_eq!(texts_to(&app, "rep1").len(), 2);
     assert_eq!(reminder(&app, done.id).await.delivery_state, DeliveryState::Pending);
     assert_eq!(
@@ -381,7 +380,8 @@ async fn two_instances_push_every_reminder_exactly_once() {
     let first = TestApp::start_real(app.test_db.share(), config.clone()).await;
     let second = TestApp::start_real(app.test_db.share(), config).await;
     wait_state(&app, &ids, DeliveryState::Sent).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Nothing left in flight that could still arrive as a duplicate.
+    app.wait_for_notifications().await;
     // Every reminder in exactly one delivered message; nothing suppressed, nothing missing.
     let sent: Vec<outbox::Model> = outbox::Entity::find()
         .filter(outbox::Column::Status.eq(MessageState::Sent))

@@ -401,6 +401,7 @@ async fn the_schedule_syncs_the_org_and_imports_customers_on_a_fresh_database_on
 
     // A second instance on the same database does not run this period's org sync again.
     let second = TestApp::start_real(app.test_db.share(), app.config.clone()).await;
+    // A real wait: the point is that its schedule, given the time to, does not run the job again.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let runs = job_run::Entity::find()
         .filter(job_run::Column::Job.eq("org_sync"))

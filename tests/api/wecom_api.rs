@@ -11,6 +11,8 @@ use wecom_scrm::config::WecomConfig;
 use wecom_scrm::wecom::api::*;
 use wecom_scrm::wecom::fake::{FakeWecom, FaultKind, Fixture};
 
+use wecom_scrm::clock::Clock;
+
 use crate::helpers::*;
 
 fn wecom_config(fake: &FakeWecom) -> WecomConfig {
@@ -189,16 +191,15 @@ async fn the_concurrency_cap_holds() {
 
 #[tokio::test]
 async fn the_per_api_budget_limits_calls_per_minute() {
-    // Stay clear of a minute boundary so the fixed window cannot reset mid-test.
-    let into_minute = chrono::Utc::now().timestamp() % 60;
-    if into_minute > 50 {
-        tokio::time::sleep(Duration::from_secs((61 - into_minute) as u64)).await;
-    }
-    let (fake, client, _) = setup(|c| {
-        c.api_calls_per_minute = 3;
-        c.retry_budget_ms = 500;
-    })
-    .await;
+    init_test_process();
+    let fake = FakeWecom::start_local(Fixture::demo()).await.unwrap();
+    let mut config = wecom_config(&fake);
+    config.api_calls_per_minute = 3;
+    config.retry_budget_ms = 500;
+    // Ten seconds into a minute, held there: the fixed window cannot reset mid-test.
+    let now = chrono::Utc::now().timestamp_millis();
+    let clock = Clock::manual(now - now.rem_euclid(60_000) + 10_000);
+    let client = WecomClient::with_clock(&config, test_cache().await, clock.clone());
     for _ in 0..3 {
         client.get_user("zhangsan").await.unwrap();
     }
@@ -210,6 +211,10 @@ async fn the_per_api_budget_limits_calls_per_minute() {
     assert_eq!(fake.calls("user/get"), 3);
     // Other APIs have budgets of their own.
     client.list_departments(None).await.unwrap();
+    // The next minute brings a new budget.
+    clock.advance(Duration::from_secs(60));
+    client.get_user("zhangsan").await.unwrap();
+    assert_eq!(fake.calls("user/get"), 4);
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, Semaphore};
 pub use self::error::{WecomError, codes};
 pub use self::types::*;
 use crate::cache::Cache;
-use crate::clock::Backoff;
+use crate::clock::{Backoff, Clock};
 use crate::config::WecomConfig;
 
 /// Tuning of the client, from the `[wecom]` configuration section.
@@ -79,6 +79,8 @@ struct Inner {
     refresh: Mutex<()>,
     in_flight: Semaphore,
     token_key: String,
+    /// The time the call budgets' minute windows follow.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for WecomClient {
@@ -97,6 +99,15 @@ impl WecomClient {
     }
 
     pub fn with_settings(config: &WecomConfig, cache: Cache, settings: ApiSettings) -> Self {
+        Self::build(config, cache, settings, Clock::system())
+    }
+
+    /// A client whose per-minute call budgets run on `clock` (tests and simulations move it).
+    pub fn with_clock(config: &WecomConfig, cache: Cache, clock: Clock) -> Self {
+        Self::build(config, cache, ApiSettings::from_config(config), clock)
+    }
+
+    fn build(config: &WecomConfig, cache: Cache, settings: ApiSettings, clock: Clock) -> Self {
         crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
@@ -117,6 +128,7 @@ impl WecomClient {
                 settings,
                 refresh: Mutex::new(()),
                 token_key,
+                clock,
             }),
         }
     }
@@ -255,12 +267,12 @@ impl WecomClient {
     /// default stays under half of WeCom's 10,000/min, so even a burst across a window boundary
     /// cannot reach it.
     async fn check_api_budget(&self, call: &'static str) -> Result<(), WecomError> {
-        let now = chrono::Utc::now();
-        let minute = now.timestamp() / 60;
+        let now_ms = self.inner.clock.now_ms();
+        let minute = now_ms.div_euclid(60_000);
         let key = format!("wecom:budget:{call}:{minute}");
         match self.inner.cache.incr(&key, 1, Duration::from_secs(120)).await {
             Ok(count) if count > self.inner.settings.api_calls_per_minute => {
-                let into_minute = (now.timestamp_millis() % 60_000) as u64;
+                let into_minute = now_ms.rem_euclid(60_000) as u64;
                 Err(WecomError::RateLimited {
                     call,
                     retry_after: Duration::from_millis(60_000 - into_minute),

@@ -1,0 +1,358 @@
+//! The settings of the running service: where it listens, its database, cache and WeCom app, its
+//! queues and schedules, the chat's timing, and logging.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::redact_url;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: String,
+    /// Upper bound for any one HTTP request.
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests and the worker's current row.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            request_timeout_secs: 10,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path?mode=rwc` or `postgres://user:pass@host/db`.
+    pub url: SecretString,
+    /// Apply pending migrations when `serve` starts.
+    pub auto_migrate: bool,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    /// PostgreSQL only: the schema to use (created if missing). Empty means the server default.
+    pub schema: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://data/wecom-scrm.db?mode=rwc"),
+            auto_migrate: true,
+            max_connections: 10,
+            connect_timeout_secs: 5,
+            schema: String::new(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("auto_migrate", &self.auto_migrate)
+            .field("max_connections", &self.max_connections)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Empty: an in-process cache (one instance only).
+    pub url: SecretString,
+    /// Prepended to every key, so several deployments (or test runs) can share one Redis.
+    pub key_prefix: String,
+    /// Entry bound of the in-process cache.
+    pub memory_capacity: usize,
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from(""),
+            key_prefix: "scrm:".into(),
+            memory_capacity: 100_000,
+            connect_timeout_ms: 1000,
+            response_timeout_ms: 500,
+        }
+    }
+}
+
+impl RedisConfig {
+    pub fn is_configured(&self) -> bool {
+        !self.url.expose_secret().trim().is_empty()
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("key_prefix", &self.key_prefix)
+            .field("memory_capacity", &self.memory_capacity)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WecomConfig {
+    pub corp_id: String,
+    pub agent_id: i64,
+    /// The app's secret, for the server API.
+    pub secret: SecretString,
+    /// The callback token set in the admin console.
+    pub token: SecretString,
+    /// The callback EncodingAESKey: 43 characters of base64.
+    pub encoding_aes_key: SecretString,
+    pub api_base: String,
+    /// Callbacks whose `timestamp` is further than this from now are refused; 0 turns it off.
+    pub max_timestamp_age_secs: u64,
+    /// Per API request.
+    pub request_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Attempts for a call that fails transiently (busy, rate-limited, 5xx, timeout).
+    pub max_attempts: u32,
+    /// Total time one call may spend on retries.
+    pub retry_budget_ms: u64,
+    /// First retry delay (exponential with full jitter after that).
+    pub retry_base_ms: u64,
+    /// API calls in flight at once from one instance.
+    pub max_concurrency: usize,
+    /// Calls per API per minute from all instances (WeCom allows 10,000).
+    pub api_calls_per_minute: i64,
+    /// App messages per member per minute / per hour (WeCom silently drops beyond 30 / 1,000).
+    pub messages_per_user_per_minute: u32,
+    pub messages_per_user_per_hour: u32,
+    /// Refresh the access token this long before WeCom says it expires.
+    pub token_refresh_margin_secs: u64,
+}
+
+impl Default for WecomConfig {
+    fn default() -> Self {
+        Self {
+            corp_id: String::new(),
+            agent_id: 0,
+            secret: SecretString::from(""),
+            token: SecretString::from(""),
+            encoding_aes_key: SecretString::from(""),
+            api_base: "https://qyapi.weixin.qq.com".into(),
+            max_timestamp_age_secs: 1800,
+            request_timeout_ms: 10_000,
+            connect_timeout_ms: 3_000,
+            max_attempts: 4,
+            retry_budget_ms: 15_000,
+            retry_base_ms: 250,
+            max_concurrency: 5,
+            api_calls_per_minute: 4_500,
+            messages_per_user_per_minute: 28,
+            messages_per_user_per_hour: 950,
+            token_refresh_margin_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrgConfig {
+    /// IANA zone in which times are shown and parsed.
+    pub timezone: String,
+}
+
+impl Default for OrgConfig {
+    fn default() -> Self {
+        Self {
+            timezone: "Asia/Shanghai".into(),
+        }
+    }
+}
+
+impl OrgConfig {
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxConfig {
+    /// Process stored callbacks in this instance. `false` makes an instance that only receives and
+    /// stores them (a receiving tier) while other instances on the same database process them; its
+    /// chat messages are then always answered through the message API.
+    pub process: bool,
+    /// Fallback poll for rows stored by other instances or left by a restart; new rows wake the
+    /// worker at once.
+    pub poll_interval_ms: u64,
+    /// Rows claimed per round.
+    pub claim_batch: u64,
+    /// A claimed row not finished within this is considered abandoned and claimed again.
+    pub lease_secs: u64,
+    /// Attempts before a row is marked failed.
+    pub max_attempts: i32,
+    /// Most callbacks committed together in one group commit.
+    pub write_batch: usize,
+    /// First retry delay after a failed attempt; doubles per attempt up to 10 minutes.
+    pub retry_base_ms: u64,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self {
+            process: true,
+            poll_interval_ms: 1000,
+            claim_batch: 32,
+            lease_secs: 60,
+            max_attempts: 8,
+            write_batch: 256,
+            retry_base_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Send queued messages from this instance. `false` leaves them to the other instances on the
+    /// same database (e.g. an instance that only serves the admin API).
+    pub send: bool,
+    /// Fallback poll for messages queued by other instances (new ones wake the sender at once).
+    pub poll_interval_ms: u64,
+    /// A message being sent is taken over by another instance after this long.
+    pub lease_secs: u64,
+    pub max_attempts: i32,
+    pub retry_base_ms: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            send: true,
+            poll_interval_ms: 1000,
+            lease_secs: 60,
+            max_attempts: 10,
+            retry_base_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run the periodic jobs in this instance (several instances may all run them: each run happens
+    /// once).
+    pub enabled: bool,
+    /// How often members and departments are re-read from WeCom (member events may not arrive).
+    pub org_sync_interval_secs: u64,
+    /// How often customer relations are compared with WeCom and repaired.
+    pub reconcile_interval_secs: u64,
+    /// Import everything from WeCom when `serve` starts on a database without customers.
+    pub sync_on_empty_start: bool,
+    /// Push due reminders from this instance (every instance may: each reminder goes out once).
+    pub push_reminders: bool,
+    /// How often the reminder dispatcher looks for due reminders.
+    pub poll_interval_ms: u64,
+    /// Reminders claimed per round.
+    pub claim_batch: u64,
+    /// A claimed reminder not queued within this is taken over by another instance.
+    pub lease_secs: u64,
+    /// Reminders due for one rep at the same time are merged, at most this many per message.
+    pub merge_max: usize,
+    /// `/readyz` fails when the dispatcher has not completed a round for this long.
+    pub stale_after_secs: u64,
+    /// `wecom-scrm status` reports (and fails on) reminder deliveries claimed or queued this long.
+    pub stuck_after_secs: u64,
+    /// When the morning agenda goes out (org timezone, HH:MM).
+    pub agenda_time: String,
+    /// When the managers' daily summary goes out (org timezone, HH:MM).
+    pub summary_time: String,
+    /// Days the agenda and the summary go out: 1 = Monday … 7 = Sunday.
+    pub workdays: Vec<u32>,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            org_sync_interval_secs: 3600,
+            reconcile_interval_secs: 86_400,
+            sync_on_empty_start: true,
+            push_reminders: true,
+            poll_interval_ms: 1000,
+            claim_batch: 200,
+            lease_secs: 60,
+            merge_max: 10,
+            stale_after_secs: 30,
+            stuck_after_secs: 900,
+            agenda_time: "09:00".into(),
+            summary_time: "18:00".into(),
+            workdays: vec![1, 2, 3, 4, 5],
+        }
+    }
+}
+
+impl JobsConfig {
+    /// A configured `HH:MM`; validated at start-up.
+    pub fn time_of(text: &str) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(text.trim(), "%H:%M").ok()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotConfig {
+    /// A reminder set for a day without a time is due at this hour (org timezone).
+    pub default_hour: u32,
+    /// A command answered within this long is answered in the callback's own response (a passive
+    /// reply); slower ones are answered through the message API.
+    pub reply_budget_ms: u64,
+    /// At most this many callback requests of one instance wait for their answer at once; beyond
+    /// it (a burst, a backlog) messages are acknowledged at once and answered through the message
+    /// API, so a burst does not hold thousands of connections open.
+    pub max_waiting_replies: usize,
+    /// A chat session (current customer, last list, pending question) lasts this long idle.
+    pub session_idle_secs: u64,
+    /// `undo` reaches back this far.
+    pub undo_window_secs: u64,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        Self {
+            default_hour: 9,
+            reply_budget_ms: 2000,
+            max_waiting_replies: 8,
+            session_idle_secs: 1800,
+            undo_window_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `wecom_scrm=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
