@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::extract::{Auth, JsonBody};
+use super::problem::responses::{AdminOnly, Invalid, NotFound, Unauthorized};
 use super::problem::{FieldError, Problem, ProblemDocument};
 use super::time;
 use crate::config::ChannelSeed;
@@ -122,7 +123,7 @@ fn parse_id(id: &str) -> Result<i64, Problem> {
     tag = "channels",
     responses(
         (status = 200, description = "OK", body = ChannelList),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -143,8 +144,8 @@ pub async fn list(State(state): State<AppState>, _auth: Auth) -> Result<Json<Cha
     params(("id" = i64, Path, description = "the channel's id")),
     responses(
         (status = 200, description = "OK", body = Channel),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, description = "not found, or outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
     ),
     security(("bearer" = []))
 )]
@@ -169,10 +170,10 @@ pub async fn get(State(state): State<AppState>, _auth: Auth, Path(id): Path<Stri
     request_body = ChannelSeed,
     responses(
         (status = 201, description = "created", body = Channel),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "the token may not do this", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        AdminOnly,
         (status = 409, description = "conflicts with an existing channel", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+        Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -201,11 +202,11 @@ pub async fn create(
     request_body = ChannelSeed,
     responses(
         (status = 200, description = "OK", body = Channel),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "the token may not do this", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, description = "not found, or outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        AdminOnly,
+        NotFound,
         (status = 409, description = "conflicts with an existing channel", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+        Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -238,9 +239,9 @@ pub async fn replace(
     params(("id" = i64, Path, description = "the channel's id")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "the token may not do this", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, description = "not found, or outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        AdminOnly,
+        NotFound,
     ),
     security(("bearer" = []))
 )]

@@ -7,7 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::extract::{Auth, Params};
-use super::problem::{Problem, ProblemDocument};
+use super::problem::Problem;
+use super::problem::responses::{Invalid, NotFound, OutOfScope, Unauthorized};
 use super::{DEFAULT_LIMIT, MAX_LIMIT, paginate, time};
 use crate::crm::deals;
 use crate::crm::listing::{self, CustomerFilter};
@@ -217,9 +218,9 @@ pub fn customer_filter(params: &Params) -> CustomerFilter {
     ),
     responses(
         (status = 200, description = "OK", body = CustomerPage),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        OutOfScope,
+        Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -260,8 +261,8 @@ pub async fn list(
     params(("id" = i64, Path, description = "the customer's id")),
     responses(
         (status = 200, description = "OK", body = CustomerDetail),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, description = "not found, or outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
     ),
     security(("bearer" = []))
 )]

@@ -35,6 +35,7 @@ pub const JSON_BODY_LIMIT: usize = 256 * 1024;
                        (`wecom-scrm token create`). Errors are problem details (RFC 9457)."
     ),
     servers((url = "/api/v1")),
+    components(schemas(problem::ProblemDocument, problem::FieldError)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

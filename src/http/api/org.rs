@@ -6,7 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::extract::Auth;
-use super::problem::{Problem, ProblemDocument};
+use super::problem::Problem;
+use super::problem::responses::Unauthorized;
 use super::time;
 use crate::crm::listing;
 use crate::crm::members::parse_list;
@@ -55,7 +56,7 @@ pub struct DepartmentList {
     tag = "org",
     responses(
         (status = 200, description = "OK", body = MemberList),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -88,7 +89,7 @@ pub async fn members(State(state): State<AppState>, auth: Auth) -> Result<Json<M
     tag = "org",
     responses(
         (status = 200, description = "OK", body = DepartmentList),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]

@@ -126,3 +126,57 @@ impl IntoResponse for Problem {
         response
     }
 }
+
+/// The problem responses the routes share, written once for the OpenAPI document: each is one
+/// status answered with a problem document (`responses((status = 200, …), Unauthorized, Invalid)`).
+pub mod responses {
+    use std::collections::BTreeMap;
+
+    use utoipa::openapi::response::{Response, ResponseBuilder};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+
+    fn problem(status: &str, description: &str) -> BTreeMap<String, RefOr<Response>> {
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ProblemDocument")))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content("application/problem+json", content)
+            .build();
+        BTreeMap::from([(status.to_owned(), RefOr::T(response))])
+    }
+
+    macro_rules! problem_response {
+        ($(#[$doc:meta])* $name:ident, $status:literal, $description:literal) => {
+            $(#[$doc])*
+            pub struct $name;
+
+            impl utoipa::IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    problem($status, $description)
+                }
+            }
+        };
+    }
+
+    problem_response!(
+        /// Every route: the bearer token is missing, wrong, expired or revoked.
+        Unauthorized, "401", "no valid bearer token"
+    );
+    problem_response!(
+        /// Writes an admin token must make.
+        AdminOnly, "403", "the token may not do this"
+    );
+    problem_response!(
+        /// Lists filtered by a member or department a manager's token does not cover.
+        OutOfScope, "403", "a member or department filter outside the token's scope"
+    );
+    problem_response!(
+        /// One resource, absent or outside the token's scope (the two are not told apart).
+        NotFound, "404", "not found, or outside the token's scope"
+    );
+    problem_response!(
+        /// Query parameters or a body that do not validate.
+        Invalid, "422", "the input does not validate; the fields at fault are named"
+    );
+}

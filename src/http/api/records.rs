@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use super::customers::{FollowUp, Reminder};
 use super::extract::{Auth, JsonBody, Params};
-use super::problem::{Problem, ProblemDocument};
+use super::problem::Problem;
+use super::problem::responses::{AdminOnly, Invalid, OutOfScope, Unauthorized};
 use super::{DEFAULT_LIMIT, MAX_LIMIT, paginate, time};
 use crate::crm::listing::{self, RecordFilter};
 use crate::crm::stages as crm_stages;
@@ -95,9 +96,9 @@ fn record_filter(params: &Params, member: &str, kind: Option<String>) -> RecordF
     ),
     responses(
         (status = 200, description = "OK", body = FollowUpPage),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        OutOfScope,
+        Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -143,9 +144,9 @@ pub async fn follow_ups(
     ),
     responses(
         (status = 200, description = "OK", body = ReminderPage),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        OutOfScope,
+        Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -193,9 +194,9 @@ pub async fn reminders(
     ),
     responses(
         (status = 200, description = "OK", body = AuditPage),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        OutOfScope,
+        Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -242,7 +243,7 @@ pub async fn audit(
     tag = "stages",
     responses(
         (status = 200, description = "OK", body = StageList),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -271,9 +272,9 @@ pub struct StagesInput {
     request_body = StagesInput,
     responses(
         (status = 200, description = "OK", body = StageList),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "the token may not do this", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        AdminOnly,
+        Invalid,
     ),
     security(("bearer" = []))
 )]

@@ -11,6 +11,7 @@ use futures_util::stream;
 
 use super::customers::{FILTER_PARAMETERS, customer_filter};
 use super::extract::{Auth, Params, has_media_type};
+use super::problem::responses::{Invalid, OutOfScope, Unauthorized};
 use super::problem::{Problem, ProblemDocument};
 use crate::crm::export;
 use crate::crm::listing::{self, CustomerFilter, Scope};
@@ -46,9 +47,9 @@ pub const IMPORT_BODY_LIMIT: usize = 20 * 1024 * 1024;
     ),
     responses(
         (status = 200, content_type = "text/csv", body = String, description = "the customers, one per line"),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "a member or department filter outside the token's scope", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
+        OutOfScope,
+        Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -137,10 +138,10 @@ fn pages(
     request_body(content = String, content_type = "text/csv", description = "the leads, one per line"),
     responses(
         (status = 200, description = "OK", body = ImportReport),
-        (status = 401, description = "no valid bearer token", body = ProblemDocument, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 413, description = "the body is too large", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 415, description = "the body has the wrong content type", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 422, description = "the input does not validate; the fields at fault are named", body = ProblemDocument, content_type = "application/problem+json"),
+        Invalid,
     ),
     security(("bearer" = []))
 )]
