@@ -96,32 +96,39 @@ async fn a_refused_reps_reminder_is_re_routed_as_a_new_push_and_sent_to_the_owne
 
 #[tokio::test]
 async fn a_hand_over_while_a_push_is_queued_sends_it_once_to_the_successor() {
-    let app = spawn_driven(|_| {}).await;
+    let app = spawn_driven(|c| c.inbox.process = false).await;
     let r = remind(&app, "rep1", None, "交周报", now_ms() - 1000).await;
     let dispatcher = Dispatcher::new(app.services(), "test".into());
     dispatcher.round().await.unwrap();
     assert_eq!(reminder(&app, r.id).await.delivery_state, DeliveryState::Queued);
-    // rep1 leaves before the push went out: their open reminders go to their leader.
+    // rep1 leaves before the push went out; WeCom tells us (change_contact / delete_user), and their
+    // open reminders go to their leader.
     app.fake().set_member_status("rep1", 5);
-    wecom_scrm::events::apply_departure(&app.services(), "rep1", now_ms(), &Actor::Wecom)
+    let event = wecom_scrm::wecom::compose::contact_event(CORP_ID, "delete_user", "rep1", now_secs());
+    let answer = app
+        .fake()
+        .send_callback(&app.url("/wecom/callback"), &event)
         .await
-        .unwrap()
-        .expect("rep1 departs");
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    app.settle().await;
     let moved = reminder(&app, r.id).await;
     assert_eq!(
         (moved.owner_userid.as_str(), moved.delivery_state),
-        ("lead1", DeliveryState::Pending)
+        ("lead1", DeliveryState::Sent)
     );
-    app.drive_deliveries().await;
     let pushes = messages(&app).await;
     let to_rep1 = pushes.iter().find(|m| m.recipient == "rep1").unwrap();
     assert_eq!(to_rep1.status, MessageState::Dropped, "the stale push is not sent");
-    assert_eq!(reminder(&app, r.id).await.delivery_state, DeliveryState::Sent);
     let to_lead1 = texts_to(&app, "lead1");
     assert_eq!(
         to_lead1.iter().filter(|t| t.contains("交周报")).count(),
         1,
         "{to_lead1:?}"
+    );
+    assert!(
+        to_lead1.iter().any(|t| t.contains("已离职")),
+        "the successor is told: {to_lead1:?}"
     );
     assert!(texts_to(&app, "rep1").is_empty());
 }

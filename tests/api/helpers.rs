@@ -478,6 +478,32 @@ impl TestApp {
         .expect("notifications delivered in time");
     }
 
+    /// Runs everything that happens in the background until nothing is left to do — the inbox
+    /// worker (stored callbacks), the reminder dispatcher and the outbox sender — for apps started
+    /// with `inbox.process`, `jobs.push_reminders` and `outbox.send` off, so that the test decides
+    /// when work happens instead of waiting for it. Returns how many rows and messages were handled.
+    pub async fn settle(&self) -> usize {
+        let s = self.services();
+        let worker = wecom_scrm::inbox::InboxWorker::new(
+            self.app_db.clone(),
+            self.config.inbox.clone(),
+            Arc::new(wecom_scrm::events::EventHandler::new(s.clone())),
+            Arc::new(tokio::sync::Notify::new()),
+            "test-driver".into(),
+            s.answers.clone(),
+        );
+        let mut handled = 0;
+        for _ in 0..100 {
+            let rows = worker.drain(&Default::default()).await.expect("inbox worker");
+            let messages = self.drive_deliveries().await;
+            handled += rows + messages;
+            if rows == 0 && messages == 0 {
+                return handled;
+            }
+        }
+        panic!("the background work did not come to rest after 100 rounds")
+    }
+
     /// Runs this instance's reminder dispatcher (sweep included) and outbox sender until neither
     /// finds anything due — for apps started with `jobs.push_reminders` and `outbox.send` off, so
     /// that the test decides when deliveries happen. Returns how many messages were handled.
