@@ -23,11 +23,7 @@ use wecom_scrm::db::entity::inbox::InboxStatus;
 const DAY: i64 = 86_400_000;
 
 async fn spawn_synced(configure: impl FnOnce(&mut wecom_scrm::config::Config)) -> TestApp {
-    let app = TestApp::spawn_with_fake(test_fixture(), configure).await;
-    let s = app.services();
-    sync::sync_org(&s, &Actor::Sync, &mut |_| {}).await.unwrap();
-    sync::sync_customers(&s, &mut |_| {}).await.unwrap();
-    app
+    spawn_imported(configure).await
 }
 
 async fn open_reminders(app: &TestApp, customer_id: i64) -> Vec<reminder::Model> {

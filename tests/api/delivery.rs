@@ -9,14 +9,11 @@ use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use wecom_scrm::crm::audit::Actor;
-use wecom_scrm::crm::reminders;
 use wecom_scrm::db::entity::outbox::{self, MessageState};
 use wecom_scrm::db::entity::reminder::{self, DeliveryState};
 use wecom_scrm::db::now_ms;
 use wecom_scrm::jobs::reminder_push::Dispatcher;
 use wecom_scrm::notify::{self, Payload, Prepared};
-use wecom_scrm::sync;
 use wecom_scrm::wecom::api::{MAX_CONTENT_BYTES, MessageBody};
 
 use crate::cli::{command, output_async};
@@ -24,35 +21,12 @@ use crate::helpers::*;
 
 /// An app whose deliveries run only when the test drives them.
 async fn spawn_driven(configure: impl FnOnce(&mut wecom_scrm::config::Config)) -> TestApp {
-    let app = TestApp::spawn_with_fake(test_fixture(), |c| {
+    spawn_imported(|c| {
         c.jobs.push_reminders = false;
         c.outbox.send = false;
         configure(c);
     })
-    .await;
-    let s = app.services();
-    sync::sync_org(&s, &Actor::Sync, &mut |_| {}).await.unwrap();
-    sync::sync_customers(&s, &mut |_| {}).await.unwrap();
-    app
-}
-
-async fn remind(app: &TestApp, owner: &str, customer: Option<i64>, text: &str, due_at: i64) -> reminder::Model {
-    reminders::create(
-        &app.db,
-        owner,
-        &Actor::Member(owner.into()),
-        customer,
-        text,
-        due_at,
-        "manual",
-        now_ms(),
-    )
     .await
-    .unwrap()
-}
-
-async fn reminder(app: &TestApp, id: i64) -> reminder::Model {
-    reminder::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap()
 }
 
 async fn messages(app: &TestApp) -> Vec<outbox::Model> {

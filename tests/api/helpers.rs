@@ -274,6 +274,42 @@ pub struct TestApp {
     services: Option<Arc<wecom_scrm::services::Services>>,
 }
 
+/// The real app against the fake serving [`test_fixture`], with the org and every customer
+/// imported (as the first start does).
+pub async fn spawn_imported(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let app = TestApp::spawn_with_fake(test_fixture(), configure).await;
+    let s = app.services();
+    let actor = wecom_scrm::crm::audit::Actor::Sync;
+    wecom_scrm::sync::sync_org(&s, &actor, &mut |_| {}).await.unwrap();
+    wecom_scrm::sync::sync_customers(&s, &mut |_| {}).await.unwrap();
+    app
+}
+
+/// A reminder `owner` sets for themselves (on `customer`, when given), due at `due_at`.
+pub async fn remind(
+    app: &TestApp,
+    owner: &str,
+    customer: Option<i64>,
+    text: &str,
+    due_at: i64,
+) -> wecom_scrm::db::entity::reminder::Model {
+    let actor = wecom_scrm::crm::audit::Actor::Member(owner.into());
+    let now = wecom_scrm::db::now_ms();
+    wecom_scrm::crm::reminders::create(&app.db, owner, &actor, customer, text, due_at, "manual", now)
+        .await
+        .unwrap()
+}
+
+/// A reminder as stored now.
+pub async fn reminder(app: &TestApp, id: i64) -> wecom_scrm::db::entity::reminder::Model {
+    use sea_orm::EntityTrait;
+    wecom_scrm::db::entity::reminder::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}, Arc::new(UnhandledKinds)).await

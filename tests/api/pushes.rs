@@ -13,40 +13,16 @@ use wecom_scrm::db::entity::{customer, outbox, reminder};
 use wecom_scrm::db::now_ms;
 use wecom_scrm::jobs::reminder_push::Dispatcher;
 use wecom_scrm::notify::{Payload, Prepared};
-use wecom_scrm::sync;
 
 use crate::helpers::*;
 
 async fn spawn_pushing(configure: impl FnOnce(&mut wecom_scrm::config::Config)) -> TestApp {
-    let app = TestApp::spawn_with_fake(test_fixture(), |c| {
+    spawn_imported(|c| {
         c.jobs.push_reminders = true;
         c.jobs.poll_interval_ms = 100;
         configure(c);
     })
-    .await;
-    let s = app.services();
-    sync::sync_org(&s, &Actor::Sync, &mut |_| {}).await.unwrap();
-    sync::sync_customers(&s, &mut |_| {}).await.unwrap();
-    app
-}
-
-async fn remind(app: &TestApp, owner: &str, customer: Option<i64>, text: &str, due_at: i64) -> reminder::Model {
-    reminders::create(
-        &app.db,
-        owner,
-        &Actor::Member(owner.into()),
-        customer,
-        text,
-        due_at,
-        "manual",
-        now_ms(),
-    )
     .await
-    .unwrap()
-}
-
-async fn reminder(app: &TestApp, id: i64) -> reminder::Model {
-    reminder::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap()
 }
 
 /// Waits until the reminders reach `state`.
