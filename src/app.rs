@@ -26,6 +26,7 @@ use crate::inbox::{InboxHandler, InboxWorker, InboxWriter};
 use crate::jobs::reminder_push::{Dispatcher, ReminderDeliveries};
 use crate::metrics::Metrics;
 use crate::services::{Parts, Services};
+use crate::web::WebContext;
 use crate::wecom::crypto::WecomCrypto;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,7 @@ pub struct App {
     writer_task: JoinHandle<()>,
     grace: Duration,
     services: Arc<Services>,
+    web: Arc<WebContext>,
 }
 
 impl App {
@@ -100,6 +102,9 @@ impl App {
         let (inbox, writer_task) = InboxWriter::spawn(db.clone(), config.inbox.write_batch, stored.clone());
         let worker = InboxWorker::new(db.clone(), config.inbox.clone(), handler, stored, instance, answers);
         let grace = config.shutdown_grace();
+        let web = WebContext::build(&db, &config, now)
+            .await
+            .map_err(|e| StartError::Database(DbSetupError::Migrate(e)))?;
         let state = AppState::new(AppContext {
             config,
             db,
@@ -115,6 +120,7 @@ impl App {
             writer_task,
             grace,
             services,
+            web: Arc::new(web),
         })
     }
 
@@ -137,6 +143,7 @@ impl App {
             writer_task,
             grace,
             services,
+            web,
         } = self;
         let addr = listener.local_addr().map_err(StartError::Serve)?;
         let config = state.config.clone();
@@ -169,7 +176,7 @@ impl App {
             tokio::spawn(dispatcher.run(stop.child_token()))
         });
         let signalled = stop.clone();
-        let router = http::router(state);
+        let router = http::router(state, crate::web::router(web));
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");

@@ -26,6 +26,7 @@ pub mod sync;
 pub mod telemetry;
 pub mod texts;
 pub mod tokens;
+pub mod web;
 pub mod wecom;
 
 /// Installs ring as the process-wide rustls crypto provider. HTTPS clients need one, and building

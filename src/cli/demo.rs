@@ -62,12 +62,19 @@ pub async fn run_demo(mut config: Config, args: DemoArgs) -> Result<(), CliError
     if let Some(addr) = args.addr {
         config.server.addr = addr;
     }
+    // The web pages sign in through the fake and load its stand-in for WeCom's JS-SDK.
+    config.wecom.oauth_base = fake.url();
+    config.web.jssdk_url = fake.jssdk_url();
+    if config.web.public_url.trim().is_empty() {
+        config.web.public_url = format!("http://{}", config.server.addr.replace("0.0.0.0", "127.0.0.1"));
+    }
+    let public_url = config.web.public_url.trim_end_matches('/').to_owned();
     config.channels.extend(fixture.channels.iter().cloned());
     let database = crate::config::redact_url(secrecy::ExposeSecret::expose_secret(&config.database.url));
 
     let app = App::build(config).await?;
     let service = format!("http://{}", app.local_addr());
-    print_banner(&fixture, &service, &fake.url(), &database);
+    print_banner(&fixture, &service, &fake, &public_url, &database);
     let printer = tokio::spawn(print_deliveries(fixture.clone(), fake.subscribe()));
     let result = app.run(shutdown_signal()).await;
     printer.abort();
@@ -75,7 +82,7 @@ pub async fn run_demo(mut config: Config, args: DemoArgs) -> Result<(), CliError
     result.map_err(CliError::from)
 }
 
-fn print_banner(fixture: &Fixture, service: &str, fake: &str, database: &str) {
+fn print_banner(fixture: &Fixture, service: &str, fake: &FakeWecom, public_url: &str, database: &str) {
     let team: Vec<String> = fixture
         .members
         .iter()
@@ -98,6 +105,21 @@ fn print_banner(fixture: &Fixture, service: &str, fake: &str, database: &str) {
         .iter()
         .find(|c| c.follow_user.is_empty())
         .map_or("wmDemoProspect01", |c| c.external_contact.external_userid.as_str());
+    let customer = fixture
+        .external_contacts
+        .iter()
+        .find(|c| c.follow_user.iter().any(|f| f.userid == rep))
+        .map(|c| {
+            (
+                c.external_contact.external_userid.as_str(),
+                c.external_contact.name.as_str(),
+            )
+        });
+    let rep_name = fixture
+        .members
+        .iter()
+        .find(|m| m.member.userid == rep)
+        .map_or(rep, |m| m.member.name.as_str());
     let url_flag = if service == "http://127.0.0.1:8080" {
         String::new()
     } else {
@@ -106,7 +128,7 @@ fn print_banner(fixture: &Fixture, service: &str, fake: &str, database: &str) {
     let me = invocation();
     println!("wecom-scrm demo is running (Ctrl-C to stop)");
     println!("  service      {service}   (WeCom callbacks: {service}/wecom/callback)");
-    println!("  fake WeCom   {fake}");
+    println!("  fake WeCom   {}", fake.url());
     println!("  database     {database}, in-process cache");
     println!("  team         {}", team.join(", "));
     println!();
@@ -117,6 +139,14 @@ fn print_banner(fixture: &Fixture, service: &str, fake: &str, database: &str) {
     );
     println!("  SCRM_DATABASE__URL='{database}' {me} inbox list");
     println!();
+    if let Some((external_userid, name)) = customer {
+        println!("Open the sidebar in a browser, as {rep_name} in the chat with {name}:");
+        println!(
+            "  {}",
+            fake.open_url(rep, Some(external_userid), &format!("{public_url}/web/sidebar"))
+        );
+        println!();
+    }
     println!("Messages the service pushes to reps and managers appear below.");
 }
 

@@ -118,6 +118,8 @@ pub struct WecomConfig {
     /// The callback EncodingAESKey: 43 characters of base64.
     pub encoding_aes_key: SecretString,
     pub api_base: String,
+    /// Where browsers are sent to sign in (`/connect/oauth2/authorize`): WeCom's, or a fake's.
+    pub oauth_base: String,
     /// Callbacks whose `timestamp` is further than this from now are refused; 0 turns it off.
     pub max_timestamp_age_secs: u64,
     /// Per API request.
@@ -149,6 +151,7 @@ impl Default for WecomConfig {
             token: SecretString::from(""),
             encoding_aes_key: SecretString::from(""),
             api_base: "https://qyapi.weixin.qq.com".into(),
+            oauth_base: "https://open.weixin.qq.com".into(),
             max_timestamp_age_secs: 1800,
             request_timeout_ms: 10_000,
             connect_timeout_ms: 3_000,
@@ -161,6 +164,63 @@ impl Default for WecomConfig {
             messages_per_user_per_hour: 950,
             token_refresh_margin_secs: 300,
         }
+    }
+}
+
+/// The web pages (the customer page in WeCom's chat sidebar) and their sign-in.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where members' browsers reach the service — the app's trusted domain in WeCom, e.g.
+    /// `https://crm.example.com`. Pages are served, and page URLs signed, under it only; empty = the
+    /// web pages are off (they answer that they are not configured).
+    pub public_url: String,
+    /// Signs sessions and sign-in states: at least 32 characters; empty = a key generated once and
+    /// kept in the database (shared by every instance).
+    pub session_key: SecretString,
+    /// How long a sign-in lasts.
+    pub session_ttl_secs: u64,
+    /// How long a started sign-in may take to come back from WeCom.
+    pub sign_in_ttl_secs: u64,
+    /// WeCom's JS-SDK, loaded by the pages as WeCom documents it.
+    pub jssdk_url: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            public_url: String::new(),
+            session_key: SecretString::from(""),
+            session_ttl_secs: 12 * 3600,
+            sign_in_ttl_secs: 600,
+            jssdk_url: "https://wwcdn.weixin.qq.com/node/open/js/wecom-jssdk-2.3.4.js".into(),
+        }
+    }
+}
+
+impl fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("public_url", &self.public_url)
+            .field("session_key", &"[redacted]")
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("sign_in_ttl_secs", &self.sign_in_ttl_secs)
+            .field("jssdk_url", &self.jssdk_url)
+            .finish()
+    }
+}
+
+impl WebConfig {
+    /// The public URL without a trailing slash; `None` when the pages are off.
+    pub fn base(&self) -> Option<&str> {
+        let base = self.public_url.trim().trim_end_matches('/');
+        (!base.is_empty()).then_some(base)
+    }
+
+    /// A customer's page, for links in pushed messages; `None` when the pages are off.
+    pub fn customer_url(&self, external_userid: &str) -> Option<String> {
+        let id: String = form_urlencoded::byte_serialize(external_userid.as_bytes()).collect();
+        self.base().map(|base| format!("{base}/web/customers/{id}"))
     }
 }
 

@@ -47,6 +47,7 @@ pub struct Config {
     /// Lead channels to create or update at start-up (more can be managed later without a restart).
     pub channels: Vec<ChannelSeed>,
     pub log: LogConfig,
+    pub web: WebConfig,
 }
 
 impl Default for Config {
@@ -68,6 +69,7 @@ impl Default for Config {
             stale: default_stale_rules(),
             channels: Vec::new(),
             log: Default::default(),
+            web: Default::default(),
         }
     }
 }
@@ -280,6 +282,31 @@ impl Config {
         }
         if !(self.wecom.api_base.starts_with("http://") || self.wecom.api_base.starts_with("https://")) {
             problem("wecom.api_base", "must be an http:// or https:// URL".into());
+        }
+        if !(self.wecom.oauth_base.starts_with("http://") || self.wecom.oauth_base.starts_with("https://")) {
+            problem("wecom.oauth_base", "must be an http:// or https:// URL".into());
+        }
+        if let Some(base) = self.web.base() {
+            let rest = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(['?', '#', ' '])) {
+                problem(
+                    "web.public_url",
+                    "must be an http:// or https:// URL without a query, e.g. https://crm.example.com".into(),
+                );
+            }
+        }
+        let session_key = self.web.session_key.expose_secret();
+        if !session_key.is_empty() && session_key.chars().count() < 32 {
+            problem(
+                "web.session_key",
+                "must be at least 32 characters (or empty: a key is generated and kept in the database)".into(),
+            );
+        }
+        if self.web.session_ttl_secs < 60 || self.web.sign_in_ttl_secs < 30 {
+            problem(
+                "web",
+                "session_ttl_secs must be at least 60 and sign_in_ttl_secs at least 30".into(),
+            );
         }
 
         if needs != Needs::Storage {

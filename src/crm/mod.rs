@@ -3,6 +3,7 @@
 //! transaction) and plain values; they never see HTTP or chat.
 
 pub mod audit;
+pub mod card;
 pub mod channels;
 pub mod customers;
 pub mod deals;

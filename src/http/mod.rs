@@ -57,7 +57,9 @@ impl Deref for AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The service's routes, with `pages` (the web pages, built above this layer) merged in under the
+/// same middleware.
+pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     let timeout = state.config.request_timeout();
     Router::new()
         .route("/wecom/callback", get(callback::verify_url).post(callback::receive))
@@ -66,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", api::router())
+        .merge(pages)
         .with_state(state)
         // Layers run outermost-last-added: request id → trace span → … → handler.
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))

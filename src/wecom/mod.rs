@@ -5,6 +5,7 @@ pub mod callback;
 pub mod compose;
 pub mod crypto;
 pub mod fake;
+pub mod jssdk;
 pub mod xml;
 
 #[cfg(test)]

@@ -98,11 +98,12 @@ pub fn has_media_type(headers: &axum::http::HeaderMap, media_type: &str) -> bool
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
 }
 
-/// A JSON request body: `application/json`, within the size limit, every field known. A field
-/// that does not fit is named as a JSON pointer (`/name`).
-pub struct JsonBody<T>(pub T);
+/// A JSON request body: `application/json`, within the size limit (`LIMIT`, which the router's
+/// `DefaultBodyLimit` enforces), every field known. A field that does not fit is named as a JSON
+/// pointer (`/name`).
+pub struct JsonBody<T, const LIMIT: usize = { super::JSON_BODY_LIMIT }>(pub T);
 
-impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for JsonBody<T> {
+impl<T: serde::de::DeserializeOwned, const LIMIT: usize> axum::extract::FromRequest<AppState> for JsonBody<T, LIMIT> {
     type Rejection = Problem;
 
     async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self, Problem> {
@@ -112,7 +113,7 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Js
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|e| match e.status() {
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE => Problem::TooLarge(super::JSON_BODY_LIMIT),
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => Problem::TooLarge(LIMIT),
                 _ => Problem::invalid("", format!("the body could not be read: {e}")),
             })?;
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);

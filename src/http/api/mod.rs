@@ -4,7 +4,7 @@
 
 mod channels;
 mod customers;
-mod extract;
+pub mod extract;
 mod org;
 pub mod problem;
 mod records;

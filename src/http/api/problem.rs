@@ -31,6 +31,9 @@ pub struct FieldError {
 pub enum Problem {
     #[error("a valid bearer token is required (Authorization: Bearer scrm_…)")]
     Unauthorized,
+    /// A web page's API without a session: sign in through WeCom (open a page) first.
+    #[error("sign in through WeCom first (open the page again)")]
+    SignInRequired,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -47,6 +50,9 @@ pub enum Problem {
     UnsupportedMediaType(&'static str),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// A service we depend on (WeCom) did not answer; the detail says which.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 impl Problem {
@@ -59,7 +65,7 @@ impl Problem {
 
     fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::SignInRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -67,13 +73,14 @@ impl Problem {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Upstream(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn kind(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
+            Self::SignInRequired => "sign-in-required",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not-found",
             Self::Invalid(_) => "invalid-request",
@@ -81,7 +88,7 @@ impl Problem {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::TooLarge(_) => "body-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
-            Self::Database(_) => "unavailable",
+            Self::Database(_) | Self::Upstream(_) => "unavailable",
         }
     }
 
@@ -118,7 +125,7 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::UNAUTHORIZED {
+        if matches!(self, Self::Unauthorized) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

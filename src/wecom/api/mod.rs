@@ -12,6 +12,9 @@ mod calls;
 pub mod error;
 mod token;
 pub mod types;
+mod web;
+
+pub use self::web::SignedIn;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,6 +80,8 @@ struct Inner {
     settings: ApiSettings,
     /// Single flight for token fetches within this process.
     refresh: Mutex<()>,
+    /// Single flight for JS-SDK ticket fetches (apart from the token's: a ticket fetch needs one).
+    tickets: Mutex<()>,
     in_flight: Semaphore,
     token_key: String,
     /// The time the call budgets' minute windows follow.
@@ -127,6 +132,7 @@ impl WecomClient {
                 cache,
                 settings,
                 refresh: Mutex::new(()),
+                tickets: Mutex::new(()),
                 token_key,
                 clock,
             }),

@@ -1,6 +1,6 @@
-//! The access token: cached in the cache layer, fetched by one caller at a time — a mutex within
-//! the process, a short cache lock across instances (the others wait and re-read) — and dropped when
-//! WeCom rejects it.
+//! The access token (and, through the same single flight, the JS-SDK tickets): cached in the cache
+//! layer, fetched by one caller at a time — a mutex within the process, a short cache lock across
+//! instances (the others wait and re-read) — and dropped when WeCom rejects it.
 
 use std::time::{Duration, Instant};
 
@@ -26,48 +26,66 @@ pub(super) fn cache_key(corp_id: &str, agent_id: i64, secret: &SecretString) -> 
 impl WecomClient {
     /// A valid access token, from the cache or freshly fetched.
     pub async fn token(&self) -> Result<String, WecomError> {
-        if let Some(token) = self.cached_token().await {
-            return Ok(token);
+        let key = self.inner.token_key.clone();
+        self.single_flight(&key, &self.inner.refresh, || self.fetch_token())
+            .await
+    }
+
+    /// A credential kept in the cache under `key` (the access token, a JS-SDK ticket), fetched by
+    /// one caller at a time: `local` within the process, a short cache lock across instances (the
+    /// others wait and re-read). It is kept for WeCom's lifetime less the refresh margin.
+    pub(super) async fn single_flight<F, Fut>(
+        &self,
+        key: &str,
+        local: &tokio::sync::Mutex<()>,
+        fetch: F,
+    ) -> Result<String, WecomError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(String, u64), WecomError>>,
+    {
+        if let Some(value) = self.cached(key).await {
+            return Ok(value);
         }
-        let _single_flight = self.inner.refresh.lock().await;
-        if let Some(token) = self.cached_token().await {
-            return Ok(token);
+        let _single_flight = local.lock().await;
+        if let Some(value) = self.cached(key).await {
+            return Ok(value);
         }
-        let lock_name = format!("{}:fetch", self.inner.token_key);
+        let lock_name = format!("{key}:fetch");
         match self.inner.cache.try_lock(&lock_name, FETCH_LOCK_TTL).await {
             Ok(Some(lock)) => {
-                // Another instance may have stored a token between our read and taking the lock
-                // (its fetch finished and released the lock in between).
-                let fetched = match self.cached_token().await {
-                    Some(token) => Ok(token),
-                    None => self.fetch_and_store().await,
+                // Another instance may have stored one between our read and taking the lock (its
+                // fetch finished and released the lock in between).
+                let fetched = match self.cached(key).await {
+                    Some(value) => Ok(value),
+                    None => self.fetch_and_store(key, &fetch).await,
                 };
                 let _ = self.inner.cache.unlock(lock).await;
                 fetched
             }
             Ok(None) => {
-                // Another instance is fetching: wait for its token, or fetch ourselves if it died.
+                // Another instance is fetching: wait for its result, or fetch ourselves if it died.
                 let deadline = Instant::now() + WAIT_FOR_OTHER_FETCH;
                 while Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    if let Some(token) = self.cached_token().await {
-                        return Ok(token);
+                    if let Some(value) = self.cached(key).await {
+                        return Ok(value);
                     }
                 }
-                self.fetch_and_store().await
+                self.fetch_and_store(key, &fetch).await
             }
             Err(e) => {
-                tracing::warn!(error = %e, "token lock unavailable; fetching without it");
-                self.fetch_and_store().await
+                tracing::warn!(error = %e, "credential lock unavailable; fetching without it");
+                self.fetch_and_store(key, &fetch).await
             }
         }
     }
 
-    async fn cached_token(&self) -> Option<String> {
-        match self.inner.cache.get(&self.inner.token_key).await {
-            Ok(token) => token.filter(|t| !t.is_empty()),
+    async fn cached(&self, key: &str) -> Option<String> {
+        match self.inner.cache.get(key).await {
+            Ok(value) => value.filter(|v| !v.is_empty()),
             Err(e) => {
-                tracing::warn!(error = %e, "token cache unavailable");
+                tracing::warn!(error = %e, "credential cache unavailable");
                 None
             }
         }
@@ -81,8 +99,12 @@ impl WecomClient {
         }
     }
 
-    async fn fetch_and_store(&self) -> Result<String, WecomError> {
-        let (token, expires_in) = self.fetch_token().await?;
+    async fn fetch_and_store<F, Fut>(&self, key: &str, fetch: &F) -> Result<String, WecomError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(String, u64), WecomError>>,
+    {
+        let (value, expires_in) = fetch().await?;
         let margin = self.inner.settings.token_refresh_margin;
         let lifetime = Duration::from_secs(expires_in);
         let ttl = if lifetime > margin * 2 {
@@ -90,15 +112,10 @@ impl WecomClient {
         } else {
             lifetime / 2
         };
-        if let Err(e) = self
-            .inner
-            .cache
-            .set(&self.inner.token_key, &token, ttl.max(Duration::from_secs(1)))
-            .await
-        {
-            tracing::warn!(error = %e, "could not cache the access token");
+        if let Err(e) = self.inner.cache.set(key, &value, ttl.max(Duration::from_secs(1))).await {
+            tracing::warn!(error = %e, "could not cache a fetched credential");
         }
-        Ok(token)
+        Ok(value)
     }
 
     /// `gettoken`, retried only while WeCom is busy. Any other refusal is a configuration error and

@@ -8,6 +8,9 @@
 pub mod fixture;
 mod routes;
 mod state;
+mod web;
+
+pub use self::web::{ChatContext, Signer};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -266,6 +269,42 @@ impl FakeWecom {
     /// Adds or replaces an external contact.
     pub fn upsert_contact(&self, detail: super::api::types::ExternalContactDetail) {
         self.with_state(|s| s.upsert_contact(detail));
+    }
+
+    /// Whom the sign-in page signs in when the browser carries no `fake_wecom_user` cookie (`None`:
+    /// show a page to pick a member).
+    pub fn sign_in_as(&self, signer: Option<Signer>) {
+        self.with_state(|s| s.web.signer = signer);
+    }
+
+    /// The chat the sidebar is open in, when the browser carries no `fake_wecom_*` cookies.
+    pub fn set_chat_context(&self, context: ChatContext) {
+        self.with_state(|s| s.web.context = context);
+    }
+
+    /// A one-time sign-in code, as the sign-in page would issue it.
+    pub fn issue_code(&self, signer: Signer) -> String {
+        self.with_state(|s| s.web.issue_code(signer))
+    }
+
+    /// The URL that opens `page` as the WeCom client would: signed in as `userid`, in the chat
+    /// with `external_userid` (the sidebar's `single_chat_tools`) when given.
+    pub fn open_url(&self, userid: &str, external_userid: Option<&str>, page: &str) -> String {
+        let enc = |t: &str| form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>();
+        let contact = external_userid
+            .map(|c| format!("&contact={}", enc(c)))
+            .unwrap_or_default();
+        format!(
+            "{}/_fake/open?as={}{contact}&next={}",
+            self.url(),
+            enc(userid),
+            enc(page)
+        )
+    }
+
+    /// Where the stand-in for WeCom's JS-SDK is served (`web.jssdk_url` in tests and the demo).
+    pub fn jssdk_url(&self) -> String {
+        format!("{}/_fake/ww.js", self.url())
     }
 
     /// Encrypts, signs and POSTs a callback to `target` (the service's `/wecom/callback` URL),

@@ -25,7 +25,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -38,6 +38,10 @@ pub fn router(shared: Shared) -> Router {
         .route("/_fake/faults", post(add_fault))
         .route("/_fake/expire_tokens", post(expire_tokens))
         .route("/_fake/delay", post(set_delay))
+        .route("/connect/oauth2/authorize", get(super::web::authorize))
+        .route("/_fake/open", get(super::web::open))
+        .route("/_fake/ww.js", get(super::web::ww_script))
+        .route("/_fake/jssdk/check", post(super::web::check_signature))
         .with_state(shared)
 }
 

@@ -73,6 +73,8 @@ pub struct State {
     duplicates: HashMap<u64, i64>,
     pub suppressed_duplicates: u32,
     pub clock: Clock,
+    /// Sign-in codes, JS-SDK tickets and the sidebar's chat.
+    pub web: super::web::WebSide,
 }
 
 impl State {
@@ -104,6 +106,7 @@ impl State {
             duplicates: HashMap::new(),
             suppressed_duplicates: 0,
             clock: Clock::system(),
+            web: Default::default(),
         }
     }
 
@@ -172,6 +175,28 @@ impl State {
             .insert(detail.external_contact.external_userid.clone(), detail);
     }
 
+    pub fn corp_id(&self) -> &str {
+        &self.corp_id
+    }
+
+    pub fn agent_id(&self) -> i64 {
+        self.agent_id
+    }
+
+    /// An active member of the corp.
+    pub fn is_member(&self, userid: &str) -> bool {
+        self.member(userid).is_some_and(|m| m.member.status == 1)
+    }
+
+    /// Active members' userids and names, for the sign-in picker.
+    pub fn member_names(&self) -> Vec<(String, String)> {
+        self.members
+            .iter()
+            .filter(|m| m.member.status == 1)
+            .map(|m| (m.member.userid.clone(), m.member.name.clone()))
+            .collect()
+    }
+
     fn member(&self, userid: &str) -> Option<&FixtureMember> {
         self.members.iter().find(|m| m.member.userid == userid)
     }
@@ -234,6 +259,9 @@ impl State {
             "department/list" => self.list_departments(q("id")),
             "externalcontact/resigned/transfer_customer" => self.transfer(&body),
             "externalcontact/resigned/transfer_result" => self.transfer_result(&body),
+            "auth/getuserinfo" => self.web.user_of_code(q("code")),
+            "get_jsapi_ticket" => self.web.corp_ticket(),
+            "ticket/get" => self.web.agent_ticket(q("type")),
             other => Err(refuse(404, format!("api not found: {other}"))),
         }
     }
