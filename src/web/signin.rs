@@ -19,6 +19,7 @@ use super::user::lang_of;
 use crate::db::entity::member;
 use crate::db::now_ms;
 use crate::http::AppState;
+use crate::texts::Lang;
 use crate::wecom::api::{SignedIn, WecomError};
 use crate::wecom::jssdk::authorize_url;
 
@@ -116,7 +117,20 @@ pub async fn callback(
     request: axum::extract::Request,
 ) -> Response {
     let (mut parts, _) = request.into_parts();
-    let lang = lang_of(&parts);
+    // The language of the page the member was opening, else the browser's.
+    let lang = cookie(&parts.headers, BINDING_COOKIE)
+        .and_then(|sealed| web.sealer.open(BINDING_PURPOSE, &sealed))
+        .and_then(|json| serde_json::from_str::<Binding>(&json).ok())
+        .and_then(|b| {
+            let query = b.r.split_once('?')?.1.to_owned();
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "lang")
+                .map(|(_, v)| v.into_owned())
+        })
+        .map_or_else(
+            || lang_of(&parts),
+            |l| if l.starts_with("en") { Lang::En } else { Lang::Zh },
+        );
     let Query(query) = match Query::<CallbackQuery>::try_from_uri(&parts.uri) {
         Ok(q) => q,
         Err(_) => return message_page(&web, lang, StatusCode::BAD_REQUEST, Message::BadSignIn),
@@ -128,7 +142,7 @@ pub async fn callback(
 async fn sign_in(
     state: &AppState,
     web: &WebContext,
-    lang: crate::texts::Lang,
+    lang: Lang,
     query: CallbackQuery,
     headers: &HeaderMap,
 ) -> Response {

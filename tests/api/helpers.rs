@@ -329,6 +329,8 @@ impl TestApp {
         let test_db = TestDb::new();
         let mut config = test_config(&test_db);
         config.wecom.api_base = fake.url();
+        config.wecom.oauth_base = fake.url();
+        config.web.jssdk_url = fake.jssdk_url();
         configure(&mut config);
         let mut app = Self::launch(test_db, config, None).await;
         app.fake = Some(fake);

@@ -18,4 +18,5 @@ mod inbox;
 mod pushes;
 mod sync;
 mod transfer;
+mod web;
 mod wecom_api;
