@@ -14,44 +14,50 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "db",
         &[
             "wecom", "cache", "crm", "bot", "events", "inbox", "notify", "jobs", "sync", "report", "services", "http",
-            "cli", "app",
+            "web", "cli", "app",
         ],
     ),
     (
         "cache",
         &[
             "wecom", "db", "crm", "bot", "events", "inbox", "notify", "jobs", "sync", "report", "services", "http",
-            "cli", "app",
+            "web", "cli", "app",
         ],
     ),
     (
         "wecom",
         &[
-            "db", "crm", "bot", "events", "inbox", "notify", "jobs", "sync", "report", "services", "http", "cli", "app",
+            "db", "crm", "bot", "events", "inbox", "notify", "jobs", "sync", "report", "services", "http", "web",
+            "cli", "app",
         ],
     ),
     (
         "crm",
         &[
-            "bot", "events", "inbox", "notify", "jobs", "sync", "report", "services", "http", "cli", "app",
+            "bot", "events", "inbox", "notify", "jobs", "sync", "report", "services", "http", "web", "cli", "app",
         ],
     ),
     (
         "notify",
         &[
-            "crm", "bot", "events", "inbox", "jobs", "sync", "report", "services", "http", "cli", "app",
+            "crm", "bot", "events", "inbox", "jobs", "sync", "report", "services", "http", "web", "cli", "app",
         ],
     ),
     (
         "inbox",
         &[
-            "crm", "bot", "events", "notify", "jobs", "sync", "report", "http", "cli", "app",
+            "crm", "bot", "events", "notify", "jobs", "sync", "report", "http", "web", "cli", "app",
         ],
     ),
-    ("report", &["bot", "events", "jobs", "sync", "http", "cli", "app"]),
-    ("bot", &["events", "jobs", "sync", "http", "cli", "app"]),
-    ("events", &["jobs", "sync", "http", "cli", "app"]),
-    ("jobs", &["events", "http", "cli", "app"]),
+    (
+        "report",
+        &["bot", "events", "jobs", "sync", "http", "web", "cli", "app"],
+    ),
+    ("bot", &["events", "jobs", "sync", "http", "web", "cli", "app"]),
+    ("events", &["jobs", "sync", "http", "web", "cli", "app"]),
+    ("jobs", &["events", "http", "web", "cli", "app"]),
+    ("http", &["web", "cli", "app"]),
+    ("web", &["events", "inbox", "jobs", "sync", "cli", "app"]),
 ];
 
 /// The `crate::…` modules each top-level module imports.

@@ -24,10 +24,19 @@ async fn a_rep_sees_their_customer_a_leader_their_team_and_anyone_else_nothing()
 
     // Their team's leader sees the customer but may not change them.
     let leader = signed_in(&app, "lead1").await;
-    let seen: Value = leader.get(&app.url("/web/api/customers/wmC1")).await.json().await.unwrap();
+    let seen: Value = leader
+        .get(&app.url("/web/api/customers/wmC1"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(seen["can_edit"], false);
     let write = leader
-        .send(Method::POST, &app.url("/web/api/customers/wmC1/notes"), json!({"text": "经理的话"}))
+        .send(
+            Method::POST,
+            &app.url("/web/api/customers/wmC1/notes"),
+            json!({"text": "经理的话"}),
+        )
         .await;
     assert_eq!(write.status(), StatusCode::FORBIDDEN);
     let page = leader.get(&app.url("/web/customers/wmC1")).await.text().await.unwrap();
@@ -41,7 +50,11 @@ async fn a_rep_sees_their_customer_a_leader_their_team_and_anyone_else_nothing()
         let page = browser.get(&app.url("/web/customers/wmC1")).await;
         assert_eq!(page.status(), StatusCode::NOT_FOUND, "{outsider}");
         let write = browser
-            .send(Method::PATCH, &app.url("/web/api/customers/wmC1"), json!({"rating": "A"}))
+            .send(
+                Method::PATCH,
+                &app.url("/web/api/customers/wmC1"),
+                json!({"rating": "A"}),
+            )
             .await;
         assert_eq!(write.status(), StatusCode::NOT_FOUND, "{outsider}");
     }
@@ -50,7 +63,10 @@ async fn a_rep_sees_their_customer_a_leader_their_team_and_anyone_else_nothing()
     assert!(unknown.text().await.unwrap().contains("找不到这位客户"));
     // The boss leads the whole company.
     let boss = signed_in(&app, "boss").await;
-    assert_eq!(boss.get(&app.url("/web/api/customers/wmC3")).await.status(), StatusCode::OK);
+    assert_eq!(
+        boss.get(&app.url("/web/api/customers/wmC3")).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -59,22 +75,39 @@ async fn notes_reminders_and_fields_written_from_the_page_are_the_chat_s() {
     let rep = signed_in(&app, "rep1").await;
     let base = app.url("/web/api/customers/wmC1");
 
-    let note = rep.send(Method::POST, &format!("{base}/notes"), json!({"text": "侧边栏里记的：已报价"})).await;
+    let note = rep
+        .send(
+            Method::POST,
+            &format!("{base}/notes"),
+            json!({"text": "侧边栏里记的：已报价"}),
+        )
+        .await;
     assert_eq!(note.status(), StatusCode::CREATED);
     let note: Value = note.json().await.unwrap();
     assert_eq!(note["message"], "✅ 已记录跟进 · 张伟(华为)");
 
     // Natural language as in chat, the text after the time, or an RFC 3339 instant.
     let reminder = rep
-        .send(Method::POST, &format!("{base}/reminders"), json!({"at": "明天下午3点 发报价单"}))
+        .send(
+            Method::POST,
+            &format!("{base}/reminders"),
+            json!({"at": "明天下午3点 发报价单"}),
+        )
         .await;
     assert_eq!(reminder.status(), StatusCode::CREATED);
     let reminder: Value = reminder.json().await.unwrap();
     assert_eq!(reminder["text"], "发报价单");
-    assert!(reminder["due_at"].as_str().unwrap().ends_with("T15:00:00+08:00"), "{reminder}");
+    assert!(
+        reminder["due_at"].as_str().unwrap().ends_with("T15:00:00+08:00"),
+        "{reminder}"
+    );
     let at = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
     let exact = rep
-        .send(Method::POST, &format!("{base}/reminders"), json!({"at": at, "text": "回访"}))
+        .send(
+            Method::POST,
+            &format!("{base}/reminders"),
+            json!({"at": at, "text": "回访"}),
+        )
         .await;
     assert_eq!(exact.status(), StatusCode::CREATED);
     // Never stored wrong: a time with more after it, a past time, no time at all.
@@ -112,7 +145,11 @@ async fn notes_reminders_and_fields_written_from_the_page_are_the_chat_s() {
         .collect();
     assert!(texts.contains(&"发报价单") && texts.contains(&"回访"), "{texts:?}");
     let bad = rep
-        .send(Method::PATCH, &base, json!({"stage": "不存在", "rating": "Z", "tags": [""]}))
+        .send(
+            Method::PATCH,
+            &base,
+            json!({"stage": "不存在", "rating": "Z", "tags": [""]}),
+        )
         .await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Value = bad.json().await.unwrap();
@@ -126,7 +163,10 @@ async fn notes_reminders_and_fields_written_from_the_page_are_the_chat_s() {
 
     // The same facts through chat, and the chat's undo takes back the page's last change.
     let info = app.say("rep1", "详情 张伟").await;
-    assert!(info.contains("侧边栏里记的：已报价") && info.contains("发报价单") && info.contains("需求确认"), "{info}");
+    assert!(
+        info.contains("侧边栏里记的：已报价") && info.contains("发报价单") && info.contains("需求确认"),
+        "{info}"
+    );
     let undone = app.say("rep1", "撤销").await;
     assert!(undone.contains("标签"), "{undone}");
     let card: Value = rep.get(&base).await.json().await.unwrap();
@@ -144,7 +184,14 @@ async fn notes_reminders_and_fields_written_from_the_page_are_the_chat_s() {
         .filter(|e| e.actor == "rep1")
         .map(|e| e.action)
         .collect();
-    for action in ["followup.created", "reminder.created", "customer.stage", "customer.status", "customer.rating", "customer.tags"] {
+    for action in [
+        "followup.created",
+        "reminder.created",
+        "customer.stage",
+        "customer.status",
+        "customer.rating",
+        "customer.tags",
+    ] {
         assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
     }
 }
@@ -159,8 +206,13 @@ async fn writes_need_the_csrf_token_known_fields_and_a_small_body() {
     let wrong = Browser::new();
     wrong.set_cookie("scrm_session", &rep.cookie("scrm_session").unwrap());
     wrong.set_cookie("scrm_csrf", "not-the-token");
-    assert_eq!(wrong.send(Method::POST, &url, json!({"text": "x"})).await.status(), StatusCode::FORBIDDEN);
-    let unknown = rep.send(Method::POST, &url, json!({"text": "x", "author": "boss"})).await;
+    assert_eq!(
+        wrong.send(Method::POST, &url, json!({"text": "x"})).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let unknown = rep
+        .send(Method::POST, &url, json!({"text": "x", "author": "boss"}))
+        .await;
     assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Value = unknown.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "/author");
@@ -227,7 +279,11 @@ async fn jssdk_signatures_use_the_corp_ticket_and_the_app_ticket_fetched_once() 
 
     // Only pages under the public URL are signed.
     for url in ["https://evil.example/web/sidebar", "", "http://127.0.0.1:1/web/sidebar"] {
-        assert_eq!(ask(url.into()).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+        assert_eq!(
+            ask(url.into()).await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{url}"
+        );
     }
     let anonymous = Browser::new();
     let answer = anonymous.get(&app.url("/web/api/jssdk?url=x")).await;

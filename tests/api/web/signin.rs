@@ -30,10 +30,15 @@ async fn a_page_without_a_session_signs_in_through_wecom_and_comes_back() {
     let browser = Browser::new();
 
     // The redirect to WeCom, exactly as WeCom documents it.
-    let first = browser.get(&app.url("/web/customers/wmC1?entry=single_chat_tools")).await;
+    let first = browser
+        .get(&app.url("/web/customers/wmC1?entry=single_chat_tools"))
+        .await;
     assert_eq!(first.status(), StatusCode::FOUND);
     let authorize = first.headers()["location"].to_str().unwrap().to_owned();
-    assert!(authorize.starts_with(&format!("{}/connect/oauth2/authorize?", app.fake().url())), "{authorize}");
+    assert!(
+        authorize.starts_with(&format!("{}/connect/oauth2/authorize?", app.fake().url())),
+        "{authorize}"
+    );
     assert!(authorize.ends_with("#wechat_redirect"));
     let authorize = authorize.trim_end_matches("#wechat_redirect");
     assert_eq!(param(authorize, "appid"), app.config.wecom.corp_id);
@@ -42,12 +47,18 @@ async fn a_page_without_a_session_signs_in_through_wecom_and_comes_back() {
     assert_eq!(param(authorize, "scope"), "snsapi_base");
     assert_eq!(param(authorize, "agentid"), app.config.wecom.agent_id.to_string());
     let state = param(authorize, "state");
-    assert!(state.len() <= 128 && state.bytes().all(|b| b.is_ascii_alphanumeric()), "{state}");
+    assert!(
+        state.len() <= 128 && state.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{state}"
+    );
 
     // WeCom comes back with a code; the service signs in and returns to the page.
     let (page, visited) = browser.open(authorize).await;
     assert_eq!(page.status(), StatusCode::OK, "{visited:?}");
-    assert_eq!(visited.last().unwrap(), &app.url("/web/customers/wmC1?entry=single_chat_tools"));
+    assert_eq!(
+        visited.last().unwrap(),
+        &app.url("/web/customers/wmC1?entry=single_chat_tools")
+    );
     assert!(page.text().await.unwrap().contains("张伟"));
 
     let session = browser
@@ -100,7 +111,11 @@ async fn a_code_works_once_and_a_forged_or_replayed_state_is_refused() {
             .await;
         assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "state {bad:?}");
     }
-    assert_eq!(app.fake().calls("auth/getuserinfo"), exchanges, "forged states never reach WeCom");
+    assert_eq!(
+        app.fake().calls("auth/getuserinfo"),
+        exchanges,
+        "forged states never reach WeCom"
+    );
 }
 
 #[tokio::test]
@@ -109,7 +124,10 @@ async fn a_sign_in_finishes_only_in_the_browser_that_started_it() {
     app.fake().sign_in_as(Some(Signer::Member("rep1".into())));
     let started = Browser::new();
     let first = started.get(&app.url("/web/sidebar")).await;
-    let authorize = first.headers()["location"].to_str().unwrap().replace("#wechat_redirect", "");
+    let authorize = first.headers()["location"]
+        .to_str()
+        .unwrap()
+        .replace("#wechat_redirect", "");
     let from_wecom = started.get(&authorize).await;
     let callback = from_wecom.headers()["location"].to_str().unwrap().to_owned();
 
@@ -138,8 +156,14 @@ async fn outsiders_members_who_left_and_expired_sessions() {
         .execute_unprepared("UPDATE members SET active = false, status = 5 WHERE userid = 'rep2'")
         .await
         .unwrap();
-    assert_eq!(browser.get(&app.url("/web/api/customers/wmC2")).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(browser.get(&app.url("/web/customers/wmC2")).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        browser.get(&app.url("/web/api/customers/wmC2")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        browser.get(&app.url("/web/customers/wmC2")).await.status(),
+        StatusCode::FORBIDDEN
+    );
 
     // An expired session: pages start the sign-in again, the API answers 401.
     let key = wecom_scrm::db::entity::kv_state::Entity::find_by_id("web.session_key")
@@ -153,13 +177,21 @@ async fn outsiders_members_who_left_and_expired_sessions() {
     browser.set_cookie("scrm_session", &expired.seal(&sealer));
     let page = browser.get(&app.url("/web/customers/wmC1")).await;
     assert_eq!(page.status(), StatusCode::FOUND);
-    assert!(page.headers()["location"].to_str().unwrap().contains("/connect/oauth2/authorize"));
+    assert!(
+        page.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("/connect/oauth2/authorize")
+    );
     let api = browser.get(&app.url("/web/api/customers/wmC1")).await;
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
     // The same session, still valid, works: the key is the one the app signs with.
     let valid = wecom_scrm::web::session::Session::new("rep1".into(), crate::helpers::now_secs(), 3600);
     browser.set_cookie("scrm_session", &valid.seal(&sealer));
-    assert_eq!(browser.get(&app.url("/web/api/customers/wmC1")).await.status(), StatusCode::OK);
+    assert_eq!(
+        browser.get(&app.url("/web/api/customers/wmC1")).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -171,7 +203,8 @@ async fn wecom_down_during_sign_in_is_a_page_that_says_so() {
     assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(page.text().await.unwrap().contains("企业微信"));
 
-    app.fake().inject(Some("auth/getuserinfo"), FaultKind::Errcode(codes::SYSTEM_BUSY), 20);
+    app.fake()
+        .inject(Some("auth/getuserinfo"), FaultKind::Errcode(codes::SYSTEM_BUSY), 20);
     let (page, _) = Browser::new().open(&app.url("/web/sidebar?lang=en")).await;
     assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(page.text().await.unwrap().contains("WeCom did not answer"));
