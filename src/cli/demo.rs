@@ -186,8 +186,28 @@ pub fn describe_delivery(fixture: &Fixture, delivery: &Delivery) -> String {
             welcome.text.clone(),
         ),
     };
-    let body: Vec<String> = text.lines().map(|line| format!("   {line}")).collect();
+    let body: Vec<String> = text.lines().map(|line| format!("   {}", plain_links(line))).collect();
     format!("{heading}\n{}", body.join("\n"))
+}
+
+/// A link in a text message (`<a href="URL">words</a>`) as a console shows it: `words: URL`.
+fn plain_links(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("<a href=\"") {
+        let after = &rest[start + 9..];
+        let Some((url, tail)) = after.split_once("\">") else {
+            break;
+        };
+        let Some((words, tail)) = tail.split_once("</a>") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&format!("{words}: {url}"));
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 pub async fn run_fake_wecom(args: FakeWecomArgs) -> Result<(), CliError> {
@@ -228,6 +248,15 @@ mod tests {
     use super::*;
     use crate::wecom::api::types::MessageBody;
     use crate::wecom::fake::SentMessage;
+
+    #[test]
+    fn links_read_as_words_and_address() {
+        assert_eq!(
+            plain_links("见 <a href=\"http://x/web/customers/wm1\">打开客户资料</a> 。"),
+            "见 打开客户资料: http://x/web/customers/wm1 。"
+        );
+        assert_eq!(plain_links("no link <a href=\"broken"), "no link <a href=\"broken");
+    }
 
     #[test]
     fn deliveries_read_well_on_the_console() {

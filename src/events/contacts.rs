@@ -205,7 +205,8 @@ async fn added(
             } else {
                 customer.name.clone()
             };
-            texts::new_customer(&display, &source, &short)
+            let page = s.config.web.customer_url(&customer.external_userid);
+            texts::new_customer(&display, &source, &short, page.as_deref())
         };
         let key = format!("added:{}:{}:{}", customer.id, event.user_id, row.id);
         notify::enqueue(&txn, &key, &event.user_id, &MessageBody::text(text)).await?;

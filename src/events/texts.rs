@@ -5,10 +5,15 @@ use chrono_tz::Tz;
 use crate::db::entity::follow_up;
 use crate::texts::{preview, short_day};
 
-pub fn new_customer(customer: &str, source: &str, short_name: &str) -> String {
-    format!(
+/// To the rep a new customer added; `page` is the customer's page, when the web pages are on.
+pub fn new_customer(customer: &str, source: &str, short_name: &str, page: Option<&str>) -> String {
+    let mut text = format!(
         "🆕 新客户：{customer}\n来源：{source}\n回复「记 @{short_name} 内容」记录第一条跟进，例如：记 @{short_name} 已加微信，约下周拜访"
-    )
+    );
+    if let Some(page) = page {
+        text.push_str(&format!("\n<a href=\"{page}\">打开客户资料</a>"));
+    }
+    text
 }
 
 pub fn pending_customer(customer: &str, source: &str) -> String {

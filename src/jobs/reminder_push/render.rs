@@ -58,6 +58,13 @@ pub async fn render(s: &Services, group: &[reminder::Model], now: i64) -> Result
             lines.push(format!("> 最近跟进：{last}"));
         }
         lines.push(format!("> 时间：{}{}", replies::when(r.due_at, tz, Lang::Zh), late(r)));
+        if let Some(page) = r
+            .customer_id
+            .and_then(|id| customers_by_id.get(&id))
+            .and_then(|c| s.config.web.customer_url(&c.external_userid))
+        {
+            lines.push(format!("> [打开客户资料]({page})"));
+        }
         lines.push("回复「完成 1」，或「推迟 1 明天9点」".into());
         return Ok(vec![Payload {
             body: MessageBody::markdown(cut_to(&lines.join("\n"), MAX_CONTENT_BYTES)),
@@ -69,10 +76,12 @@ pub async fn render(s: &Services, group: &[reminder::Model], now: i64) -> Result
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let who = r
-                .customer_id
-                .and_then(|id| customers_by_id.get(&id))
-                .map(|c| format!(" · {}", customers::display(c)))
+            let customer = r.customer_id.and_then(|id| customers_by_id.get(&id));
+            let who = customer
+                .map(|c| match s.config.web.customer_url(&c.external_userid) {
+                    Some(page) => format!(" · [{}]({page})", customers::display(c)),
+                    None => format!(" · {}", customers::display(c)),
+                })
                 .unwrap_or_default();
             let line = format!(
                 "{}. {}{who} · {}{}",

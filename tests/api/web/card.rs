@@ -326,3 +326,41 @@ async fn two_instances_fetch_each_ticket_once_through_the_cache() {
     assert_eq!(fake.calls("ticket/get"), 1);
     assert_eq!(tickets.iter().collect::<std::collections::BTreeSet<_>>().len(), 2);
 }
+
+#[tokio::test]
+async fn pushed_reminders_and_new_customer_notices_link_to_the_customer_s_page() {
+    let app = spawn_web(|c| {
+        c.jobs.push_reminders = false;
+        c.outbox.send = false;
+    })
+    .await;
+    let c1 = customer_id(&app, "wmC1").await;
+    let now = wecom_scrm::db::now_ms();
+    crate::helpers::remind(&app, "rep1", Some(c1), "回电话", now - 1000).await;
+    app.drive_deliveries().await;
+    let page = app.url("/web/customers/wmC1");
+    let pushed = crate::helpers::texts_to(&app, "rep1");
+    assert!(pushed[0].contains(&format!("[打开客户资料]({page})")), "{pushed:?}");
+
+    app.fake()
+        .upsert_contact(crate::helpers::contact("wmNew01", "孙丽", "京东", &[("rep1", "", "")]));
+    app.post_callback(&crate::helpers::add_event("rep1", "wmNew01", None, None))
+        .await;
+    app.settle().await;
+    let texts = crate::helpers::texts_to(&app, "rep1");
+    let notice = texts
+        .iter()
+        .find(|t| t.starts_with("🆕 新客户：孙丽"))
+        .expect("the new-customer notice");
+    let link = app.url("/web/customers/wmNew01");
+    assert!(
+        notice.contains(&format!("<a href=\"{link}\">打开客户资料</a>")),
+        "{notice}"
+    );
+
+    // The links open the pages for the rep.
+    let rep = signed_in(&app, "rep1").await;
+    for url in [page, link] {
+        assert_eq!(rep.get(&url).await.status(), StatusCode::OK, "{url}");
+    }
+}
