@@ -106,21 +106,30 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim_matches('"').to_owned())
 }
 
-/// How cookies are set: `Secure` unless the public URL is plain http (a local demo).
-#[derive(Debug, Clone, Copy)]
+/// How cookies are set: `Secure` unless the public URL is plain http (a local demo), and under the
+/// public URL's path (a proxy may serve the service under a prefix, e.g. `https://host/scrm`).
+#[derive(Debug, Clone)]
 pub struct CookiePolicy {
     pub secure: bool,
+    /// The public URL's path, without a trailing slash (empty at the root).
+    pub prefix: String,
 }
 
 impl CookiePolicy {
     pub fn for_config(config: &WebConfig) -> Self {
+        let base = config.base().unwrap_or_default();
+        let after_scheme = base.split_once("://").map_or("", |(_, rest)| rest);
+        let prefix = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
         Self {
             secure: !config.public_url.trim().starts_with("http://"),
+            prefix: prefix.trim_end_matches('/').to_owned(),
         }
     }
 
-    /// A `Set-Cookie` value. `http_only` unless the page's script must read it.
+    /// A `Set-Cookie` value for the service's `path` (e.g. `/web`). `http_only` unless the page's
+    /// script must read it.
     pub fn set(&self, name: &str, value: &str, path: &str, max_age_secs: u64, http_only: bool) -> String {
+        let path = format!("{}{path}", self.prefix);
         let mut cookie = format!("{name}={value}; Path={path}; Max-Age={max_age_secs}; SameSite=Lax");
         if http_only {
             cookie.push_str("; HttpOnly");
@@ -183,5 +192,9 @@ mod tests {
         config.public_url = "http://127.0.0.1:8080".into();
         let set = CookiePolicy::for_config(&config).set("n", "v", "/web", 60, false);
         assert_eq!(set, "n=v; Path=/web; Max-Age=60; SameSite=Lax");
+        // Behind a proxy that serves the service under a prefix, cookies follow the prefix.
+        config.public_url = "https://crm.example.com/scrm/".into();
+        let set = CookiePolicy::for_config(&config).set("n", "v", "/web", 60, true);
+        assert_eq!(set, "n=v; Path=/scrm/web; Max-Age=60; SameSite=Lax; HttpOnly; Secure");
     }
 }

@@ -239,7 +239,10 @@ mod tests {
     fn web() -> WebContext {
         WebContext {
             sealer: Sealer::new(b"0123456789abcdef0123456789abcdef"),
-            cookies: CookiePolicy { secure: true },
+            cookies: CookiePolicy {
+                secure: true,
+                prefix: String::new(),
+            },
             base: None,
             templates: crate::web::templates(),
         }
