@@ -138,11 +138,27 @@ impl Drop for TestDb {
                 .build()
                 .ok()?;
             rt.block_on(async {
-                let db = sea_orm::Database::connect(url).await.ok()?;
-                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-                db.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
-                    .await
-                    .ok()
+                // One connection, so that the session setting below applies to the drop.
+                let mut options = sea_orm::ConnectOptions::new(url);
+                options.max_connections(1).min_connections(1);
+                let db = sea_orm::Database::connect(options).await.ok()?;
+                let run = |sql: String| db.execute_raw(Statement::from_string(DbBackend::Postgres, sql));
+                // This blocks the test's runtime: an app stopped in the middle of a transaction
+                // cannot roll it back meanwhile, and its locks would hold the drop forever. Wait
+                // a little, then end sessions stuck idle in a transaction and drop again.
+                run("SET lock_timeout = '3s'".into()).await.ok()?;
+                let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                if run(drop.clone()).await.is_ok() {
+                    return Some(());
+                }
+                run(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND state = 'idle in transaction' AND state_change < now() - interval '2 seconds'"
+                        .into(),
+                )
+                .await
+                .ok()?;
+                run(drop).await.ok().map(|_| ())
             })
         })
         .join();

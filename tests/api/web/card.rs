@@ -330,6 +330,7 @@ async fn two_instances_fetch_each_ticket_once_through_the_cache() {
 #[tokio::test]
 async fn pushed_reminders_and_new_customer_notices_link_to_the_customer_s_page() {
     let app = spawn_web(|c| {
+        c.inbox.process = false;
         c.jobs.push_reminders = false;
         c.outbox.send = false;
     })
