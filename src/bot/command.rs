@@ -33,8 +33,8 @@ pub const VERBS: [(Verb, &[&str], &[&str]); 16] = [
     (Verb::Find, &["find", "search"], &["查", "查找", "搜索"]),
     (Verb::Use, &["use", "select"], &["选", "切换", "选择"]),
     (Verb::Info, &["info", "card"], &["客户", "详情"]),
-    (Verb::Note, &["note", "log"], &["记", "记录", "跟进"]),
-    (Verb::Remind, &["remind", "reminder"], &["提醒"]),
+    (Verb::Note, &["note", "log"], &["记", "记录", "跟进", "记一下", "帮我记", "帮我记一下", "记下"]),
+    (Verb::Remind, &["remind", "reminder"], &["提醒", "提醒我", "帮我提醒", "提醒一下", "记得提醒我"]),
     (Verb::Todo, &["todo", "todos"], &["待办"]),
     (Verb::Done, &["done", "finish"], &["完成"]),
     (Verb::Snooze, &["snooze", "postpone"], &["推迟", "延后"]),
@@ -55,6 +55,8 @@ impl Verb {
     }
 
     fn lookup(word: &str) -> Option<(Self, Lang)> {
+        // `note:` / `记：` — a colon after the command word, as people write it.
+        let word = word.trim_end_matches([':', '：']);
         let lower = word.to_lowercase();
         VERBS.iter().find_map(|(verb, en, zh)| {
             if en.contains(&lower.as_str()) {
@@ -140,18 +142,22 @@ fn split_word(text: &str) -> (&str, &str) {
     }
 }
 
-/// A Chinese alias directly followed by `@` or a digit.
+/// A Chinese alias written together with what follows: directly followed by `@`, a digit or a
+/// colon, or one of the spoken forms (`提醒我明天…`, `帮我记张总说…`) followed by anything. The
+/// longest alias wins (`提醒我10分钟后` is 提醒我, not 提醒 + 我10分钟后).
 fn glued_verb(text: &str) -> Option<(Verb, Lang, &str)> {
+    let mut found: Option<(Verb, &str, &str)> = None;
     for (verb, _, zh) in VERBS {
         for alias in zh {
-            if let Some(rest) = text.strip_prefix(alias)
-                && rest.starts_with(|c: char| c == '@' || c == '＠' || c.is_ascii_digit())
-            {
-                return Some((verb, Lang::Zh, rest));
+            let Some(rest) = text.strip_prefix(alias) else { continue };
+            let spoken = alias.chars().count() >= 3 || alias.ends_with('我');
+            let glued = rest.starts_with(|c: char| matches!(c, '@' | '＠' | ':' | '：') || c.is_ascii_digit());
+            if (spoken || glued) && found.is_none_or(|(_, longest, _)| alias.len() > longest.len()) {
+                found = Some((verb, alias, rest));
             }
         }
     }
-    None
+    found.map(|(verb, _, rest)| (verb, Lang::Zh, rest.trim_start_matches([':', '：']).trim_start()))
 }
 
 #[cfg(test)]
@@ -199,6 +205,32 @@ mod tests {
             command("tag @3 -重点"),
             (Verb::Tag, Some("3".into()), "-重点".into(), Lang::En)
         );
+    }
+
+    #[test]
+    fn the_way_reps_actually_ask() {
+        assert_eq!(
+            command("提醒我 10分钟后 给孙丽回电话"),
+            (Verb::Remind, None, "10分钟后 给孙丽回电话".into(), Lang::Zh)
+        );
+        assert_eq!(
+            command("提醒我10分钟后给孙丽回电话"),
+            (Verb::Remind, None, "10分钟后给孙丽回电话".into(), Lang::Zh)
+        );
+        assert_eq!(
+            command("提醒我明天下午3点回电话"),
+            (Verb::Remind, None, "明天下午3点回电话".into(), Lang::Zh)
+        );
+        assert_eq!(command("帮我记 张总说下周签"), (Verb::Note, None, "张总说下周签".into(), Lang::Zh));
+        assert_eq!(command("记一下：张总说下周签"), (Verb::Note, None, "张总说下周签".into(), Lang::Zh));
+        assert_eq!(command("note: quoted 50k"), (Verb::Note, None, "quoted 50k".into(), Lang::En));
+        assert_eq!(
+            command("remind me in 1 minute to test push"),
+            (Verb::Remind, None, "me in 1 minute to test push".into(), Lang::En)
+        );
+        // A word that merely starts like a command is still text.
+        assert_eq!(parse("记得给张总回电话").message, Message::Text("记得给张总回电话".into()));
+        assert_eq!(parse("提醒事项都做完了").message, Message::Text("提醒事项都做完了".into()));
     }
 
     #[test]

@@ -160,6 +160,12 @@ impl Ctx<'_> {
     }
 
     async fn remind(&mut self, target: Option<Target>, args: String) -> Result<String, DbErr> {
+        // "remind me in 2h to call back": the reminder is always the sender's own.
+        let args = match args.split_once(char::is_whitespace) {
+            Some((me, rest)) if me.eq_ignore_ascii_case("me") => rest.trim_start().to_owned(),
+            _ if args.eq_ignore_ascii_case("me") => String::new(),
+            _ => args,
+        };
         if args.trim().is_empty() && target.is_none() {
             return Ok(self.usage(Verb::Remind));
         }
@@ -183,11 +189,12 @@ impl Ctx<'_> {
             Ok(parsed) => parsed,
             Err(e) => return Ok(if self.lang.en() { e.message_en() } else { e.message_zh() }),
         };
-        let text = if parsed.rest.is_empty() {
-            self.t("跟进", "follow up")
-        } else {
-            parsed.rest
+        // "… in 2h to call back": the `to` joins the time and the task.
+        let rest = match parsed.rest.split_once(char::is_whitespace) {
+            Some((to, task)) if to.eq_ignore_ascii_case("to") => task.trim_start().to_owned(),
+            _ => parsed.rest,
         };
+        let text = if rest.is_empty() { self.t("跟进", "follow up") } else { rest };
         let due = parsed.at.timestamp_millis();
         reminders::create(
             self.db,

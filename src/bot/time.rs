@@ -24,6 +24,10 @@ pub enum TimeError {
     Past,
     #[error("not a valid time: {0}")]
     Invalid(String),
+    /// What follows the time reads as a time too (`3小时后 下午2点`): which one is meant is not
+    /// clear, so nothing is stored.
+    #[error("two times: {0}")]
+    Ambiguous(String),
 }
 
 impl TimeError {
@@ -33,6 +37,9 @@ impl TimeError {
             Self::NotFound => "没看懂时间。可以这样写：明天下午3点、周五10点、3天后、12月1号、in 2h".into(),
             Self::Past => "这个时间已经过去了，请换一个将来的时间。".into(),
             Self::Invalid(what) => format!("时间不对：{what}"),
+            Self::Ambiguous(then) => format!(
+                "「{then}」也像是时间，我不确定你指哪个，没有保存。请把时间写在一起，例如：3天后下午2点 回电话"
+            ),
         }
     }
 
@@ -43,6 +50,10 @@ impl TimeError {
             }
             Self::Past => "That time has already passed; please pick one in the future.".into(),
             Self::Invalid(what) => format!("Not a valid time: {what}"),
+            Self::Ambiguous(then) => format!(
+                "“{then}” reads as a time too, so I am not sure which you mean; nothing was saved. \
+                 Write the time in one piece, e.g. `tomorrow 3pm call back`."
+            ),
         }
     }
 }
@@ -55,24 +66,73 @@ pub struct Parsed {
 }
 
 /// Parses the time expression at the start of `text`. `default_hour` is used for a day without a
-/// time.
+/// time. Full-width characters (as Chinese input methods type them: `３点`) read as their ASCII
+/// forms; the rest is cut from the text as written.
 pub fn parse(text: &str, now: DateTime<Tz>, default_hour: u32) -> Result<Parsed, TimeError> {
-    let mut cur = Cursor::new(text);
+    let normal = Normalized::new(text);
+    let mut cur = Cursor::new(&normal.text);
     let spec = read_spec(&mut cur)?;
     let at = resolve(&spec, now, default_hour)?;
     if at <= now {
         return Err(TimeError::Past);
     }
+    // Never silently wrong: when what follows still reads as a time, which one is meant is unclear.
+    let mut after = cur.clone();
+    after.skip_glue();
+    let leftover_start = after.pos;
+    if read_spec(&mut after).is_ok() && after.pos > leftover_start {
+        let then = &text[normal.original(leftover_start)..normal.original(after.pos)];
+        return Err(TimeError::Ambiguous(then.trim().to_owned()));
+    }
     Ok(Parsed {
         at,
-        rest: cur.rest_trimmed(),
+        rest: trim_rest(&text[normal.original(cur.pos)..]),
     })
+}
+
+/// The text as the parser reads it: each character in its NFKC form where that is one character
+/// (full-width digits, letters, colons and spaces become ASCII), with the original byte offset of
+/// every byte, so positions map back to what the rep wrote.
+struct Normalized {
+    text: String,
+    origin: Vec<usize>,
+}
+
+impl Normalized {
+    fn new(text: &str) -> Self {
+        use unicode_normalization::UnicodeNormalization;
+        let mut normal = String::with_capacity(text.len());
+        let mut origin = Vec::with_capacity(text.len() + 1);
+        for (offset, c) in text.char_indices() {
+            let mut forms = std::iter::once(c).nfkc();
+            let read = match (forms.next(), forms.next()) {
+                (Some(one), None) => one,
+                _ => c,
+            };
+            normal.push(read);
+            origin.extend(std::iter::repeat_n(offset, read.len_utf8()));
+        }
+        origin.push(text.len());
+        Self { text: normal, origin }
+    }
+
+    /// The offset in the original text of the character at `pos` in the normalised one.
+    fn original(&self, pos: usize) -> usize {
+        self.origin[pos]
+    }
+}
+
+/// The rest of a message after its time, without the separators that joined them.
+fn trim_rest(rest: &str) -> String {
+    rest.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、' | ':' | '：' | '-' | '—'))
+        .trim_end()
+        .to_owned()
 }
 
 /// What the text said, before it is turned into an instant.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Spec {
-    duration: Option<Duration>,
+    span: Option<Span>,
     day: Option<Day>,
     period: Option<Period>,
     clock: Option<Clock>,
@@ -86,6 +146,15 @@ struct Clock {
     exact: bool,
 }
 
+/// A time from now: exactly this long, or whole days or calendar months on (`两个月后` is the same
+/// day two months on, clamped to the month's end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Exact(Duration),
+    Days(i64),
+    Months(u32),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Day {
     /// Days from today (negative: in the past).
@@ -96,6 +165,8 @@ enum Day {
     Date { year: Option<i32>, month: u32, day: u32 },
     /// A day of the month `months` from now (`下个月1号`).
     InMonth { months: u32, day: u32 },
+    /// Today's date this many calendar months on (`两个月后下午3点`), clamped to the month's end.
+    MonthsOn(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,16 +235,41 @@ impl Period {
 fn read_spec(cur: &mut Cursor<'_>) -> Result<Spec, TimeError> {
     cur.skip_spaces();
     let mut spec = Spec::default();
-    if let Some(duration) = duration(cur)? {
-        spec.duration = Some(duration);
-        return Ok(spec);
+    if let Some(span) = duration(cur)? {
+        // Days or months on, then a time of day: that day at that time (`3天后下午2点`).
+        let day = match span {
+            Span::Days(days) => Some(Day::Offset(days)),
+            Span::Months(months) => Some(Day::MonthsOn(months)),
+            Span::Exact(_) => None,
+        };
+        let mark = cur.pos;
+        let mut probe = cur.clone();
+        probe.skip_spaces();
+        let mut probe_period = None;
+        let time_follows = day.is_some()
+            && (period(&mut probe.clone()).is_some() || clock(&mut probe, &mut probe_period)?.is_some());
+        if !time_follows {
+            cur.pos = mark;
+            spec.span = Some(span);
+            return Ok(spec);
+        }
+        spec.day = day;
     }
     loop {
         cur.skip_spaces();
         let mark = cur.pos;
         // English glue between (or before) parts: "at 3pm", "tomorrow at 3pm", "monday, 9am".
-        if cur.eat_word("at") || cur.eat_word("on") || (spec != Spec::default() && cur.eat(",")) {
+        let at = cur.eat_word("at");
+        if at || cur.eat_word("on") || (spec != Spec::default() && cur.eat(",")) {
             cur.skip_spaces();
+        }
+        // "friday at 4": after `at` a bare hour is a clock time, read like `4点`.
+        if at
+            && spec.clock.is_none()
+            && let Some(clock) = bare_hour(cur)
+        {
+            spec.clock = Some(clock);
+            continue;
         }
         if spec.day.is_none()
             && let Some((day, period)) = day(cur)?
@@ -211,8 +307,15 @@ fn read_spec(cur: &mut Cursor<'_>) -> Result<Spec, TimeError> {
 
 fn resolve(spec: &Spec, now: DateTime<Tz>, default_hour: u32) -> Result<DateTime<Tz>, TimeError> {
     let tz = now.timezone();
-    if let Some(duration) = spec.duration {
-        return Ok(now + duration);
+    match spec.span {
+        Some(Span::Exact(duration)) => return Ok(now + duration),
+        Some(Span::Days(days)) => return Ok(now + Duration::days(days)),
+        Some(Span::Months(months)) => {
+            return now
+                .checked_add_months(Months::new(months))
+                .ok_or_else(|| TimeError::Invalid("too far away".into()));
+        }
+        None => {}
     }
     let today = now.date_naive();
     // The candidate times of day, earliest first.
@@ -321,6 +424,12 @@ fn resolve(spec: &Spec, now: DateTime<Tz>, default_hour: u32) -> Result<DateTime
             }
             Err(TimeError::Invalid(format!("{month}月{day}日 is not a date")))
         }
+        Some(Day::MonthsOn(months)) => {
+            let date = today
+                .checked_add_months(Months::new(months))
+                .ok_or_else(|| TimeError::Invalid("too far away".into()))?;
+            fixed(date)
+        }
         Some(Day::InMonth { months, day }) => {
             let first = today.with_day(1).expect("day 1 exists") + Months::new(months);
             let date = first
@@ -347,11 +456,31 @@ impl<'a> Cursor<'a> {
         &self.text[self.pos..]
     }
 
-    fn rest_trimmed(&self) -> String {
-        self.rest()
-            .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、' | ':' | '：' | '-' | '—'))
-            .trim_end()
-            .to_owned()
+    /// Skips what joins a time to what follows it (spaces, commas, colons, dashes).
+    fn skip_glue(&mut self) {
+        let rest = self.rest();
+        let kept = rest.trim_start_matches(|c: char| {
+            c.is_whitespace() || matches!(c, ',' | '，' | '、' | ':' | '：' | '-' | '—')
+        });
+        self.pos += rest.len() - kept.len();
+    }
+
+    /// A decimal number in digits (`1.5`), or a whole number in digits or Chinese numerals.
+    fn decimal(&mut self) -> Option<f64> {
+        let start = self.pos;
+        let whole = self.number()?;
+        let mark = self.pos;
+        if self.eat(".") {
+            let fraction_start = self.pos;
+            if let Some(fraction) = self.digits() {
+                let places = i32::try_from(self.pos - fraction_start).unwrap_or(4);
+                if self.text[start..mark].bytes().all(|b| b.is_ascii_digit()) {
+                    return Some(f64::from(whole) + f64::from(fraction) / 10f64.powi(places));
+                }
+            }
+            self.pos = mark;
+        }
+        Some(f64::from(whole))
     }
 
     fn skip_spaces(&mut self) {
@@ -448,82 +577,169 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// `10分钟后`, `一个半小时后`, `3天后`, `in 2h`, `in 90 min`, `in half an hour`.
-fn duration(cur: &mut Cursor<'_>) -> Result<Option<Duration>, TimeError> {
-    let start = cur.pos;
-    if let Some(d) = english_duration(cur)? {
-        return Ok(Some(d));
-    }
-    cur.pos = start;
-    // Chinese: [N][个][半](小时|分钟|分|秒|秒钟|天|日|周|星期|礼拜|月)(后|以后|之后)
-    let amount = cur.number();
-    let _ = cur.eat("个");
-    let half = cur.eat("半");
-    if amount.is_none() && !half {
-        cur.pos = start;
-        return Ok(None);
-    }
-    let unit = cur.eat_any(&[
-        "小时", "钟头", "分钟", "分", "秒钟", "秒", "天", "日", "周", "星期", "礼拜", "月",
-    ]);
-    let Some(unit) = unit else {
-        cur.pos = start;
-        return Ok(None);
-    };
-    // "一个半小时" = 1.5 h; "半小时" = 0.5 h.
-    let n = f64::from(amount.unwrap_or(0)) + if half { 0.5 } else { 0.0 };
-    if cur.eat_any(&["以后", "之后", "后"]).is_none() {
-        cur.pos = start;
-        return Ok(None);
-    }
-    let seconds = match unit {
-        "秒" | "秒钟" => n,
-        "分钟" | "分" => n * 60.0,
-        "小时" | "钟头" => n * 3600.0,
-        "天" | "日" => n * 86_400.0,
-        "周" | "星期" | "礼拜" => n * 7.0 * 86_400.0,
-        _ => n * 30.0 * 86_400.0,
-    };
-    if seconds <= 0.0 {
-        return Err(TimeError::Invalid("a duration must be longer than nothing".into()));
-    }
-    Ok(Some(Duration::milliseconds((seconds * 1000.0) as i64)))
+/// How much of a unit a span has; months are kept apart (they are calendar months, not 30 days).
+#[derive(Default)]
+struct SpanParts {
+    seconds: f64,
+    whole_days: Option<i64>,
+    months: Option<u32>,
+    units: usize,
 }
 
-fn english_duration(cur: &mut Cursor<'_>) -> Result<Option<Duration>, TimeError> {
+impl SpanParts {
+    fn add(&mut self, amount: f64, unit_seconds: f64, days_per_unit: Option<i64>, months: bool) {
+        self.units += 1;
+        let whole = amount.fract() == 0.0;
+        if months && whole {
+            self.months = Some(amount as u32);
+        } else if months {
+            self.seconds += amount * 30.0 * 86_400.0;
+        } else {
+            self.seconds += amount * unit_seconds;
+            if let (Some(per), true) = (days_per_unit, whole) {
+                self.whole_days = Some(amount as i64 * per);
+            }
+        }
+    }
+
+    fn span(self) -> Result<Span, TimeError> {
+        match (self.units, self.months, self.whole_days) {
+            (1, Some(0), _) | (1, _, Some(0)) => {
+                Err(TimeError::Invalid("a duration must be longer than nothing".into()))
+            }
+            (1, Some(months), _) => Ok(Span::Months(months)),
+            (_, Some(_), _) => Err(TimeError::Invalid("months and other units together".into())),
+            (1, None, Some(days)) => Ok(Span::Days(days)),
+            _ if self.seconds <= 0.0 => Err(TimeError::Invalid("a duration must be longer than nothing".into())),
+            _ => Ok(Span::Exact(Duration::milliseconds((self.seconds * 1000.0).round() as i64))),
+        }
+    }
+}
+
+/// `10分钟后`, `一个半小时后`, `1.5小时后`, `两小时十五分钟后`, `一刻钟后`, `3天后`, `两个月后`,
+/// `in 2h`, `in 90 min`, `in two hours`, `in half an hour`, `in 2 months`.
+fn duration(cur: &mut Cursor<'_>) -> Result<Option<Span>, TimeError> {
+    let start = cur.pos;
+    if let Some(span) = english_duration(cur)? {
+        return Ok(Some(span));
+    }
+    cur.pos = start;
+    // Chinese: ([N][个][半] unit)+ (后|以后|之后)
+    let mut parts = SpanParts::default();
+    loop {
+        let mark = cur.pos;
+        let amount = cur.decimal();
+        let _ = cur.eat("个");
+        let half = cur.eat("半");
+        if amount.is_none() && !half {
+            cur.pos = mark;
+            break;
+        }
+        let Some(unit) = cur.eat_any(&[
+            "小时", "钟头", "分钟", "分", "秒钟", "秒", "天", "日", "周", "星期", "礼拜", "月", "刻钟", "刻",
+        ]) else {
+            cur.pos = mark;
+            break;
+        };
+        // "一个半小时" = 1.5 h; "半小时" = 0.5 h.
+        let n = amount.unwrap_or(0.0) + if half { 0.5 } else { 0.0 };
+        match unit {
+            "秒" | "秒钟" => parts.add(n, 1.0, None, false),
+            "分钟" | "分" => parts.add(n, 60.0, None, false),
+            "刻钟" | "刻" => parts.add(n, 900.0, None, false),
+            "小时" | "钟头" => parts.add(n, 3600.0, None, false),
+            "天" | "日" => parts.add(n, 86_400.0, Some(1), false),
+            "周" | "星期" | "礼拜" => parts.add(n, 7.0 * 86_400.0, Some(7), false),
+            _ => parts.add(n, 0.0, None, true),
+        }
+    }
+    if parts.units == 0 || cur.eat_any(&["以后", "之后", "后"]).is_none() {
+        cur.pos = start;
+        return Ok(None);
+    }
+    parts.span().map(Some)
+}
+
+/// English numbers as words, for durations (`in two hours`).
+const EN_NUMBERS: [(&str, u32); 24] = [
+    ("one", 1),
+    ("two", 2),
+    ("three", 3),
+    ("four", 4),
+    ("five", 5),
+    ("six", 6),
+    ("seven", 7),
+    ("eight", 8),
+    ("nine", 9),
+    ("ten", 10),
+    ("eleven", 11),
+    ("twelve", 12),
+    ("thirteen", 13),
+    ("fourteen", 14),
+    ("fifteen", 15),
+    ("sixteen", 16),
+    ("seventeen", 17),
+    ("eighteen", 18),
+    ("nineteen", 19),
+    ("twenty", 20),
+    ("thirty", 30),
+    ("forty", 40),
+    ("fifty", 50),
+    ("ninety", 90),
+];
+
+fn english_duration(cur: &mut Cursor<'_>) -> Result<Option<Span>, TimeError> {
     if !cur.eat_word("in") {
         return Ok(None);
     }
-    cur.skip_spaces();
-    let amount = if cur.eat_word("half") {
+    let mut parts = SpanParts::default();
+    loop {
         cur.skip_spaces();
-        let _ = cur.eat_word("an") || cur.eat_word("a");
-        0.5
-    } else if cur.eat_word("an") || cur.eat_word("a") {
-        1.0
-    } else {
-        match cur.digits() {
-            Some(n) => f64::from(n),
-            None => return Ok(None),
+        let mark = cur.pos;
+        let amount = if cur.eat_word("half") {
+            cur.skip_spaces();
+            let _ = cur.eat_word("an") || cur.eat_word("a");
+            0.5
+        } else if cur.eat_word("an") || cur.eat_word("a") {
+            1.0
+        } else if let Some((_, n)) = EN_NUMBERS.iter().find(|(word, _)| cur.eat_word(word)) {
+            f64::from(*n)
+        } else {
+            match cur.decimal().filter(|_| cur.text[mark..cur.pos].bytes().all(|b| b.is_ascii_digit() || b == b'.')) {
+                Some(n) => n,
+                None => {
+                    cur.pos = mark;
+                    break;
+                }
+            }
+        };
+        cur.skip_spaces();
+        let unit = cur.eat_any_word(&[
+            "seconds", "second", "secs", "sec", "s", "minutes", "minute", "mins", "min", "m", "hours", "hour", "hrs",
+            "hr", "h", "days", "day", "d", "weeks", "week", "wks", "wk", "w", "months", "month", "mos", "mo",
+        ]);
+        let Some(unit) = unit else {
+            cur.pos = mark;
+            break;
+        };
+        match unit {
+            u if u.starts_with("mo") => parts.add(amount, 0.0, None, true),
+            u if u.starts_with('s') => parts.add(amount, 1.0, None, false),
+            u if u.starts_with('m') => parts.add(amount, 60.0, None, false),
+            u if u.starts_with('h') => parts.add(amount, 3600.0, None, false),
+            u if u.starts_with('d') => parts.add(amount, 86_400.0, Some(1), false),
+            _ => parts.add(amount, 7.0 * 86_400.0, Some(7), false),
         }
-    };
-    cur.skip_spaces();
-    let unit = cur.eat_any_word(&[
-        "seconds", "second", "secs", "sec", "s", "minutes", "minute", "mins", "min", "m", "hours", "hour", "hrs", "hr",
-        "h", "days", "day", "d", "weeks", "week", "wks", "wk", "w",
-    ]);
-    let Some(unit) = unit else { return Ok(None) };
-    let seconds = match unit.chars().next() {
-        Some('s') => amount,
-        Some('m') => amount * 60.0,
-        Some('h') => amount * 3600.0,
-        Some('d') => amount * 86_400.0,
-        _ => amount * 7.0 * 86_400.0,
-    };
-    if seconds <= 0.0 {
-        return Err(TimeError::Invalid("a duration must be longer than nothing".into()));
+        let joined = cur.pos;
+        cur.skip_spaces();
+        if !cur.eat_word("and") && !cur.eat(",") {
+            cur.pos = joined;
+        }
     }
-    Ok(Some(Duration::milliseconds((seconds * 1000.0) as i64)))
+    if parts.units == 0 {
+        return Ok(None);
+    }
+    parts.span().map(Some)
 }
 
 const CN_WEEKDAYS: [(&str, Weekday); 9] = [
@@ -786,6 +1002,10 @@ fn numeric_date(cur: &mut Cursor<'_>) -> Result<Option<Day>, TimeError> {
                 if sep == '年' {
                     let _ = cur.eat_any(&["日", "号"]);
                 }
+                // ISO 8601: `2026-12-08T15:00` — the clock follows the `T`.
+                if sep == '-' && cur.rest().starts_with('T') && cur.rest()[1..].starts_with(|c: char| c.is_ascii_digit()) {
+                    cur.pos += 1;
+                }
                 return check_date(Some(first as i32), month, day).map(Some);
             }
             cur.pos = start;
@@ -861,6 +1081,11 @@ fn clock(cur: &mut Cursor<'_>, period: &mut Option<Period>) -> Result<Option<Clo
         let minute_start = cur.pos;
         if let Some(minute) = cur.digits().filter(|_| cur.pos - minute_start == 2) {
             check_clock(hour, minute)?;
+            // Seconds (`15:00:00`) are allowed and not kept: reminders are to the minute.
+            let seconds = cur.pos;
+            if !(cur.eat(":") && cur.digits().is_some() && cur.pos - seconds == 3) {
+                cur.pos = seconds;
+            }
             let (hour, marked) = am_pm(cur, period, hour)?;
             return Ok(Some(Clock {
                 hour,
@@ -909,6 +1134,25 @@ fn clock(cur: &mut Cursor<'_>, period: &mut Option<Period>) -> Result<Option<Clo
     }
     cur.pos = start;
     Ok(None)
+}
+
+/// A bare hour after `at` (`friday at 4`): read like `4点` (1–6 in the afternoon, 7–11 the next one
+/// still ahead), a whole number from 0 to 23 not followed by more digits or letters.
+fn bare_hour(cur: &mut Cursor<'_>) -> Option<Clock> {
+    let mark = cur.pos;
+    let hour = cur.digits().filter(|h| *h <= 23);
+    let boundary = cur.rest().chars().next().is_none_or(|c| !c.is_alphanumeric() && c != ':' && c != '.');
+    match hour {
+        Some(hour) if boundary => Some(Clock {
+            hour,
+            minute: 0,
+            exact: hour >= 13 || hour == 0,
+        }),
+        _ => {
+            cur.pos = mark;
+            None
+        }
+    }
 }
 
 /// An `am`/`pm` after a clock time: the hour as the part of the day will read it (12am is 0), and
@@ -994,6 +1238,67 @@ mod tests {
             proptest::prop_assert_eq!(chinese.at, now() + Duration::minutes(i64::from(n)));
             proptest::prop_assert_eq!(english.at, chinese.at);
             proptest::prop_assert_eq!(chinese.rest, "x");
+        }
+
+        /// A day, a part of the day and a clock time, in every order, in both languages: read
+        /// exactly as meant, or refused — never as another instant.
+        #[test]
+        fn day_part_and_clock_in_any_order_are_exact_or_refused(
+            day in 0usize..3,
+            part in 0usize..4,
+            hour in 1u32..=12,
+            half in proptest::bool::ANY,
+            order in 0usize..6,
+            english in proptest::bool::ANY,
+            spaced in proptest::bool::ANY,
+        ) {
+            // Now is Wednesday 2026-11-25 10:00.
+            const DAYS: [(&str, &str, u64); 3] = [("明天", "tomorrow", 1), ("周五", "friday", 2), ("下周一", "next monday", 5)];
+            // (Chinese, English, the part of the day)
+            const PARTS: [(&str, &str, Option<Period>); 4] = [
+                ("", "", None),
+                ("上午", "morning", Some(Period::Morning)),
+                ("下午", "afternoon", Some(Period::Afternoon)),
+                ("晚上", "evening", Some(Period::Evening)),
+            ];
+            let (zh_day, en_day, offset) = DAYS[day];
+            let (zh_part, en_part, period) = PARTS[part];
+            let minute = if half { 30 } else { 0 };
+            let clock = match (english, half) {
+                (false, false) => format!("{hour}点"),
+                (false, true) => format!("{hour}点半"),
+                (true, _) => format!("at {hour}:{minute:02}"),
+            };
+            let pieces: Vec<String> = if english {
+                vec![en_day.into(), en_part.into(), clock]
+            } else {
+                vec![zh_day.into(), zh_part.into(), clock]
+            };
+            const ORDERS: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+            let joiner = if spaced || english { " " } else { "" };
+            let text = ORDERS[order]
+                .iter()
+                .map(|&i| pieces[i].clone())
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(joiner);
+            let hour24 = match period {
+                Some(p) => p.hour24(hour),
+                None if hour <= 6 => Some(hour + 12),
+                None => Some(hour),
+            };
+            if let Ok(parsed) = parse(&text, now(), 9) {
+                let hour24 = hour24.expect("a part of the day that does not fit the hour is refused");
+                let date = now().date_naive() + Days::new(offset);
+                let expected = now()
+                    .timezone()
+                    .from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap())
+                    .unwrap()
+                    + Duration::hours(i64::from(hour24))
+                    + Duration::minutes(i64::from(minute));
+                proptest::prop_assert_eq!(parsed.at, expected, "{:?}", text);
+                proptest::prop_assert_eq!(parsed.rest, "", "{:?}", text);
+            }
         }
 
         #[test]
