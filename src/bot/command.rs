@@ -33,8 +33,16 @@ pub const VERBS: [(Verb, &[&str], &[&str]); 16] = [
     (Verb::Find, &["find", "search"], &["查", "查找", "搜索"]),
     (Verb::Use, &["use", "select"], &["选", "切换", "选择"]),
     (Verb::Info, &["info", "card"], &["客户", "详情"]),
-    (Verb::Note, &["note", "log"], &["记", "记录", "跟进", "记一下", "帮我记", "帮我记一下", "记下"]),
-    (Verb::Remind, &["remind", "reminder"], &["提醒", "提醒我", "帮我提醒", "提醒一下", "记得提醒我"]),
+    (
+        Verb::Note,
+        &["note", "log"],
+        &["记", "记录", "跟进", "记一下", "帮我记", "帮我记一下", "记下"],
+    ),
+    (
+        Verb::Remind,
+        &["remind", "reminder"],
+        &["提醒", "提醒我", "帮我提醒", "提醒一下", "记得提醒我"],
+    ),
     (Verb::Todo, &["todo", "todos"], &["待办"]),
     (Verb::Done, &["done", "finish"], &["完成"]),
     (Verb::Snooze, &["snooze", "postpone"], &["推迟", "延后"]),
@@ -221,16 +229,31 @@ mod tests {
             command("提醒我明天下午3点回电话"),
             (Verb::Remind, None, "明天下午3点回电话".into(), Lang::Zh)
         );
-        assert_eq!(command("帮我记 张总说下周签"), (Verb::Note, None, "张总说下周签".into(), Lang::Zh));
-        assert_eq!(command("记一下：张总说下周签"), (Verb::Note, None, "张总说下周签".into(), Lang::Zh));
-        assert_eq!(command("note: quoted 50k"), (Verb::Note, None, "quoted 50k".into(), Lang::En));
+        assert_eq!(
+            command("帮我记 张总说下周签"),
+            (Verb::Note, None, "张总说下周签".into(), Lang::Zh)
+        );
+        assert_eq!(
+            command("记一下：张总说下周签"),
+            (Verb::Note, None, "张总说下周签".into(), Lang::Zh)
+        );
+        assert_eq!(
+            command("note: quoted 50k"),
+            (Verb::Note, None, "quoted 50k".into(), Lang::En)
+        );
         assert_eq!(
             command("remind me in 1 minute to test push"),
             (Verb::Remind, None, "me in 1 minute to test push".into(), Lang::En)
         );
         // A word that merely starts like a command is still text.
-        assert_eq!(parse("记得给张总回电话").message, Message::Text("记得给张总回电话".into()));
-        assert_eq!(parse("提醒事项都做完了").message, Message::Text("提醒事项都做完了".into()));
+        assert_eq!(
+            parse("记得给张总回电话").message,
+            Message::Text("记得给张总回电话".into())
+        );
+        assert_eq!(
+            parse("提醒事项都做完了").message,
+            Message::Text("提醒事项都做完了".into())
+        );
     }
 
     #[test]

@@ -194,7 +194,11 @@ impl Ctx<'_> {
             Some((to, task)) if to.eq_ignore_ascii_case("to") => task.trim_start().to_owned(),
             _ => parsed.rest,
         };
-        let text = if rest.is_empty() { self.t("跟进", "follow up") } else { rest };
+        let text = if rest.is_empty() {
+            self.t("跟进", "follow up")
+        } else {
+            rest
+        };
         let due = parsed.at.timestamp_millis();
         reminders::create(
             self.db,

@@ -37,9 +37,9 @@ impl TimeError {
             Self::NotFound => "没看懂时间。可以这样写：明天下午3点、周五10点、3天后、12月1号、in 2h".into(),
             Self::Past => "这个时间已经过去了，请换一个将来的时间。".into(),
             Self::Invalid(what) => format!("时间不对：{what}"),
-            Self::Ambiguous(then) => format!(
-                "「{then}」也像是时间，我不确定你指哪个，没有保存。请把时间写在一起，例如：3天后下午2点 回电话"
-            ),
+            Self::Ambiguous(then) => {
+                format!("「{then}」也像是时间，我不确定你指哪个，没有保存。请把时间写在一起，例如：3天后下午2点 回电话")
+            }
         }
     }
 
@@ -246,8 +246,8 @@ fn read_spec(cur: &mut Cursor<'_>) -> Result<Spec, TimeError> {
         let mut probe = cur.clone();
         probe.skip_spaces();
         let mut probe_period = None;
-        let time_follows = day.is_some()
-            && (period(&mut probe.clone()).is_some() || clock(&mut probe, &mut probe_period)?.is_some());
+        let time_follows =
+            day.is_some() && (period(&mut probe.clone()).is_some() || clock(&mut probe, &mut probe_period)?.is_some());
         if !time_follows {
             cur.pos = mark;
             spec.span = Some(span);
@@ -459,9 +459,8 @@ impl<'a> Cursor<'a> {
     /// Skips what joins a time to what follows it (spaces, commas, colons, dashes).
     fn skip_glue(&mut self) {
         let rest = self.rest();
-        let kept = rest.trim_start_matches(|c: char| {
-            c.is_whitespace() || matches!(c, ',' | '，' | '、' | ':' | '：' | '-' | '—')
-        });
+        let kept = rest
+            .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、' | ':' | '：' | '-' | '—'));
         self.pos += rest.len() - kept.len();
     }
 
@@ -611,7 +610,9 @@ impl SpanParts {
             (_, Some(_), _) => Err(TimeError::Invalid("months and other units together".into())),
             (1, None, Some(days)) => Ok(Span::Days(days)),
             _ if self.seconds <= 0.0 => Err(TimeError::Invalid("a duration must be longer than nothing".into())),
-            _ => Ok(Span::Exact(Duration::milliseconds((self.seconds * 1000.0).round() as i64))),
+            _ => Ok(Span::Exact(Duration::milliseconds(
+                (self.seconds * 1000.0).round() as i64
+            ))),
         }
     }
 }
@@ -705,7 +706,10 @@ fn english_duration(cur: &mut Cursor<'_>) -> Result<Option<Span>, TimeError> {
         } else if let Some((_, n)) = EN_NUMBERS.iter().find(|(word, _)| cur.eat_word(word)) {
             f64::from(*n)
         } else {
-            match cur.decimal().filter(|_| cur.text[mark..cur.pos].bytes().all(|b| b.is_ascii_digit() || b == b'.')) {
+            match cur
+                .decimal()
+                .filter(|_| cur.text[mark..cur.pos].bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+            {
                 Some(n) => n,
                 None => {
                     cur.pos = mark;
@@ -1003,7 +1007,10 @@ fn numeric_date(cur: &mut Cursor<'_>) -> Result<Option<Day>, TimeError> {
                     let _ = cur.eat_any(&["日", "号"]);
                 }
                 // ISO 8601: `2026-12-08T15:00` — the clock follows the `T`.
-                if sep == '-' && cur.rest().starts_with('T') && cur.rest()[1..].starts_with(|c: char| c.is_ascii_digit()) {
+                if sep == '-'
+                    && cur.rest().starts_with('T')
+                    && cur.rest()[1..].starts_with(|c: char| c.is_ascii_digit())
+                {
                     cur.pos += 1;
                 }
                 return check_date(Some(first as i32), month, day).map(Some);
@@ -1141,7 +1148,11 @@ fn clock(cur: &mut Cursor<'_>, period: &mut Option<Period>) -> Result<Option<Clo
 fn bare_hour(cur: &mut Cursor<'_>) -> Option<Clock> {
     let mark = cur.pos;
     let hour = cur.digits().filter(|h| *h <= 23);
-    let boundary = cur.rest().chars().next().is_none_or(|c| !c.is_alphanumeric() && c != ':' && c != '.');
+    let boundary = cur
+        .rest()
+        .chars()
+        .next()
+        .is_none_or(|c| !c.is_alphanumeric() && c != ':' && c != '.');
     match hour {
         Some(hour) if boundary => Some(Clock {
             hour,

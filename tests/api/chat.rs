@@ -169,6 +169,38 @@ async fn reminders_on_customers_and_personal_ones() {
 }
 
 #[tokio::test]
+async fn reminders_asked_for_the_way_reps_ask_and_never_stored_wrong() {
+    let app = spawn().await;
+    let spoken = app.say("rep2", "提醒我 10分钟后 给刘洋回电话").await;
+    assert!(
+        spoken.starts_with("⏰ 提醒已设置：") && spoken.ends_with(" · 给刘洋回电话"),
+        "{spoken}"
+    );
+    let glued = app.say("rep2", "提醒我明天下午３点发报价").await;
+    assert!(glued.contains("15:00") && glued.ends_with(" · 发报价"), "{glued}");
+    let english = app.say("rep2", "remind me in 1 minute to test push").await;
+    assert!(
+        english.starts_with("⏰ Reminder set: ") && english.ends_with(" · test push"),
+        "{english}"
+    );
+    let texts: Vec<String> = reminders_of(&app, "rep2").await.into_iter().map(|r| r.text).collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    for text in ["给刘洋回电话", "发报价", "test push"] {
+        assert!(texts.iter().any(|t| t == text), "{text} in {texts:?}");
+    }
+    let note = app.say("rep2", "帮我记 @刘洋 说下周签").await;
+    assert!(note.starts_with("✅ 已记录跟进"), "{note}");
+
+    // Two times: nothing is stored, and the answer says why.
+    let two = app.say("rep2", "提醒 3小时后 下午2点 回电话").await;
+    assert!(
+        two.contains("「下午2点」也像是时间") && two.contains("没有保存"),
+        "{two}"
+    );
+    assert_eq!(reminders_of(&app, "rep2").await.len(), 3);
+}
+
+#[tokio::test]
 async fn todo_done_snooze_and_cancel_by_number() {
     let app = spawn().await;
     // One overdue reminder (set directly: a due time in the past cannot be chosen in chat).
