@@ -185,7 +185,7 @@ impl Ctx<'_> {
         let now = DateTime::<Utc>::from_timestamp_millis(self.now)
             .unwrap_or_default()
             .with_timezone(&self.tz());
-        let parsed = match time::parse(&rest, now, self.s.config.bot.default_hour) {
+        let parsed = match time::parse_anywhere(&rest, now, self.s.config.bot.default_hour) {
             Ok(parsed) => parsed,
             Err(e) => return Ok(if self.lang.en() { e.message_en() } else { e.message_zh() }),
         };

@@ -8,6 +8,7 @@
 //! message (a number) picks one.
 
 pub mod command;
+mod holidays;
 mod commands;
 pub mod replies;
 pub mod session;

@@ -16,6 +16,8 @@
 use chrono::{DateTime, Datelike, Days, Duration, Months, NaiveDate, NaiveTime, TimeZone, Weekday};
 use chrono_tz::Tz;
 
+use super::holidays::{self, Holiday};
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
     #[error("no time found at the start")]
@@ -28,6 +30,9 @@ pub enum TimeError {
     /// clear, so nothing is stored.
     #[error("two times: {0}")]
     Ambiguous(String),
+    /// A day said relative to another without saying how far (`圣诞节前`, `明天之后`).
+    #[error("not one day: {0}")]
+    Vague(String),
 }
 
 impl TimeError {
@@ -54,6 +59,9 @@ impl TimeError {
                 "“{then}” reads as a time too, so I am not sure which you mean; nothing was saved. \
                  Write the time in one piece, e.g. `tomorrow 3pm call back`."
             ),
+            Self::Vague(what) => {
+                format!("Which day is “{what}”? Nothing was saved. Give the date and time, e.g. `dec 24 10am`.")
+            }
         }
     }
 }
@@ -84,10 +92,53 @@ pub fn parse(text: &str, now: DateTime<Tz>, default_hour: u32) -> Result<Parsed,
         let then = &text[normal.original(leftover_start)..normal.original(after.pos)];
         return Err(TimeError::Ambiguous(then.trim().to_owned()));
     }
+    // "圣诞节前", "明天之后": a day relative to the one read, not that day.
+    if spec.span.is_none() {
+        let mut relation = cur.clone();
+        relation.skip_spaces();
+        let vague = relation.eat_any(&["之前", "以前", "前", "之后", "以后", "后"]).is_some()
+            || relation.eat_any_word(&["before", "after"]).is_some();
+        if vague {
+            let what = &text[..normal.original(relation.pos)];
+            return Err(TimeError::Vague(what.trim().to_owned()));
+        }
+    }
     Ok(Parsed {
         at,
         rest: trim_rest(&text[normal.original(cur.pos)..]),
     })
+}
+
+/// A time at the start of `text`, or — when none is there — one that ends it, as reps also write
+/// (`给王总回电话 明天下午3点`, `call back tomorrow 3pm`): then the text before it is the rest. A time
+/// in the middle of the text is not looked for.
+pub fn parse_anywhere(text: &str, now: DateTime<Tz>, default_hour: u32) -> Result<Parsed, TimeError> {
+    match parse(text, now, default_hour) {
+        Err(TimeError::NotFound) => {}
+        other => return other,
+    }
+    let mut previous: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        let before = previous.replace(c);
+        // Only where a word may start: after a space or punctuation, or between Chinese characters
+        // (never inside an English word: "what 4" holds no "at 4").
+        let boundary = before.is_some_and(|b| {
+            b.is_whitespace() || b.is_ascii_punctuation() || !b.is_ascii() || !c.is_ascii()
+        });
+        if !boundary || c.is_whitespace() {
+            continue;
+        }
+        if let Ok(found) = parse(&text[i..], now, default_hour)
+            && found.rest.is_empty()
+        {
+            let head = text[..i].trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、'));
+            return Ok(Parsed {
+                at: found.at,
+                rest: head.trim().to_owned(),
+            });
+        }
+    }
+    Err(TimeError::NotFound)
 }
 
 /// The text as the parser reads it: each character in its NFKC form where that is one character
@@ -167,6 +218,35 @@ enum Day {
     InMonth { months: u32, day: u32 },
     /// Today's date this many calendar months on (`两个月后下午3点`), clamped to the month's end.
     MonthsOn(u32),
+    /// A part of a month (`月底`, `下个月初`, `end of next month`): `months` ahead when said, else
+    /// this month's, or next month's when this month's is over.
+    MonthPart { months: Option<u32>, part: MonthPart },
+    /// A holiday's next date (`中秋`, `元旦`, `christmas`).
+    Holiday(Holiday),
+}
+
+/// Which day of a month a part of it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MonthPart {
+    /// 月初, start of the month: the 1st.
+    Start,
+    /// 中旬, mid-month: the 15th.
+    Middle,
+    /// 下旬: the 21st.
+    LateThird,
+    /// 月底, 月末, end of the month: the last day.
+    End,
+}
+
+impl MonthPart {
+    fn date(self, first_of_month: NaiveDate) -> NaiveDate {
+        match self {
+            Self::Start => first_of_month,
+            Self::Middle => first_of_month + Days::new(14),
+            Self::LateThird => first_of_month + Days::new(20),
+            Self::End => first_of_month + Months::new(1) - Days::new(1),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -424,6 +504,18 @@ fn resolve(spec: &Spec, now: DateTime<Tz>, default_hour: u32) -> Result<DateTime
             }
             Err(TimeError::Invalid(format!("{month}月{day}日 is not a date")))
         }
+        Some(Day::MonthPart { months, part }) => {
+            let first = today.with_day(1).expect("day 1 exists");
+            let date = match months {
+                Some(m) => part.date(first + Months::new(m)),
+                None => {
+                    let this = part.date(first);
+                    if this >= today { this } else { part.date(first + Months::new(1)) }
+                }
+            };
+            fixed(date)
+        }
+        Some(Day::Holiday(holiday)) => fixed(holidays::next(holiday, today).map_err(TimeError::Invalid)?),
         Some(Day::MonthsOn(months)) => {
             let date = today
                 .checked_add_months(Months::new(months))
@@ -887,19 +979,38 @@ fn day(cur: &mut Cursor<'_>) -> Result<Option<(Day, Option<Period>)>, TimeError>
         }
         cur.pos = start;
     }
-    // 下个月N号 / 下月N号 / 本月N号 / 这个月N号
-    if let Some(prefix) = cur.eat_any(&["下个月", "下月", "本月", "这个月", "下下个月"]) {
-        let months = match prefix {
-            "下下个月" => 2,
-            "下个月" | "下月" => 1,
-            _ => 0,
-        };
+    // 下个月N号 / 下月N号 / 本月N号 / 这个月N号, and the parts of a month: [下个月]月初 / 中旬 / 下旬 / 月底.
+    let prefix = cur.eat_any(&["下个月", "下月", "本月", "这个月", "下下个月"]);
+    let months = prefix.map(|p| match p {
+        "下下个月" => 2,
+        "下个月" | "下月" => 1,
+        _ => 0,
+    });
+    let part_words = ["月初", "初", "月中", "中旬", "下旬", "月底", "底", "月末", "末"];
+    if let Some(word) = cur.eat_any(&part_words) {
+        let bare = !word.starts_with('月') && !word.ends_with('旬');
+        if prefix.is_some() || !bare {
+            let part = match word {
+                "月初" | "初" => MonthPart::Start,
+                "月中" | "中旬" => MonthPart::Middle,
+                "下旬" => MonthPart::LateThird,
+                _ => MonthPart::End,
+            };
+            return Ok(Some((Day::MonthPart { months, part }, None)));
+        }
+    }
+    if let Some(months) = months {
         if let Some(d) = cur.number()
             && cur.eat_any(&["号", "日"]).is_some()
         {
             return Ok(Some((Day::InMonth { months, day: d }, None)));
         }
-        cur.pos = start;
+    }
+    cur.pos = start;
+    // Holidays: 元旦, 国庆, 春节, 中秋, …
+    if let Some(found) = holidays::CHINESE.iter().find(|(name, _)| cur.rest().starts_with(name)) {
+        cur.pos += found.0.len();
+        return Ok(Some((Day::Holiday(found.1), None)));
     }
     // Dates: [YYYY年]M月D(日|号), YYYY-MM-DD, YYYY/MM/DD, M/D.
     if let Some(date) = numeric_date(cur)? {
@@ -907,6 +1018,12 @@ fn day(cur: &mut Cursor<'_>) -> Result<Option<(Day, Option<Period>)>, TimeError>
     }
     cur.pos = start;
     // English.
+    if let Some(found) = holidays::ENGLISH.iter().find(|(name, _)| cur.eat_word(name)) {
+        return Ok(Some((Day::Holiday(found.1), None)));
+    }
+    if let Some(day) = english_month_part(cur) {
+        return Ok(Some((day, None)));
+    }
     if let Some(word) = cur.eat_any_word(&["today", "tonight", "tomorrow", "tmr", "tmrw", "yesterday"]) {
         return Ok(Some(match word {
             "today" => (Day::Offset(0), None),
@@ -966,6 +1083,44 @@ fn day(cur: &mut Cursor<'_>) -> Result<Option<(Day, Option<Period>)>, TimeError>
     Ok(None)
 }
 
+/// `end of (the) month`, `end of next month`, `start / beginning of (the / next) month`,
+/// `mid-month`, `middle of (the / next) month`.
+fn english_month_part(cur: &mut Cursor<'_>) -> Option<Day> {
+    let start = cur.pos;
+    let part = if cur.eat_word("end") {
+        MonthPart::End
+    } else if cur.eat_word("start") || cur.eat_word("beginning") {
+        MonthPart::Start
+    } else if cur.eat_word("mid-month") || cur.eat_word("midmonth") {
+        return Some(Day::MonthPart {
+            months: None,
+            part: MonthPart::Middle,
+        });
+    } else if cur.eat_word("middle") || cur.eat_word("mid") {
+        MonthPart::Middle
+    } else {
+        return None;
+    };
+    cur.skip_spaces();
+    let _ = cur.eat_word("of");
+    cur.skip_spaces();
+    let months = if cur.eat_word("next") {
+        Some(1)
+    } else if cur.eat_word("this") {
+        Some(0)
+    } else {
+        let _ = cur.eat_word("the");
+        None
+    };
+    cur.skip_spaces();
+    if cur.eat_word("month") {
+        Some(Day::MonthPart { months, part })
+    } else {
+        cur.pos = start;
+        None
+    }
+}
+
 /// ", 2027" after an English date.
 fn year_suffix(cur: &mut Cursor<'_>) -> Option<i32> {
     let mark = cur.pos;
@@ -1018,9 +1173,11 @@ fn numeric_date(cur: &mut Cursor<'_>) -> Result<Option<Day>, TimeError> {
             cur.pos = start;
             return Ok(None);
         }
-        // M/D (a time like 9:30 is not a date)
-        if cur.eat("/")
+        // M/D (a time like 9:30 is not a date), and M.D as reps type it (`12.8 下午2点`).
+        let dotted = cur.rest().starts_with('.');
+        if (cur.eat("/") || cur.eat("."))
             && let Some(day) = cur.digits()
+            && !(dotted && cur.rest().starts_with(|c: char| c.is_ascii_digit() || c == '.'))
         {
             return check_date(None, first, day).map(Some);
         }
@@ -1232,6 +1389,20 @@ mod tests {
             cases.len(),
             failures.join("\n")
         );
+    }
+
+    #[test]
+    fn a_time_may_end_the_text_instead() {
+        let p = parse_anywhere("给王总回电话 明天下午3点", now(), 9).unwrap();
+        assert_eq!((rfc3339(&p.at).as_str(), p.rest.as_str()), ("2026-11-26T15:00:00+08:00", "给王总回电话"));
+        let p = parse_anywhere("给王总回电话明天下午3点", now(), 9).unwrap();
+        assert_eq!(p.rest, "给王总回电话");
+        let p = parse_anywhere("call back tomorrow 3pm", now(), 9).unwrap();
+        assert_eq!((rfc3339(&p.at).as_str(), p.rest.as_str()), ("2026-11-26T15:00:00+08:00", "call back"));
+        // Not inside a word, not in the middle, and a time at the start still comes first.
+        assert_eq!(parse_anywhere("call what 4", now(), 9).unwrap_err(), TimeError::NotFound);
+        assert_eq!(parse_anywhere("给王总 明天 回电话", now(), 9).unwrap_err(), TimeError::NotFound);
+        assert_eq!(parse_anywhere("明天 回电话", now(), 9).unwrap().rest, "回电话");
     }
 
     #[test]
