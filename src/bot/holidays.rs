@@ -58,24 +58,41 @@ pub const ENGLISH: [(&str, Holiday); 11] = [
     ("mid-autumn festival", Holiday::MidAutumn),
 ];
 
+/// One year's lunar holidays, as (month, day).
+struct LunarYear {
+    year: i32,
+    spring: (u32, u32),
+    dragon_boat: (u32, u32),
+    mid_autumn: (u32, u32),
+}
+
+const fn lunar_year(year: i32, spring: (u32, u32), dragon_boat: (u32, u32), mid_autumn: (u32, u32)) -> LunarYear {
+    LunarYear {
+        year,
+        spring,
+        dragon_boat,
+        mid_autumn,
+    }
+}
+
 /// The official dates of the Spring Festival, the Dragon Boat Festival and the Mid-Autumn
-/// Festival (month, day), by year.
-const LUNAR: [(i32, (u32, u32), (u32, u32), (u32, u32)); 6] = [
-    (2025, (1, 29), (5, 31), (10, 6)),
-    (2026, (2, 17), (6, 19), (9, 25)),
-    (2027, (2, 6), (6, 9), (9, 15)),
-    (2028, (1, 26), (5, 28), (10, 3)),
-    (2029, (2, 13), (6, 16), (9, 22)),
-    (2030, (2, 3), (6, 5), (9, 12)),
+/// Festival, by year.
+const LUNAR: [LunarYear; 6] = [
+    lunar_year(2025, (1, 29), (5, 31), (10, 6)),
+    lunar_year(2026, (2, 17), (6, 19), (9, 25)),
+    lunar_year(2027, (2, 6), (6, 9), (9, 15)),
+    lunar_year(2028, (1, 26), (5, 28), (10, 3)),
+    lunar_year(2029, (2, 13), (6, 16), (9, 22)),
+    lunar_year(2030, (2, 3), (6, 5), (9, 12)),
 ];
 
 /// The holiday's date in `year`, if known.
 pub fn date_in(holiday: Holiday, year: i32) -> Option<NaiveDate> {
     let fixed = |month, day| NaiveDate::from_ymd_opt(year, month, day);
-    let lunar = |pick: fn(&(i32, (u32, u32), (u32, u32), (u32, u32))) -> (u32, u32)| {
+    let lunar = |pick: fn(&LunarYear) -> (u32, u32)| {
         LUNAR
             .iter()
-            .find(|row| row.0 == year)
+            .find(|row| row.year == year)
             .and_then(|row| fixed(pick(row).0, pick(row).1))
     };
     match holiday {
@@ -86,11 +103,11 @@ pub fn date_in(holiday: Holiday, year: i32) -> Option<NaiveDate> {
         Holiday::Christmas => fixed(12, 25),
         // 除夕 falls in the year before the Spring Festival's at the latest on 12-31: look it up
         // by the festival of the next year when this year's is already over.
-        Holiday::SpringEve => lunar(|r| r.1).and_then(|d| d.checked_sub_days(Days::new(1))),
-        Holiday::Spring => lunar(|r| r.1),
-        Holiday::Lantern => lunar(|r| r.1).and_then(|d| d.checked_add_days(Days::new(14))),
-        Holiday::DragonBoat => lunar(|r| r.2),
-        Holiday::MidAutumn => lunar(|r| r.3),
+        Holiday::SpringEve => lunar(|r| r.spring).and_then(|d| d.checked_sub_days(Days::new(1))),
+        Holiday::Spring => lunar(|r| r.spring),
+        Holiday::Lantern => lunar(|r| r.spring).and_then(|d| d.checked_add_days(Days::new(14))),
+        Holiday::DragonBoat => lunar(|r| r.dragon_boat),
+        Holiday::MidAutumn => lunar(|r| r.mid_autumn),
     }
 }
 
@@ -103,7 +120,7 @@ pub fn next(holiday: Holiday, today: NaiveDate) -> Result<NaiveDate, String> {
             return Ok(date);
         }
     }
-    let last = LUNAR[LUNAR.len() - 1].0;
+    let last = LUNAR[LUNAR.len() - 1].year;
     Err(format!("the lunar holidays are known up to {last}"))
 }
 
@@ -129,7 +146,7 @@ mod tests {
     fn the_table_reaches_next_year() {
         let year = chrono::Utc::now().year();
         assert!(
-            LUNAR.iter().any(|row| row.0 == year + 1),
+            LUNAR.iter().any(|row| row.year == year + 1),
             "add the official 春节 / 端午 / 中秋 dates of {} to LUNAR",
             year + 1
         );

@@ -8,8 +8,8 @@
 //! message (a number) picks one.
 
 pub mod command;
-mod holidays;
 mod commands;
+mod holidays;
 pub mod replies;
 pub mod session;
 pub mod time;

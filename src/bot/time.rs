@@ -45,6 +45,7 @@ impl TimeError {
             Self::Ambiguous(then) => {
                 format!("「{then}」也像是时间，我不确定你指哪个，没有保存。请把时间写在一起，例如：3天后下午2点 回电话")
             }
+            Self::Vague(what) => format!("「{what}」是哪一天？没有保存。请写具体的日期和时间，例如：12月24日 上午10点"),
         }
     }
 
@@ -96,7 +97,9 @@ pub fn parse(text: &str, now: DateTime<Tz>, default_hour: u32) -> Result<Parsed,
     if spec.span.is_none() {
         let mut relation = cur.clone();
         relation.skip_spaces();
-        let vague = relation.eat_any(&["之前", "以前", "前", "之后", "以后", "后"]).is_some()
+        let vague = relation
+            .eat_any(&["之前", "以前", "前", "之后", "以后", "后"])
+            .is_some()
             || relation.eat_any_word(&["before", "after"]).is_some();
         if vague {
             let what = &text[..normal.original(relation.pos)];
@@ -122,9 +125,8 @@ pub fn parse_anywhere(text: &str, now: DateTime<Tz>, default_hour: u32) -> Resul
         let before = previous.replace(c);
         // Only where a word may start: after a space or punctuation, or between Chinese characters
         // (never inside an English word: "what 4" holds no "at 4").
-        let boundary = before.is_some_and(|b| {
-            b.is_whitespace() || b.is_ascii_punctuation() || !b.is_ascii() || !c.is_ascii()
-        });
+        let boundary =
+            before.is_some_and(|b| b.is_whitespace() || b.is_ascii_punctuation() || !b.is_ascii() || !c.is_ascii());
         if !boundary || c.is_whitespace() {
             continue;
         }
@@ -510,7 +512,11 @@ fn resolve(spec: &Spec, now: DateTime<Tz>, default_hour: u32) -> Result<DateTime
                 Some(m) => part.date(first + Months::new(m)),
                 None => {
                     let this = part.date(first);
-                    if this >= today { this } else { part.date(first + Months::new(1)) }
+                    if this >= today {
+                        this
+                    } else {
+                        part.date(first + Months::new(1))
+                    }
                 }
             };
             fixed(date)
@@ -999,12 +1005,11 @@ fn day(cur: &mut Cursor<'_>) -> Result<Option<(Day, Option<Period>)>, TimeError>
             return Ok(Some((Day::MonthPart { months, part }, None)));
         }
     }
-    if let Some(months) = months {
-        if let Some(d) = cur.number()
-            && cur.eat_any(&["号", "日"]).is_some()
-        {
-            return Ok(Some((Day::InMonth { months, day: d }, None)));
-        }
+    if let Some(months) = months
+        && let Some(d) = cur.number()
+        && cur.eat_any(&["号", "日"]).is_some()
+    {
+        return Ok(Some((Day::InMonth { months, day: d }, None)));
     }
     cur.pos = start;
     // Holidays: 元旦, 国庆, 春节, 中秋, …
@@ -1394,14 +1399,26 @@ mod tests {
     #[test]
     fn a_time_may_end_the_text_instead() {
         let p = parse_anywhere("给王总回电话 明天下午3点", now(), 9).unwrap();
-        assert_eq!((rfc3339(&p.at).as_str(), p.rest.as_str()), ("2026-11-26T15:00:00+08:00", "给王总回电话"));
+        assert_eq!(
+            (rfc3339(&p.at).as_str(), p.rest.as_str()),
+            ("2026-11-26T15:00:00+08:00", "给王总回电话")
+        );
         let p = parse_anywhere("给王总回电话明天下午3点", now(), 9).unwrap();
         assert_eq!(p.rest, "给王总回电话");
         let p = parse_anywhere("call back tomorrow 3pm", now(), 9).unwrap();
-        assert_eq!((rfc3339(&p.at).as_str(), p.rest.as_str()), ("2026-11-26T15:00:00+08:00", "call back"));
+        assert_eq!(
+            (rfc3339(&p.at).as_str(), p.rest.as_str()),
+            ("2026-11-26T15:00:00+08:00", "call back")
+        );
         // Not inside a word, not in the middle, and a time at the start still comes first.
-        assert_eq!(parse_anywhere("call what 4", now(), 9).unwrap_err(), TimeError::NotFound);
-        assert_eq!(parse_anywhere("给王总 明天 回电话", now(), 9).unwrap_err(), TimeError::NotFound);
+        assert_eq!(
+            parse_anywhere("call what 4", now(), 9).unwrap_err(),
+            TimeError::NotFound
+        );
+        assert_eq!(
+            parse_anywhere("给王总 明天 回电话", now(), 9).unwrap_err(),
+            TimeError::NotFound
+        );
         assert_eq!(parse_anywhere("明天 回电话", now(), 9).unwrap().rest, "回电话");
     }
 
