@@ -157,10 +157,15 @@ impl Normalized {
         let mut normal = String::with_capacity(text.len());
         let mut origin = Vec::with_capacity(text.len() + 1);
         for (offset, c) in text.char_indices() {
-            let mut forms = std::iter::once(c).nfkc();
-            let read = match (forms.next(), forms.next()) {
-                (Some(one), None) => one,
-                _ => c,
+            // ASCII and the common CJK ideographs are their own NFKC forms: skip the lookup.
+            let read = if c.is_ascii() || ('\u{4E00}'..='\u{9FFF}').contains(&c) {
+                c
+            } else {
+                let mut forms = std::iter::once(c).nfkc();
+                match (forms.next(), forms.next()) {
+                    (Some(one), None) => one,
+                    _ => c,
+                }
             };
             normal.push(read);
             origin.extend(std::iter::repeat_n(offset, read.len_utf8()));
