@@ -219,6 +219,54 @@ impl Ctx<'_> {
         ))
     }
 
+    /// The answer `2` to the offer on free text that names a time: the text as a note, and a
+    /// reminder for the task at that time.
+    pub(super) async fn note_and_remind(
+        &mut self,
+        customer_id: i64,
+        text: &str,
+        due_at: i64,
+        task: &str,
+    ) -> Result<String, DbErr> {
+        let me = vec![self.me.to_owned()];
+        let Some(c) = customer::Entity::find_by_id(customer_id).one(self.db).await? else {
+            return Ok(self.t("这位客户已经不在了。", "That customer is gone."));
+        };
+        if !crate::crm::customers::accessible(self.db, &c, &me).await? {
+            return Ok(self.t(
+                "你已不再跟进这位客户，没有保存。",
+                "You no longer follow this customer; nothing was saved.",
+            ));
+        }
+        if due_at <= self.now {
+            return Ok(self.t(
+                "提醒的时间已经过去了，没有保存。请重新发送。",
+                "The reminder's time has passed; nothing was saved. Please send it again.",
+            ));
+        }
+        followups::add(self.db, c.id, self.me, text, self.now).await?;
+        reminders::create(
+            self.db,
+            self.me,
+            &self.actor(),
+            Some(c.id),
+            task,
+            due_at,
+            "manual",
+            self.now,
+        )
+        .await?;
+        let name = replies::customer_name(&c);
+        let when = replies::when(due_at, self.tz(), self.lang);
+        Ok(self.t(
+            &format!("✅ 已记录跟进 · {name}\n⏰ 提醒已设置：{when} · {} · {task}", c.name),
+            &format!(
+                "✅ Follow-up saved · {name}\n⏰ Reminder set: {when} · {} · {task}",
+                c.name
+            ),
+        ))
+    }
+
     async fn todo(&mut self) -> Result<String, DbErr> {
         let until = self.now + TODO_DAYS * 86_400_000;
         let open = reminders::open_for(self.db, self.me, until).await?;

@@ -18,6 +18,7 @@ pub mod time_cases;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait};
 
 use self::command::{Lang, Message, Verb};
@@ -334,6 +335,15 @@ impl Ctx<'_> {
             Some(Pending::SaveNote { customer_id, text }) if n == 1 => {
                 self.command(Verb::Note, Some(Target::Id(customer_id)), text).await
             }
+            Some(Pending::SaveNoteOrRemind { customer_id, text, .. }) if n == 1 => {
+                self.command(Verb::Note, Some(Target::Id(customer_id)), text).await
+            }
+            Some(Pending::SaveNoteOrRemind {
+                customer_id,
+                text,
+                due_at,
+                task,
+            }) if n == 2 => self.note_and_remind(customer_id, &text, due_at, &task).await,
             _ => match self.session.list.clone() {
                 Some(List::Customers(_)) => {
                     self.command(Verb::Use, Some(Target::Query(n.to_string())), String::new())
@@ -348,14 +358,57 @@ impl Ctx<'_> {
         }
     }
 
-    /// Text that is no command: a hint, and when a customer is current an offer to save it as a note.
+    /// Text that is no command: a hint, and with a current customer (or one of mine named at its
+    /// start) an offer to save it as a note — and, when it names a time, to set a reminder then.
     async fn text(&mut self, text: String) -> Result<String, DbErr> {
         let me = vec![self.me.to_owned()];
+        let mut customer = None;
         if let Some(id) = self.session.current
             && let Some(c) = customer::Entity::find_by_id(id).one(self.db).await?
             && customers::accessible(self.db, &c, &me).await?
         {
+            customer = Some(c);
+        }
+        if customer.is_none() {
+            let names = customers::own_names(self.db, self.me).await?;
+            let named: Vec<i64> = names
+                .iter()
+                .filter(|(_, n)| text.starts_with(n.as_str()))
+                .map(|(id, _)| *id)
+                .collect();
+            if let [id] = named[..] {
+                customer = customer::Entity::find_by_id(id).one(self.db).await?;
+            }
+        }
+        if let Some(c) = customer {
             let name = replies::customer_name(&c);
+            let now = DateTime::<Utc>::from_timestamp_millis(self.now)
+                .unwrap_or_default()
+                .with_timezone(&self.tz());
+            if let Some((at, task)) = time::find(&text, now, self.s.config.bot.default_hour) {
+                let due_at = at.timestamp_millis();
+                let when = replies::when(due_at, self.tz(), self.lang);
+                let task = if task.is_empty() {
+                    self.t("跟进", "follow up")
+                } else {
+                    task
+                };
+                let answer = self.t(
+                    &format!(
+                        "没看懂这条消息。要记到 {name} 名下吗？\n1 记为跟进\n2 记为跟进，并在 {when} 提醒：{task}"
+                    ),
+                    &format!(
+                        "That is not a command. Save it on {name}?\n1 save it as a follow-up\n2 save it and remind me {when}: {task}"
+                    ),
+                );
+                self.session.pending = Some(Pending::SaveNoteOrRemind {
+                    customer_id: c.id,
+                    text,
+                    due_at,
+                    task,
+                });
+                return Ok(answer);
+            }
             self.session.pending = Some(Pending::SaveNote {
                 customer_id: c.id,
                 text,

@@ -38,6 +38,14 @@ pub enum Pending {
     },
     /// Text that was not a command, offered as a note on the current customer ("1" saves it).
     SaveNote { customer_id: i64, text: String },
+    /// Text that was not a command but names a time: "1" saves it as a note, "2" saves it and sets
+    /// a reminder at `due_at` (Unix ms) for `task`.
+    SaveNoteOrRemind {
+        customer_id: i64,
+        text: String,
+        due_at: i64,
+        task: String,
+    },
 }
 
 /// Loads and saves sessions. A cache failure never stops a command: the member starts with an

@@ -143,6 +143,32 @@ pub fn parse_anywhere(text: &str, now: DateTime<Tz>, default_hour: u32) -> Resul
     Err(TimeError::NotFound)
 }
 
+/// A time anywhere in `text` (the first one that reads as a future instant), with the text around
+/// it as the task: `客户说明天下午3点再打过来` → tomorrow 15:00, `客户说再打过来`. For offers on free
+/// text; commands read the time at the start or the end ([`parse_anywhere`]).
+pub fn find(text: &str, now: DateTime<Tz>, default_hour: u32) -> Option<(DateTime<Tz>, String)> {
+    let mut previous: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        let before = previous.replace(c);
+        let boundary =
+            before.is_none_or(|b| b.is_whitespace() || b.is_ascii_punctuation() || !b.is_ascii() || !c.is_ascii());
+        if !boundary || c.is_whitespace() {
+            continue;
+        }
+        if let Ok(found) = parse(&text[i..], now, default_hour) {
+            let head = text[..i].trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、'));
+            let task = match (head.trim(), found.rest.as_str()) {
+                ("", rest) => rest.to_owned(),
+                (head, "") => head.to_owned(),
+                (head, rest) if head.is_ascii() && rest.is_ascii() => format!("{head} {rest}"),
+                (head, rest) => format!("{head}{rest}"),
+            };
+            return Some((found.at, task));
+        }
+    }
+    None
+}
+
 /// The text as the parser reads it: each character in its NFKC form where that is one character
 /// (full-width digits, letters, colons and spaces become ASCII), with the original byte offset of
 /// every byte, so positions map back to what the rep wrote.
@@ -1425,6 +1451,19 @@ mod tests {
             TimeError::NotFound
         );
         assert_eq!(parse_anywhere("明天 回电话", now(), 9).unwrap().rest, "回电话");
+    }
+
+    #[test]
+    fn a_time_is_found_anywhere_in_free_text() {
+        let (at, task) = find("客户说明天下午3点再打过来", now(), 9).unwrap();
+        assert_eq!(
+            (rfc3339(&at).as_str(), task.as_str()),
+            ("2026-11-26T15:00:00+08:00", "客户说再打过来")
+        );
+        let (at, task) = find("he said call him tomorrow 3pm about the quote", now(), 9).unwrap();
+        assert_eq!(rfc3339(&at), "2026-11-26T15:00:00+08:00");
+        assert_eq!(task, "he said call him about the quote");
+        assert_eq!(find("客户说预算批了", now(), 9), None);
     }
 
     #[test]

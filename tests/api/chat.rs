@@ -410,6 +410,35 @@ async fn plain_text_offers_to_save_it_as_a_note() {
 }
 
 #[tokio::test]
+async fn free_text_that_names_a_time_offers_a_reminder_too() {
+    let app = spawn().await;
+    // A customer of mine named at the start; the time in the middle.
+    let offer = app.say("rep1", "张伟说周五上午10点再确认一下价格").await;
+    assert!(
+        offer.starts_with("没看懂这条消息。要记到 张伟(华为) 名下吗？\n1 记为跟进\n2 记为跟进，并在 "),
+        "{offer}"
+    );
+    assert!(offer.contains("10:00 提醒：张伟说再确认一下价格"), "{offer}");
+    let saved = app.say("rep1", "2").await;
+    assert!(
+        saved.starts_with("✅ 已记录跟进 · 张伟(华为)\n⏰ 提醒已设置："),
+        "{saved}"
+    );
+    assert_eq!(notes_on(&app, "wmC1").await, vec!["张伟说周五上午10点再确认一下价格"]);
+    let reminders = reminders_of(&app, "rep1").await;
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].text, "张伟说再确认一下价格");
+    assert_eq!(reminders[0].customer_id, Some(customer_id(&app, "wmC1").await));
+
+    // "1" keeps only the note.
+    app.say("rep1", "选 刘洋").await;
+    let offer = app.say("rep1", "customer will call back tomorrow 3pm").await;
+    assert!(offer.contains("\n2 save it and remind me "), "{offer}");
+    assert_eq!(app.say("rep1", "1").await, "✅ Follow-up saved · 刘洋");
+    assert_eq!(reminders_of(&app, "rep1").await.len(), 1);
+}
+
+#[tokio::test]
 async fn messages_from_outsiders_are_ignored() {
     let app = spawn().await;
     let inner = compose::text_message(CORP_ID, "stranger", "记 @张伟 hi", next_msg_id(), AGENT_ID, now_secs());
