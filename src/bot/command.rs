@@ -25,10 +25,12 @@ pub enum Verb {
     Tag,
     Undo,
     Summary,
+    TeamTodo,
+    Idle,
 }
 
 /// Every verb with its English and Chinese aliases (the first of each is the one shown).
-pub const VERBS: [(Verb, &[&str], &[&str]); 16] = [
+pub const VERBS: [(Verb, &[&str], &[&str]); 18] = [
     (Verb::Help, &["help", "?"], &["帮助", "？"]),
     (Verb::Find, &["find", "search"], &["查", "查找", "搜索"]),
     (Verb::Use, &["use", "select"], &["选", "切换", "选择"]),
@@ -53,7 +55,12 @@ pub const VERBS: [(Verb, &[&str], &[&str]); 16] = [
     (Verb::Tag, &["tag"], &["标签"]),
     (Verb::Undo, &["undo"], &["撤销"]),
     (Verb::Summary, &["summary", "report"], &["日报", "汇总"]),
+    (Verb::TeamTodo, &["teamtodo", "team-todo"], &["团队待办"]),
+    (Verb::Idle, &["idle", "who-is-idle"], &["谁没跟进", "谁没有跟进"]),
 ];
+
+/// Commands of several English words, read as one (`team todo` is `teamtodo`).
+const PHRASES: [(&str, &str); 2] = [("team todo", "teamtodo"), ("who is idle", "idle")];
 
 impl Verb {
     /// The alias shown in answers and help, in `lang`.
@@ -113,7 +120,14 @@ pub fn parse(text: &str) -> Parsed {
         .or_else(|| trimmed.strip_prefix('／'))
         .unwrap_or(trimmed)
         .trim_start();
-    let (word, rest) = split_word(body);
+    let lower = body.to_lowercase();
+    let phrase = PHRASES
+        .iter()
+        .find(|(p, _)| lower.starts_with(p) && body[p.len()..].chars().next().is_none_or(char::is_whitespace));
+    let (word, rest) = match phrase {
+        Some((p, word)) => (*word, body[p.len()..].trim_start()),
+        None => split_word(body),
+    };
     // A Chinese alias may be written together with what follows: "完成2", "记@张伟 已报价".
     let found = match Verb::lookup(word) {
         Some((verb, lang)) => Some((verb, lang, rest)),

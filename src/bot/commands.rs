@@ -45,6 +45,8 @@ impl Ctx<'_> {
             Verb::Stage | Verb::Status | Verb::Rate | Verb::Tag => self.set_field(verb, target, args).await,
             Verb::Undo => self.undo().await,
             Verb::Summary => self.summary().await,
+            Verb::TeamTodo => self.team_todo().await,
+            Verb::Idle => self.idle().await,
         }
     }
 

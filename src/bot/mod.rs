@@ -12,6 +12,7 @@ mod commands;
 mod holidays;
 pub mod replies;
 pub mod session;
+mod team;
 pub mod time;
 pub mod time_cases;
 
@@ -361,6 +362,9 @@ impl Ctx<'_> {
     /// Text that is no command: a hint, and with a current customer (or one of mine named at its
     /// start) an offer to save it as a note — and, when it names a time, to set a reminder then.
     async fn text(&mut self, text: String) -> Result<String, DbErr> {
+        if let Some(answer) = self.member_day(&text).await? {
+            return Ok(answer);
+        }
         let me = vec![self.me.to_owned()];
         let mut customer = None;
         if let Some(id) = self.session.current

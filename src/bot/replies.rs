@@ -101,6 +101,8 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Tag => "标签 [@客户] <标签>（-标签 删除）",
         Verb::Undo => "撤销 — 撤回 10 分钟内的上一步",
         Verb::Summary => "日报 — 今天的数据（负责人看团队日报）",
+        Verb::TeamTodo => "团队待办 — 团队逾期的提醒（负责人）",
+        Verb::Idle => "谁没跟进 — 今天没记跟进的同事、快要变冷的客户（负责人）；「<成员名> 今天」看一个人的今天",
     };
     let en = match verb {
         Verb::Help => "help [command]",
@@ -119,6 +121,10 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Tag => "tag [@customer] <tag> (-tag removes)",
         Verb::Undo => "undo — take back the last step (10 minutes)",
         Verb::Summary => "summary — my figures for today (leaders: the team's)",
+        Verb::TeamTodo => "team todo — the team's overdue reminders (leaders)",
+        Verb::Idle => {
+            "who is idle — who logged no follow-up today, customers going cold (leaders); `<member> today` for one rep's day"
+        }
     };
     if lang.en() { en.into() } else { zh.into() }
 }

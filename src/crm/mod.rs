@@ -17,5 +17,6 @@ pub mod reminders;
 pub mod risk;
 pub mod search;
 pub mod stages;
+pub mod team;
 pub mod transfer;
 pub mod undo;

@@ -625,3 +625,41 @@ async fn a_receive_only_instance_stores_and_another_processes() {
     assert_eq!(sent.len(), 1, "answered once, through the message API");
     assert_eq!(sent[0].body.display_text(), "✅ 已记录跟进 · 张伟(华为)");
 }
+
+#[tokio::test]
+async fn a_leader_asks_about_the_team_in_chat() {
+    let app = spawn().await;
+    let now = wecom_scrm::db::now_ms();
+    let c1 = customer_id(&app, "wmC1").await;
+    remind(&app, "rep1", Some(c1), "回电话", now - 2 * 3_600_000).await;
+    remind(&app, "rep2", None, "交周报", now - 26 * 3_600_000).await;
+    remind(&app, "rep3", None, "别的部门的事", now - 3_600_000).await;
+    app.say("rep1", "记 @张伟 已报价，等审批").await;
+
+    assert!(
+        app.say("rep1", "团队待办").await.contains("部门负责人"),
+        "a rep leads no one"
+    );
+    let todo = app.say("lead1", "团队待办").await;
+    assert!(
+        todo.starts_with("⏰ 团队逾期提醒（2）\n1. 李四 · 逾期 26小时 · 交周报"),
+        "{todo}"
+    );
+    assert!(
+        todo.contains("2. 张三 · 逾期 2小时 · 张伟 · 回电话") && !todo.contains("别的部门"),
+        "{todo}"
+    );
+    let english = app.say("lead1", "team todo").await;
+    assert!(english.starts_with("⏰ The team's overdue reminders (2)"), "{english}");
+
+    let idle = app.say("lead1", "谁没跟进").await;
+    assert!(idle.contains("今天还没记跟进（1）：李四"), "{idle}");
+    let day = app.say("lead1", "张三 今天").await;
+    assert!(
+        day.starts_with("👤 张三 今天\n") && day.contains("记录跟进：1") && day.contains("已报价，等审批"),
+        "{day}"
+    );
+    // Someone else's team member is no question of theirs: plain text.
+    let other = app.say("lead2", "张三 今天").await;
+    assert!(other.starts_with("没看懂这条消息"), "{other}");
+}
