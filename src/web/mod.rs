@@ -71,6 +71,8 @@ fn templates() -> Environment<'static> {
 /// The routes under `/web`, to merge into the service's router.
 pub fn router(context: Arc<WebContext>) -> Router<AppState> {
     Router::new()
+        .route("/web", get(pages::home))
+        .route("/web/", get(pages::home))
         .route("/web/sidebar", get(pages::sidebar))
         .route("/web/customers/{external_userid}", get(pages::customer))
         .route("/web/oauth/callback", get(signin::callback))
@@ -84,6 +86,7 @@ pub fn router(context: Arc<WebContext>) -> Router<AppState> {
             "/web/api/customers/{external_userid}/reminders",
             post(api::add_reminder),
         )
+        .route("/web/{*rest}", get(pages::not_found))
         .layer(DefaultBodyLimit::max(WEB_BODY_LIMIT))
         .layer(Extension(context))
 }

@@ -53,6 +53,7 @@ pub enum Message {
     CodeUsed,
     OtherBrowser,
     NotFound,
+    NoSuchPage,
 }
 
 impl Message {
@@ -101,6 +102,8 @@ impl Message {
                 "Customer not found",
                 "The customer does not exist, or is not one you own, follow or manage.",
             ),
+            (Self::NoSuchPage, false) => ("没有这个页面", "地址可能写错了。"),
+            (Self::NoSuchPage, true) => ("No such page", "The address may be mistyped."),
         }
     }
 }
@@ -119,6 +122,30 @@ pub fn message_page(web: &WebContext, lang: Lang, status: StatusCode, message: M
             status => status.as_u16(),
             retry_url => web.base.as_ref().map(|base| format!("{base}/web/sidebar")),
         },
+    )
+}
+
+/// `GET /web`: the sidebar, where every visit starts.
+pub async fn home(State(state): State<AppState>) -> Response {
+    let base = state.config.web.base().unwrap_or_default();
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("{base}/web/sidebar"))],
+    )
+        .into_response()
+}
+
+/// Any other page under `/web`: a page that says so, in the browser's language.
+pub async fn not_found(
+    axum::Extension(web): axum::Extension<std::sync::Arc<WebContext>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    message_page(
+        &web,
+        super::user::lang_of(&parts),
+        StatusCode::NOT_FOUND,
+        Message::NoSuchPage,
     )
 }
 

@@ -211,6 +211,17 @@ async fn wecom_down_during_sign_in_is_a_page_that_says_so() {
 }
 
 #[tokio::test]
+async fn the_web_root_leads_to_the_sidebar_and_unknown_pages_say_so() {
+    let app = spawn_web(|_| {}).await;
+    let root = Browser::new().get(&app.url("/web")).await;
+    assert_eq!(root.status(), StatusCode::SEE_OTHER);
+    assert_eq!(root.headers()["location"].to_str().unwrap(), app.url("/web/sidebar"));
+    let missing = Browser::new().get(&app.url("/web/nothing/here")).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.text().await.unwrap().contains("没有这个页面"));
+}
+
+#[tokio::test]
 async fn pages_say_so_when_the_public_url_is_not_set() {
     let app = crate::helpers::spawn_imported(|_| {}).await;
     let page = Browser::new().get(&app.url("/web/sidebar")).await;
