@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{DbErr, EntityTrait};
 
-use super::command::{Lang, VERBS, Verb};
+use super::command::{VERBS, Verb};
 use super::session::List;
 use super::{Ctx, Resolved, Target, replies, time};
 use crate::crm::audit::Actor;
@@ -592,16 +592,7 @@ impl Ctx<'_> {
                     (_, Some(v)) => v,
                     (_, None) => self.t("未设置", "none"),
                 };
-                let what = match (field, self.lang) {
-                    (Field::Stage, Lang::Zh) => "阶段",
-                    (Field::Status, Lang::Zh) => "状态",
-                    (Field::Rating, Lang::Zh) => "评级",
-                    (Field::Tags, Lang::Zh) => "标签",
-                    (Field::Stage, Lang::En) => "stage",
-                    (Field::Status, Lang::En) => "status",
-                    (Field::Rating, Lang::En) => "rating",
-                    (Field::Tags, Lang::En) => "tags",
-                };
+                let what = field.label(self.lang.en());
                 self.t(
                     &format!("↩️ 已撤销修改：{what}恢复为「{restored}」"),
                     &format!("↩️ Undone: {what} back to “{restored}”"),

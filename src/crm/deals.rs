@@ -90,6 +90,20 @@ pub enum Field {
 }
 
 impl Field {
+    /// How people name the field: `阶段` / `stage`.
+    pub fn label(self, english: bool) -> &'static str {
+        match (self, english) {
+            (Self::Stage, false) => "阶段",
+            (Self::Status, false) => "状态",
+            (Self::Rating, false) => "评级",
+            (Self::Tags, false) => "标签",
+            (Self::Stage, true) => "stage",
+            (Self::Status, true) => "status",
+            (Self::Rating, true) => "rating",
+            (Self::Tags, true) => "tags",
+        }
+    }
+
     pub fn action(self) -> &'static str {
         match self {
             Self::Stage => "customer.stage",

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
@@ -30,12 +30,13 @@ use crate::wecom::jssdk;
 type Body<T> = JsonBody<T, WEB_BODY_LIMIT>;
 
 fn rfc3339(ms: i64, tz: Tz) -> String {
-    tz.from_utc_datetime(
-        &DateTime::<Utc>::from_timestamp_millis(ms)
-            .unwrap_or_default()
-            .naive_utc(),
+    time::rfc3339(
+        &tz.from_utc_datetime(
+            &DateTime::<Utc>::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .naive_utc(),
+        ),
     )
-    .to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 fn say(lang: Lang, zh: String, en: String) -> String {
@@ -558,19 +559,7 @@ pub async fn update(
     let message = if changed.is_empty() {
         say(lang, format!("没有变化 · {name}"), format!("Nothing changed · {name}"))
     } else {
-        let what: Vec<&str> = changed
-            .iter()
-            .map(|f| match (f, lang) {
-                (Field::Stage, Lang::Zh) => "阶段",
-                (Field::Status, Lang::Zh) => "状态",
-                (Field::Rating, Lang::Zh) => "评级",
-                (Field::Tags, Lang::Zh) => "标签",
-                (Field::Stage, Lang::En) => "stage",
-                (Field::Status, Lang::En) => "status",
-                (Field::Rating, Lang::En) => "rating",
-                (Field::Tags, Lang::En) => "tags",
-            })
-            .collect();
+        let what: Vec<&str> = changed.iter().map(|f| f.label(lang.en())).collect();
         say(
             lang,
             format!("✅ 已更新{} · {name}", what.join("、")),
