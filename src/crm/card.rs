@@ -154,21 +154,10 @@ pub async fn recent_customers(
     userid: &str,
     limit: u64,
 ) -> Result<Vec<customer::Model>, DbErr> {
-    use sea_orm::sea_query::{NullOrdering, Order, Query};
-    use sea_orm::{Condition, QuerySelect};
+    use sea_orm::QuerySelect;
+    use sea_orm::sea_query::{NullOrdering, Order};
     customer::Entity::find()
-        .filter(
-            Condition::any().add(customer::Column::OwnerUserid.eq(userid)).add(
-                customer::Column::Id.in_subquery(
-                    Query::select()
-                        .column(follower::Column::CustomerId)
-                        .from(follower::Entity)
-                        .and_where(follower::Column::Userid.eq(userid))
-                        .and_where(follower::Column::RemovedAt.is_null())
-                        .to_owned(),
-                ),
-            ),
-        )
+        .filter(customers::owned_or_followed_by(userid))
         .order_by_with_nulls(customer::Column::LastFollowUpAt, Order::Desc, NullOrdering::Last)
         .order_by_desc(customer::Column::Id)
         .limit(limit)

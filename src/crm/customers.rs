@@ -511,23 +511,28 @@ pub async fn accessible(
         .is_some())
 }
 
+/// The customers `userid` owns or follows now, as a filter.
+pub fn owned_or_followed_by(userid: &str) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(customer::Column::OwnerUserid.eq(userid))
+        .add(
+            customer::Column::Id.in_subquery(
+                Query::select()
+                    .column(follower::Column::CustomerId)
+                    .from(follower::Entity)
+                    .and_where(follower::Column::Userid.eq(userid))
+                    .and_where(follower::Column::RemovedAt.is_null())
+                    .to_owned(),
+            ),
+        )
+}
+
 /// The customers a member owns or follows now, with their names (for recognising a name at the
 /// start of a message).
 pub async fn own_names(db: &impl ConnectionTrait, userid: &str) -> Result<Vec<(i64, String)>, DbErr> {
-    use sea_orm::{Condition, QuerySelect};
+    use sea_orm::QuerySelect;
     customer::Entity::find()
-        .filter(
-            Condition::any().add(customer::Column::OwnerUserid.eq(userid)).add(
-                customer::Column::Id.in_subquery(
-                    Query::select()
-                        .column(follower::Column::CustomerId)
-                        .from(follower::Entity)
-                        .and_where(follower::Column::Userid.eq(userid))
-                        .and_where(follower::Column::RemovedAt.is_null())
-                        .to_owned(),
-                ),
-            ),
-        )
+        .filter(owned_or_followed_by(userid))
         .filter(customer::Column::Name.ne(""))
         .select_only()
         .column(customer::Column::Id)
