@@ -12,6 +12,7 @@ mod m20261122_000005_summary;
 mod m20261202_000006_api_tokens;
 mod m20261202_000007_customer_import;
 mod m20261204_000008_delivery;
+mod m20261204_000009_card_actions;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_api_tokens::Migration),
             Box::new(m20261202_000007_customer_import::Migration),
             Box::new(m20261204_000008_delivery::Migration),
+            Box::new(m20261204_000009_card_actions::Migration),
         ]
     }
 }

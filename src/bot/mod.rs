@@ -7,6 +7,7 @@
 //! start of the text. Several candidates are never guessed between: they are listed, and the next
 //! message (a number) picks one.
 
+pub mod cards;
 pub mod command;
 mod commands;
 mod holidays;
@@ -32,6 +33,13 @@ use crate::services::Services;
 
 /// WeCom cuts text messages at 2048 bytes; stay below with room for an ellipsis.
 const MAX_REPLY_BYTES: usize = 2000;
+
+/// The language `userid` last chatted in: Chinese when unknown (or the cache is down). Pushes
+/// speak it.
+pub async fn language_of(services: &Services, userid: &str) -> command::Lang {
+    let idle = Duration::from_secs(services.config.bot.session_idle_secs.max(60));
+    Sessions::new(&services.cache, idle).load(userid).await.session.lang
+}
 
 pub struct Bot {
     services: Arc<Services>,
@@ -66,6 +74,20 @@ impl Bot {
     }
 
     /// Answers one message from `userid`, acting within `txn`.
+    /// A click on a card's button: the change it stands for, and the short text the card shows
+    /// instead of its buttons (in the member's chat language).
+    pub async fn click(
+        &self,
+        txn: &DatabaseTransaction,
+        userid: &str,
+        click: &crate::wecom::callback::CardClick,
+        now: i64,
+    ) -> Result<String, DbErr> {
+        let lang = self.sessions.load(userid).await.session.lang;
+        let s = &self.services;
+        cards::click(txn, userid, click, lang, s.tz(), s.config.bot.default_hour, now).await
+    }
+
     pub async fn answer(&self, txn: &DatabaseTransaction, userid: &str, text: &str, now: i64) -> Result<String, DbErr> {
         let loaded = self.sessions.load(userid).await;
         let mut session = loaded.session;

@@ -178,8 +178,14 @@ pub fn describe_delivery(fixture: &Fixture, delivery: &Delivery) -> String {
                 crate::wecom::api::types::MessageBody::Text { .. } => "text",
                 crate::wecom::api::types::MessageBody::Markdown { .. } => "markdown",
                 crate::wecom::api::types::MessageBody::Textcard { .. } => "card",
+                crate::wecom::api::types::MessageBody::TemplateCard { .. } => "buttons",
             };
-            (format!("📨 → {} [{kind}]", to.join(", ")), message.body.display_text())
+            let mut text = message.body.display_text();
+            if let crate::wecom::api::types::MessageBody::TemplateCard { template_card } = &message.body {
+                let keys: Vec<&str> = template_card.button_list.iter().map(|b| b.key.as_str()).collect();
+                text.push_str(&format!("\n(task {} · keys {})", template_card.task_id, keys.join(" ")));
+            }
+            (format!("📨 → {} [{kind}]", to.join(", ")), text)
         }
         Delivery::Welcome(welcome) => (
             format!("👋 welcome message to a new customer (code {})", welcome.welcome_code),

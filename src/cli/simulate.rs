@@ -109,6 +109,24 @@ pub enum SimulateKind {
         #[arg(long)]
         user: String,
     },
+    /// A member tapped a button of a card the service sent (template_card_event). Each run is a
+    /// new click (a fresh response code); `--times` repeats it as WeCom's retries do.
+    CardClick {
+        #[arg(long)]
+        from: String,
+        /// The card's task id (the demo's console shows it under each card).
+        #[arg(long)]
+        task: String,
+        /// The button's key, e.g. done:12, hour:12, tomorrow:12.
+        #[arg(long)]
+        key: String,
+        /// The reminder chosen in the card's drop-down list (its id), on a card listing several.
+        #[arg(long)]
+        option: Option<String>,
+        /// WeCom's ResponseCode (default: a fresh one).
+        #[arg(long)]
+        response_code: Option<String>,
+    },
     /// A member opened the app (enter_agent) or clicked a menu item (click).
     Event {
         #[arg(long)]
@@ -219,6 +237,25 @@ fn inner_xml(kind: &SimulateKind, corp_id: &str, agent_id: i64) -> String {
         SimulateKind::UserUpdated { user } => compose::contact_event(corp_id, "update_user", user, now),
         SimulateKind::UserDeleted { user } => compose::contact_event(corp_id, "delete_user", user, now),
         SimulateKind::Event { from, event, key } => compose::app_event(corp_id, from, event, key, agent_id, now),
+        SimulateKind::CardClick {
+            from,
+            task,
+            key,
+            option,
+            response_code,
+        } => {
+            let code = response_code
+                .clone()
+                .unwrap_or_else(|| format!("sim-{:016x}", rand::random::<u64>()));
+            let click = compose::CardClickEvent {
+                from_user: from,
+                task_id: task,
+                event_key: key,
+                response_code: &code,
+                selected: option.as_deref().map(|o| (crate::bot::cards::QUESTION, o)),
+            };
+            compose::card_click(corp_id, &click, agent_id, now)
+        }
     }
 }
 
@@ -243,6 +280,10 @@ pub async fn run(config: &Config, args: SimulateArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Failed(format!("{e} (is the service running at {url}?)")))?;
         println!("HTTP {}", answer.status);
         match answer.reply {
+            Some(reply) if crate::wecom::fake::update_button_text(&reply).is_some() => {
+                let text = crate::wecom::fake::update_button_text(&reply).unwrap_or_default();
+                println!("card: {text}");
+            }
             Some(reply) => {
                 let fields = parse_fields(&reply).ok();
                 let content = fields.as_ref().and_then(|f| f.get("Content")).unwrap_or(&reply);

@@ -329,6 +329,9 @@ pub struct JobsConfig {
     pub lease_secs: u64,
     /// Reminders due for one rep at the same time are merged, at most this many per message.
     pub merge_max: usize,
+    /// Reminder pushes and the agenda as template cards with buttons (完成 / 1小时后 / 明天9点);
+    /// false: markdown, answered by chat commands only.
+    pub cards: bool,
     /// `/readyz` fails when the dispatcher has not completed a round for this long.
     pub stale_after_secs: u64,
     /// `wecom-scrm status` reports (and fails on) reminder deliveries claimed or queued this long.
@@ -353,6 +356,7 @@ impl Default for JobsConfig {
             claim_batch: 200,
             lease_secs: 60,
             merge_max: 10,
+            cards: true,
             stale_after_secs: 30,
             stuck_after_secs: 900,
             agenda_time: "09:00".into(),

@@ -2,6 +2,8 @@
 //! [`EventHandler`], which dispatches by kind. Handlers are idempotent (a replay changes nothing)
 //! and tolerant of order (an edit or deletion of a customer never seen is recorded, not refused).
 
+mod answer;
+mod card;
 mod contacts;
 mod staff;
 mod text;
@@ -40,6 +42,7 @@ impl InboxHandler for EventHandler {
                 CallbackKind::ExternalContact(event) => contacts::handle(s, row, event).await,
                 CallbackKind::Contact(event) => staff::handle(s, row, event).await,
                 CallbackKind::Text { content, .. } => text::handle(s, &self.bot, row, content).await,
+                CallbackKind::CardClick(click) => card::handle(s, &self.bot, row, click).await,
                 CallbackKind::EnterAgent { .. } | CallbackKind::Click { .. } | CallbackKind::View { .. } => {
                     Ok(Outcome::Ignored(format!("nothing to do for {}", row.kind)))
                 }

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use crate::db::entity::inbox;
 use crate::inbox::{NewCallback, StoreError, StoreOutcome};
 use crate::wecom::callback::{Callback, CallbackKind, parse_callback, parse_envelope};
-use crate::wecom::compose::XmlBuilder;
+use crate::wecom::compose::{XmlBuilder, update_button_reply};
 use crate::wecom::crypto::CryptoError;
 
 /// WeCom gives up after 5 s; answer 503 well before that rather than let it time out.
@@ -119,9 +119,10 @@ pub async fn receive(
     let callback = parse_callback(&plain).map_err(|e| ApiError::BadRequest(format!("message: {e}")))?;
     let row = NewCallback::new(&callback, plain);
     let (kind, key) = (row.kind.clone(), row.dedupe_key.clone());
-    // A chat message waits (briefly) for its answer, to return it in this very response.
+    // A chat message (or a card click) waits briefly for its answer, to return it in this very
+    // response.
     let answers = &state.services.answers;
-    let is_chat = matches!(callback.kind, CallbackKind::Text { .. });
+    let is_chat = matches!(callback.kind, CallbackKind::Text { .. } | CallbackKind::CardClick(_));
     let waiter = is_chat.then(|| answers.wait_for(&key)).flatten();
     let stored = tokio::time::timeout(STORE_TIMEOUT, state.inbox.store(row))
         .await
@@ -155,7 +156,7 @@ pub async fn receive(
             if waiter.is_some() {
                 answers.forget(&key);
             }
-            // Only a chat message can have been answered in its response.
+            // Only a chat message or a card click can have been answered in its response.
             if is_chat {
                 stored_passive_reply(&state, &key).await
             } else {
@@ -218,16 +219,21 @@ fn stop_waiting(state: &AppState, key: &str, mut rx: tokio::sync::oneshot::Recei
     rx.try_recv().ok().flatten()
 }
 
-/// The encrypted passive reply carrying `text` to the member who wrote.
+/// The encrypted passive reply carrying `text` to the member who wrote: a text message, or for a
+/// card click the clicked card's buttons replaced by `text`.
 fn passive_reply(state: &AppState, callback: &Callback, text: &str) -> impl IntoResponse {
     let now = chrono::Utc::now().timestamp();
-    let inner = XmlBuilder::new()
-        .text("ToUserName", &callback.from_user)
-        .text("FromUserName", state.crypto.receive_id())
-        .number("CreateTime", now)
-        .text("MsgType", "text")
-        .text("Content", text)
-        .finish();
+    let inner = if let CallbackKind::CardClick(_) = callback.kind {
+        update_button_reply(&callback.from_user, state.crypto.receive_id(), text, now)
+    } else {
+        XmlBuilder::new()
+            .text("ToUserName", &callback.from_user)
+            .text("FromUserName", state.crypto.receive_id())
+            .number("CreateTime", now)
+            .text("MsgType", "text")
+            .text("Content", text)
+            .finish()
+    };
     let nonce = rand::random::<u32>().to_string();
     let body = state
         .crypto

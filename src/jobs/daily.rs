@@ -147,36 +147,14 @@ pub async fn send_agenda(s: &Services, date: NaiveDate, now: i64) -> Result<Agen
         let (overdue, today): (Vec<&reminder::Model>, Vec<&reminder::Model>) =
             items.iter().partition(|r| r.due_at < start.min(now));
         let shown: Vec<&reminder::Model> = overdue.iter().chain(today.iter()).copied().take(30).collect();
-        let mut lines = vec![format!("**☀️ 早上好，今天的待办（{}）**", items.len())];
-        for (i, r) in shown.iter().enumerate() {
-            if i == 0 && !overdue.is_empty() {
-                lines.push("逾期：".into());
-            }
-            if i == overdue.len() {
-                lines.push("今天：".into());
-            }
-            let who = r
-                .customer_id
-                .and_then(|id| names.get(&id))
-                .map(|n| format!(" · {n}"))
-                .unwrap_or_default();
-            let when = if r.due_at < start {
-                format!(
-                    "{}（{}）",
-                    crate::texts::short_day(r.due_at, tz),
-                    replies::overdue(r.due_at, now, Lang::Zh)
-                )
-            } else {
-                replies::when_near(r.due_at, start, tz, Lang::Zh)
-            };
-            lines.push(format!("{}. {when}{who} · {}", i + 1, r.text));
-        }
-        if items.len() > shown.len() {
-            lines.push(format!("还有 {} 条，发送「待办」查看。", items.len() - shown.len()));
-        }
-        lines.push("回复「完成 序号」标记完成，「推迟 序号 时间」改期。".into());
+        let body = if s.config.jobs.cards {
+            let lang = crate::bot::language_of(s, &owner).await;
+            agenda_card(s, &items, &shown, overdue.len(), &names, (start, now), lang)
+        } else {
+            agenda_markdown(&items, &shown, overdue.len(), &names, (start, now), tz)
+        };
         let payload = Payload {
-            body: MessageBody::markdown(lines.join("\n")),
+            body,
             reminders: Vec::new(),
             numbered: shown.iter().map(|r| r.id).collect(),
         };
@@ -200,4 +178,110 @@ pub async fn send_agenda(s: &Services, date: NaiveDate, now: i64) -> Result<Agen
     }
     s.notifier.wake();
     Ok(report)
+}
+
+/// The agenda as markdown: overdue, then today, numbered.
+fn agenda_markdown(
+    items: &[reminder::Model],
+    shown: &[&reminder::Model],
+    overdue: usize,
+    names: &BTreeMap<i64, String>,
+    (start, now): (i64, i64),
+    tz: chrono_tz::Tz,
+) -> MessageBody {
+    let mut lines = vec![format!("**☀️ 早上好，今天的待办（{}）**", items.len())];
+    for (i, r) in shown.iter().enumerate() {
+        if i == 0 && overdue > 0 {
+            lines.push("逾期：".into());
+        }
+        if i == overdue {
+            lines.push("今天：".into());
+        }
+        lines.push(format!(
+            "{}. {}",
+            i + 1,
+            agenda_line(r, names, (start, now), tz, Lang::Zh)
+        ));
+    }
+    if items.len() > shown.len() {
+        lines.push(format!("还有 {} 条，发送「待办」查看。", items.len() - shown.len()));
+    }
+    lines.push("回复「完成 序号」标记完成，「推迟 序号 时间」改期。".into());
+    MessageBody::markdown(lines.join("\n"))
+}
+
+/// The agenda as a card (`jobs.cards`): the list, and buttons acting on the reminder chosen.
+fn agenda_card(
+    s: &Services,
+    items: &[reminder::Model],
+    shown: &[&reminder::Model],
+    overdue: usize,
+    names: &BTreeMap<i64, String>,
+    (start, now): (i64, i64),
+    lang: Lang,
+) -> MessageBody {
+    let tz = s.tz();
+    let t = |zh: String, en: String| if lang.en() { en } else { zh };
+    let lines: Vec<String> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("{}. {}", i + 1, agenda_line(r, names, (start, now), tz, lang)))
+        .collect();
+    let options = shown
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let label = r
+                .customer_id
+                .and_then(|id| names.get(&id))
+                .map_or_else(|| r.text.clone(), |n| format!("{n} {}", r.text));
+            (r.id, format!("{}. {label}", i + 1))
+        })
+        .collect();
+    let today = shown.len() - overdue;
+    let card = super::cards::list(
+        super::cards::List {
+            title: t(
+                format!("☀️ 今天的待办（{}）", items.len()),
+                format!("☀️ Today's to-dos ({})", items.len()),
+            ),
+            desc: t(
+                format!("逾期 {overdue} · 今天 {today} · 选一条再点按钮"),
+                format!("{overdue} overdue · {today} today · pick one and tap"),
+            ),
+            lines,
+            options,
+            more: t("……发送「待办」查看全部".into(), "… send `todo` for all".into()),
+        },
+        super::cards::task_id("agd", shown.first().map_or(0, |r| r.id), now),
+        lang,
+        s.config.bot.default_hour,
+    );
+    MessageBody::template_card(card)
+}
+
+/// One reminder of the agenda: when (how late, when overdue), the customer, the text.
+fn agenda_line(
+    r: &reminder::Model,
+    names: &BTreeMap<i64, String>,
+    (start, now): (i64, i64),
+    tz: chrono_tz::Tz,
+    lang: Lang,
+) -> String {
+    let who = r
+        .customer_id
+        .and_then(|id| names.get(&id))
+        .map(|n| format!(" · {n}"))
+        .unwrap_or_default();
+    let when = if r.due_at < start {
+        let late = replies::overdue(r.due_at, now, lang);
+        if lang.en() {
+            format!("{} ({late})", crate::texts::short_day(r.due_at, tz))
+        } else {
+            format!("{}（{late}）", crate::texts::short_day(r.due_at, tz))
+        }
+    } else {
+        replies::when_near(r.due_at, start, tz, lang)
+    };
+    format!("{when}{who} · {}", r.text)
 }

@@ -2,6 +2,7 @@
 //! pushes, the morning agenda with stale-lead nudges, and the managers' daily summary.
 //! Every instance runs the schedule; run records make each run happen once.
 
+pub mod cards;
 pub mod daily;
 pub mod reminder_push;
 pub mod scheduler;

@@ -33,7 +33,7 @@ use crate::db::begin_write;
 use crate::db::claim::{self, ClaimColumns, Lease};
 use crate::db::entity::outbox::{self, MessageState};
 use crate::metrics::Metrics;
-use crate::wecom::api::{WecomClient, WecomError};
+use crate::wecom::api::{WecomClient, WecomError, codes};
 
 const CLAIM: ClaimColumns<outbox::Column, MessageState> = ClaimColumns {
     id: outbox::Column::Id,
@@ -434,6 +434,11 @@ impl Notifier {
                 after: Duration::ZERO,
                 error: None,
             },
+            // A card's task id is used once: refused on a resend, the earlier attempt arrived.
+            Err(WecomError::Api {
+                code: codes::TASK_ID_EXISTS,
+                ..
+            }) if row.first_attempt_at.is_some() => Outcome::Sent { msgid: String::new() },
             Err(e @ WecomError::InvalidRecipient { .. }) => Outcome::Failed {
                 reason: e.to_string(),
                 recipient_refused: true,

@@ -62,6 +62,8 @@ pub enum CallbackKind {
     Click { event_key: String },
     /// A link menu item was clicked; `event_key` is the URL.
     View { event_key: String },
+    /// A button of a template card was clicked (`template_card_event`).
+    CardClick(CardClick),
     /// 客户联系: an external contact changed.
     ExternalContact(ExternalContactEvent),
     /// 通讯录: a member changed.
@@ -72,6 +74,30 @@ pub enum CallbackKind {
         event: Option<String>,
         change_type: Option<String>,
     },
+}
+
+/// A click on a template card's button. WeCom gives every click a fresh `ResponseCode`, which
+/// also updates the card once (within 72 h); a double click is two clicks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardClick {
+    /// The button's key.
+    pub event_key: String,
+    pub task_id: String,
+    pub card_type: String,
+    pub response_code: String,
+    /// The options chosen in the card's drop-down lists: (question key, option ids).
+    pub selected: Vec<(String, Vec<String>)>,
+}
+
+impl CardClick {
+    /// The first option chosen for `question_key`.
+    pub fn selected(&self, question_key: &str) -> Option<&str> {
+        self.selected
+            .iter()
+            .find(|(q, _)| q == question_key)
+            .and_then(|(_, ids)| ids.first())
+            .map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +205,7 @@ impl Callback {
             CallbackKind::EnterAgent { .. } => "event:enter_agent".into(),
             CallbackKind::Click { .. } => "event:click".into(),
             CallbackKind::View { .. } => "event:view".into(),
+            CallbackKind::CardClick(_) => "event:template_card_event".into(),
             CallbackKind::ExternalContact(e) => {
                 format!("change_external_contact:{}", e.change.as_str())
             }
@@ -213,7 +240,7 @@ impl Callback {
 /// Parses decrypted inner XML into a typed callback.
 pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
     let fields = parse_fields(xml)?;
-    let dedupe_key = dedupe_key(&fields);
+    let mut dedupe_key = dedupe_key(&fields);
     let text = |name: &str| fields.get(name).map(str::trim).unwrap_or_default().to_owned();
     let optional = |name: &str| fields.non_empty(name).map(str::to_owned);
     // Lowercased only when not already lowercase, as WeCom sends them: no allocation per callback.
@@ -240,6 +267,22 @@ pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
         ("event", Some("view")) => Some(CallbackKind::View {
             event_key: text("EventKey"),
         }),
+        ("event", Some("template_card_event")) => {
+            match (fields.non_empty("TaskId"), fields.non_empty("ResponseCode")) {
+                (Some(task_id), Some(response_code)) => {
+                    // A fresh code per click: WeCom's retries of one click share it, two clicks do not.
+                    dedupe_key = format!("card:{}", response_code.chars().take(120).collect::<String>());
+                    Some(CallbackKind::CardClick(CardClick {
+                        event_key: text("EventKey"),
+                        task_id: task_id.to_owned(),
+                        card_type: text("CardType"),
+                        response_code: response_code.to_owned(),
+                        selected: selected_items(xml)?,
+                    }))
+                }
+                _ => None,
+            }
+        }
         ("event", Some("change_external_contact")) => change_type
             .as_deref()
             .and_then(ExternalContactChange::parse)
@@ -294,6 +337,20 @@ pub fn parse_callback(xml: &str) -> Result<Callback, XmlError> {
         kind,
         dedupe_key,
     })
+}
+
+/// `SelectedItems/SelectedItem/{QuestionKey, OptionIds/OptionId…}`, each option under the question
+/// before it.
+fn selected_items(xml: &str) -> Result<Vec<(String, Vec<String>)>, XmlError> {
+    let mut items: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, value) in super::xml::nested_values(xml, &["QuestionKey", "OptionId"])? {
+        match (name.as_str(), items.last_mut()) {
+            ("QuestionKey", _) => items.push((value, Vec::new())),
+            (_, Some((_, ids))) => ids.push(value),
+            (_, None) => {}
+        }
+    }
+    Ok(items)
 }
 
 fn lowercase(value: &str) -> Cow<'_, str> {
@@ -432,6 +489,26 @@ mod tests {
         assert!(matches!(no_msg_id.kind, CallbackKind::Unknown { .. }));
         let nothing = parse_callback("<xml></xml>").unwrap();
         assert_eq!(nothing.kind_name(), "unknown");
+    }
+
+    #[test]
+    fn card_clicks_carry_their_choice_and_dedupe_on_the_response_code() {
+        let xml = "<xml><ToUserName><![CDATA[ww1]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>1700000100</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[template_card_event]]></Event><EventKey><![CDATA[done:12]]></EventKey><TaskId><![CDATA[rem_12_1700000000000]]></TaskId><CardType><![CDATA[button_interaction]]></CardType><ResponseCode><![CDATA[rc-1]]></ResponseCode><AgentID>1000002</AgentID><SelectedItems><SelectedItem><QuestionKey><![CDATA[r]]></QuestionKey><OptionIds><OptionId><![CDATA[13]]></OptionId></OptionIds></SelectedItem></SelectedItems></xml>";
+        let cb = parse_callback(xml).unwrap();
+        let CallbackKind::CardClick(click) = &cb.kind else {
+            panic!("{cb:?}")
+        };
+        assert_eq!(click.event_key, "done:12");
+        assert_eq!(click.task_id, "rem_12_1700000000000");
+        assert_eq!(click.selected("r"), Some("13"));
+        assert_eq!(click.selected("x"), None);
+        assert_eq!(cb.dedupe_key, "card:rc-1");
+        assert_eq!(cb.kind_name(), "event:template_card_event");
+        assert_eq!(cb.subject_user(), Some("zhangsan"));
+        let again = parse_callback(&xml.replace("rc-1", "rc-2")).unwrap();
+        assert_ne!(again.dedupe_key, cb.dedupe_key, "a second click is another callback");
+        let no_code = parse_callback(&xml.replace("<ResponseCode><![CDATA[rc-1]]></ResponseCode>", "")).unwrap();
+        assert!(matches!(no_code.kind, CallbackKind::Unknown { .. }));
     }
 
     #[test]

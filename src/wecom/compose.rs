@@ -38,6 +38,14 @@ impl XmlBuilder {
         self
     }
 
+    /// An element holding elements: `<Name>` + what `inner` writes + `</Name>`.
+    pub fn nested(mut self, name: &str, inner: impl FnOnce(Self) -> Self) -> Self {
+        let _ = write!(self.out, "<{name}>");
+        let mut done = inner(self);
+        let _ = write!(done.out, "</{name}>");
+        done
+    }
+
     pub fn finish(mut self) -> String {
         self.out.push_str("</xml>");
         self.out
@@ -131,6 +139,54 @@ pub fn app_event(
         .finish()
 }
 
+/// What a click on a template card's button sends.
+#[derive(Debug, Clone, Default)]
+pub struct CardClickEvent<'a> {
+    pub from_user: &'a str,
+    pub task_id: &'a str,
+    pub event_key: &'a str,
+    pub response_code: &'a str,
+    /// The option chosen in the card's drop-down list: (question key, option id).
+    pub selected: Option<(&'a str, &'a str)>,
+}
+
+/// A `template_card_event` callback.
+pub fn card_click(corp_id: &str, click: &CardClickEvent<'_>, agent_id: i64, create_time: i64) -> String {
+    let builder = XmlBuilder::new()
+        .text("ToUserName", corp_id)
+        .text("FromUserName", click.from_user)
+        .number("CreateTime", create_time)
+        .text("MsgType", "event")
+        .text("Event", "template_card_event")
+        .text("EventKey", click.event_key)
+        .text("TaskId", click.task_id)
+        .text("CardType", "button_interaction")
+        .text("ResponseCode", click.response_code)
+        .number("AgentID", agent_id);
+    match click.selected {
+        Some((question, option)) => builder
+            .nested("SelectedItems", |b| {
+                b.nested("SelectedItem", |b| {
+                    b.text("QuestionKey", question)
+                        .nested("OptionIds", |b| b.text("OptionId", option))
+                })
+            })
+            .finish(),
+        None => builder.finish(),
+    }
+}
+
+/// The passive reply to a card click that greys the clicker's buttons and shows `replace_name`.
+pub fn update_button_reply(to_user: &str, corp_id: &str, replace_name: &str, create_time: i64) -> String {
+    XmlBuilder::new()
+        .text("ToUserName", to_user)
+        .text("FromUserName", corp_id)
+        .number("CreateTime", create_time)
+        .text("MsgType", "update_button")
+        .nested("Button", |b| b.text("ReplaceName", replace_name))
+        .finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +224,22 @@ mod tests {
                 .kind_name(),
             "change_contact:delete_user"
         );
+        let click = card_click(
+            "ww1",
+            &CardClickEvent {
+                from_user: "zhangsan",
+                task_id: "agd_1",
+                event_key: "done:3",
+                response_code: "rc9",
+                selected: Some(("r", "4")),
+            },
+            1,
+            1,
+        );
+        let CallbackKind::CardClick(parsed) = parse_callback(&click).unwrap().kind else {
+            panic!("{click}")
+        };
+        assert_eq!((parsed.event_key.as_str(), parsed.selected("r")), ("done:3", Some("4")));
         assert_eq!(
             parse_callback(&app_event("ww1", "a", "click", "K", 1, 1))
                 .unwrap()

@@ -131,6 +131,48 @@ pub fn parse_fields(xml: &str) -> Result<Fields<'_>, XmlError> {
     Ok(fields)
 }
 
+/// The text of every element named in `names`, at any depth, in document order — for the few
+/// callbacks whose data nests (a card click's `SelectedItems`). Read only when such a callback is
+/// recognised, so the flat reading above stays the one every callback pays for.
+pub fn nested_values(xml: &str, names: &[&str]) -> Result<Vec<(String, String)>, XmlError> {
+    let mut reader = Reader::from_str(xml);
+    let mut values = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    loop {
+        match reader.read_event().map_err(|e| malformed(&e.to_string()))? {
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Start(start) => {
+                let name = element_name(xml, start.name().as_ref());
+                current = names.contains(&name).then(|| (name.to_owned(), String::new()));
+            }
+            Event::Text(text) => {
+                if let Some((_, value)) = current.as_mut() {
+                    value.push_str(&text.xml10_content());
+                }
+            }
+            Event::CData(cdata) => {
+                if let Some((_, value)) = current.as_mut() {
+                    value.push_str(&cdata.into_inner());
+                }
+            }
+            Event::GeneralRef(reference) => {
+                let resolved = resolve_reference(&reference.into_inner())?;
+                if let Some((_, value)) = current.as_mut() {
+                    value.push_str(&resolved);
+                }
+            }
+            Event::End(_) => {
+                if let Some((name, value)) = current.take() {
+                    values.push((name, value.trim().to_owned()));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(values)
+}
+
 fn root(seen: &mut bool) -> Result<(), XmlError> {
     if std::mem::replace(seen, true) {
         return Err(malformed("more than one root element"));
@@ -191,6 +233,21 @@ fn resolve_reference(name: &str) -> Result<Cow<'static, str>, XmlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_values_are_found_at_any_depth_in_order() {
+        let xml = "<xml><Event>template_card_event</Event><SelectedItems><SelectedItem><QuestionKey><![CDATA[r]]></QuestionKey><OptionIds><OptionId><![CDATA[12]]></OptionId><OptionId>13</OptionId></OptionIds></SelectedItem></SelectedItems></xml>";
+        let values = nested_values(xml, &["QuestionKey", "OptionId"]).unwrap();
+        assert_eq!(
+            values,
+            vec![
+                ("QuestionKey".to_owned(), "r".to_owned()),
+                ("OptionId".to_owned(), "12".to_owned()),
+                ("OptionId".to_owned(), "13".to_owned())
+            ]
+        );
+        assert!(nested_values("<xml><A>1</A></xml>", &["B"]).unwrap().is_empty());
+    }
 
     #[test]
     fn reads_cdata_and_plain_text_alike() {

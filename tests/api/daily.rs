@@ -180,7 +180,8 @@ async fn a_stale_lead_reminds_its_owner_then_tells_the_leader_once() {
 
 #[tokio::test]
 async fn the_morning_agenda_lists_todays_and_overdue_reminders_once_numbered() {
-    let app = spawn_synced(|_| {}).await;
+    // The markdown form; the card form is in `cards.rs`.
+    let app = spawn_synced(|c| c.jobs.cards = false).await;
     let s = app.services();
     let tz = s.tz();
     let tomorrow = local_date(now_ms(), tz) + Days::days(1);

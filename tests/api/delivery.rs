@@ -206,7 +206,11 @@ async fn a_resend_beyond_wecoms_duplicate_window_is_not_made_and_the_push_fails_
 
 #[tokio::test]
 async fn a_merge_too_long_for_wecom_goes_out_in_parts_numbered_as_one_list() {
-    let app = spawn_driven(|c| c.jobs.merge_max = 10).await;
+    let app = spawn_driven(|c| {
+        c.jobs.merge_max = 10;
+        c.jobs.cards = false;
+    })
+    .await;
     let due = now_ms() - 1000;
     let mut ids = Vec::new();
     for i in 1..=10 {

@@ -5,6 +5,7 @@
 pub mod admin_api;
 mod cache;
 mod callback;
+mod cards;
 mod chat;
 pub mod cli;
 mod customers;

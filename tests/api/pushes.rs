@@ -41,9 +41,11 @@ async fn wait_state(app: &TestApp, ids: &[i64], state: DeliveryState) {
 
 #[tokio::test]
 async fn a_due_reminder_is_pushed_once_with_its_context_and_answered_by_number() {
+    // The markdown form (`jobs.cards = false`); the card form is in `cards.rs`.
     let app = spawn_pushing(|c| {
         c.jobs.push_reminders = false;
         c.outbox.send = false;
+        c.jobs.cards = false;
     })
     .await;
     let c1 = customer_id(&app, "wmC1").await;
@@ -75,7 +77,11 @@ async fn a_due_reminder_is_pushed_once_with_its_context_and_answered_by_number()
 
 #[tokio::test]
 async fn reminders_due_together_are_merged_per_rep() {
-    let app = spawn_pushing(|c| c.jobs.merge_max = 4).await;
+    let app = spawn_pushing(|c| {
+        c.jobs.merge_max = 4;
+        c.jobs.cards = false;
+    })
+    .await;
     let c1 = customer_id(&app, "wmC1").await;
     // All fall due at the same instant, a moment after they were written (so one round claims
     // them all); reminders due together go out in the order they were set.

@@ -3,6 +3,7 @@
 
 pub mod api_token;
 pub mod audit;
+pub mod card_action;
 pub mod channel;
 pub mod customer;
 pub mod department;

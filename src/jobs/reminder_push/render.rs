@@ -9,10 +9,12 @@ use sea_orm::{DbErr, EntityTrait};
 use crate::bot::replies;
 use crate::crm::customers;
 use crate::db::entity::{customer, reminder};
+use crate::jobs::cards;
 use crate::notify::{Payload, ReminderRef};
 use crate::services::Services;
 use crate::texts::Lang;
 use crate::texts::{cut_to, preview, short_day};
+use crate::wecom::api::card::MAX_OPTIONS;
 use crate::wecom::api::{MAX_CONTENT_BYTES, MessageBody};
 
 /// A reminder is shown as late once it is this much past due.
@@ -37,6 +39,9 @@ pub async fn render(s: &Services, group: &[reminder::Model], now: i64) -> Result
             String::new()
         }
     };
+    if s.config.jobs.cards {
+        return as_cards(s, group, &customers_by_id, now).await;
+    }
     let refs = |rs: &[&reminder::Model]| -> Vec<ReminderRef> {
         rs.iter()
             .map(|r| ReminderRef {
@@ -94,6 +99,119 @@ pub async fn render(s: &Services, group: &[reminder::Model], now: i64) -> Result
         })
         .collect();
     Ok(pack(group.len(), items))
+}
+
+fn refs_of(rs: &[reminder::Model]) -> Vec<ReminderRef> {
+    rs.iter()
+        .map(|r| ReminderRef {
+            id: r.id,
+            due_at: r.due_at,
+        })
+        .collect()
+}
+
+/// The push as template cards (`jobs.cards`): one card for a reminder due alone, else cards
+/// listing up to ten each, the numbers running on, in the rep's chat language.
+async fn as_cards(
+    s: &Services,
+    group: &[reminder::Model],
+    customers_by_id: &BTreeMap<i64, customer::Model>,
+    now: i64,
+) -> Result<Vec<Payload>, DbErr> {
+    let (tz, hour) = (s.tz(), s.config.bot.default_hour);
+    let lang = crate::bot::language_of(s, &group[0].owner_userid).await;
+    let t = |zh: String, en: String| if lang.en() { en } else { zh };
+    let late = |r: &reminder::Model| {
+        if now - r.due_at > LATE_AFTER_MS {
+            t(
+                format!("（{}）", replies::overdue(r.due_at, now, lang)),
+                format!(" ({})", replies::overdue(r.due_at, now, lang)),
+            )
+        } else {
+            String::new()
+        }
+    };
+    let customer_of = |r: &reminder::Model| r.customer_id.and_then(|id| customers_by_id.get(&id));
+    if let [r] = group {
+        let mut customer = None;
+        if let Some(c) = customer_of(r) {
+            let none = || t("暂无".into(), "none".into());
+            let last = customers::last_follow_up(&s.db, c.id).await?.map_or_else(none, |f| {
+                format!("{} {}", short_day(f.created_at, tz), preview(&f.content, 24))
+            });
+            let stage = c.stage.clone().unwrap_or_else(|| t("未设置".into(), "not set".into()));
+            customer = Some((customers::display(c), stage, last));
+        }
+        let card = cards::single(
+            cards::Single {
+                reminder_id: r.id,
+                text: &r.text,
+                when: format!("{}{}", replies::when(r.due_at, tz, lang), late(r)),
+                customer,
+                page: customer_of(r).and_then(|c| s.config.web.customer_url(&c.external_userid)),
+            },
+            cards::task_id("rem", r.id, now),
+            lang,
+            hour,
+        );
+        return Ok(vec![Payload {
+            body: MessageBody::template_card(card),
+            reminders: refs_of(group),
+            numbered: Vec::new(),
+        }]);
+    }
+    let chunks: Vec<&[reminder::Model]> = group.chunks(MAX_OPTIONS).collect();
+    let parts = chunks.len();
+    let everyone: Vec<i64> = group.iter().map(|r| r.id).collect();
+    let mut payloads = Vec::with_capacity(parts);
+    let mut number = 0;
+    for (part, chunk) in chunks.into_iter().enumerate() {
+        let (mut lines, mut options) = (Vec::new(), Vec::new());
+        for r in chunk {
+            number += 1;
+            let who = customer_of(r)
+                .map(|c| format!(" · {}", customers::display(c)))
+                .unwrap_or_default();
+            lines.push(format!(
+                "{number}. {}{who} · {}{}",
+                replies::when_near(r.due_at, now, tz, lang),
+                r.text,
+                late(r)
+            ));
+            let label =
+                customer_of(r).map_or_else(|| r.text.clone(), |c| format!("{} {}", customers::display(c), r.text));
+            options.push((r.id, format!("{number}. {label}")));
+        }
+        let of = if parts > 1 {
+            format!("（{}/{parts}）", part + 1)
+        } else {
+            String::new()
+        };
+        let card = cards::list(
+            cards::List {
+                title: t(
+                    format!("⏰ {} 条提醒到期{of}", group.len()),
+                    format!("⏰ {} reminders due{of}", group.len()),
+                ),
+                desc: t(
+                    "选一条再点按钮，或回复「完成 序号」".into(),
+                    "Pick one and tap, or reply `done n`".into(),
+                ),
+                lines,
+                options,
+                more: t("……发送「待办」查看全部".into(), "… send `todo` for all".into()),
+            },
+            cards::task_id("rem", chunk[0].id, now),
+            lang,
+            hour,
+        );
+        payloads.push(Payload {
+            body: MessageBody::template_card(card),
+            reminders: refs_of(chunk),
+            numbered: if parts > 1 { everyone.clone() } else { Vec::new() },
+        });
+    }
+    Ok(payloads)
 }
 
 const FOOTER: &str = "回复「完成 序号」，或「推迟 序号 明天9点」";

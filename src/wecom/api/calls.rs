@@ -120,6 +120,35 @@ impl WecomClient {
         Ok(outcome.msgid)
     }
 
+    /// `message/update_template_card` with `button.replace_name`: the member's copy of the card
+    /// shows `replace_name` on its buttons, which no longer respond. `response_code` is the one the
+    /// click brought; it works once, so a code already spent (60140) means an earlier call
+    /// (perhaps unheard) did it: [`CardUpdate::CodeSpent`].
+    pub async fn update_card_buttons(
+        &self,
+        userid: &str,
+        response_code: &str,
+        replace_name: &str,
+    ) -> Result<CardUpdate, WecomError> {
+        let body = json!({
+            "userids": [userid],
+            "agentid": self.agent_id(),
+            "response_code": response_code,
+            "button": { "replace_name": replace_name },
+        });
+        match self
+            .call::<_, Empty>("message/update_template_card", Method::POST, &[], Some(&body))
+            .await
+        {
+            Ok(_) => Ok(CardUpdate::Updated),
+            Err(WecomError::Api {
+                code: codes::RESPONSE_CODE_SPENT,
+                ..
+            }) => Ok(CardUpdate::CodeSpent),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `externalcontact/get`: the customer and every member following them (all cursor pages).
     pub async fn get_external_contact(&self, external_userid: &str) -> Result<ExternalContactDetail, WecomError> {
         let mut detail = ExternalContactDetail::default();

@@ -21,6 +21,10 @@ pub mod codes {
     pub const ALL_RECIPIENTS_INVALID: i64 = 81013;
     pub const INVALID_PARAMETER: i64 = 40058;
     pub const INVALID_AGENTID: i64 = 40056;
+    /// A template card's task id was used before (or is empty or too long).
+    pub const TASK_ID_EXISTS: i64 = 42014;
+    /// A template card's response code was used already, or is past its 72 hours.
+    pub const RESPONSE_CODE_SPENT: i64 = 60140;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

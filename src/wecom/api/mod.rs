@@ -9,6 +9,7 @@
 //! secret, a token or a URL with a token in it.
 
 mod calls;
+pub mod card;
 pub mod error;
 mod token;
 pub mod types;

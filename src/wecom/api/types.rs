@@ -24,9 +24,20 @@ pub struct TokenResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "msgtype", rename_all = "lowercase")]
 pub enum MessageBody {
-    Text { text: TextContent },
-    Markdown { markdown: TextContent },
-    Textcard { textcard: TextCard },
+    Text {
+        text: TextContent,
+    },
+    Markdown {
+        markdown: TextContent,
+    },
+    Textcard {
+        textcard: TextCard,
+    },
+    /// An interactive card; its buttons call back (`template_card_event`).
+    #[serde(rename = "template_card")]
+    TemplateCard {
+        template_card: Box<super::card::TemplateCard>,
+    },
 }
 
 /// WeCom cuts text and markdown content beyond this many bytes (UTF-8), so longer content goes out
@@ -61,12 +72,18 @@ impl MessageBody {
         }
     }
 
+    pub fn template_card(card: super::card::TemplateCard) -> Self {
+        Self::TemplateCard {
+            template_card: Box::new(card),
+        }
+    }
+
     /// The content of a text or markdown message (a text card has fields of its own).
     pub fn content(&self) -> Option<&str> {
         match self {
             Self::Text { text } => Some(&text.content),
             Self::Markdown { markdown } => Some(&markdown.content),
-            Self::Textcard { .. } => None,
+            Self::Textcard { .. } | Self::TemplateCard { .. } => None,
         }
     }
 
@@ -75,7 +92,7 @@ impl MessageBody {
         match self {
             Self::Text { .. } => Self::text(content),
             Self::Markdown { .. } => Self::markdown(content),
-            Self::Textcard { .. } => self.clone(),
+            Self::Textcard { .. } | Self::TemplateCard { .. } => self.clone(),
         }
     }
 
@@ -85,6 +102,7 @@ impl MessageBody {
             Self::Text { text } => text.content.clone(),
             Self::Markdown { markdown } => markdown.content.clone(),
             Self::Textcard { textcard } => format!("{}\n{}\n{}", textcard.title, textcard.description, textcard.url),
+            Self::TemplateCard { template_card } => template_card.display_text(),
         }
     }
 }
@@ -101,6 +119,14 @@ pub struct TextCard {
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub btntxt: Option<String>,
+}
+
+/// What `message/update_template_card` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardUpdate {
+    Updated,
+    /// The response code was spent already (by an earlier call) or expired: nothing changed now.
+    CodeSpent,
 }
 
 /// The `message/send` request body.

@@ -5,6 +5,7 @@
 //! other role — encrypt, sign and POST a callback to a service. Tests start it in-process on a
 //! random port; `wecom-scrm fake-wecom` runs it on its own, and `wecom-scrm demo` beside the service.
 
+mod cards;
 pub mod fixture;
 mod routes;
 mod state;
@@ -307,6 +308,72 @@ impl FakeWecom {
         format!("{}/_fake/ww.js", self.url())
     }
 
+    /// A click of `userid` on the button `key` of the card `task_id` (with `selected` = (question
+    /// key, option id) from its drop-down list): the `template_card_event` callback, with a fresh
+    /// response code, as WeCom would send it. Refused for a card that was not sent to `userid` or
+    /// whose buttons no longer respond.
+    pub fn card_click_event(
+        &self,
+        userid: &str,
+        task_id: &str,
+        key: &str,
+        selected: Option<(&str, &str)>,
+    ) -> Result<String, FakeError> {
+        let code = self
+            .with_state(|s| s.cards.click(userid, task_id))
+            .map_err(FakeError::Deliver)?;
+        let click = super::compose::CardClickEvent {
+            from_user: userid,
+            task_id,
+            event_key: key,
+            response_code: &code,
+            selected,
+        };
+        let now = chrono::Utc::now().timestamp();
+        Ok(super::compose::card_click(
+            &self.fixture.corp_id,
+            &click,
+            self.fixture.agent_id,
+            now,
+        ))
+    }
+
+    /// Delivers a card click (from [`FakeWecom::card_click_event`]; again, for WeCom's retry) and
+    /// applies a passive `update_button` reply to the clicker's card.
+    pub async fn deliver_card_click(&self, target: &str, event_xml: &str) -> Result<CallbackResponse, FakeError> {
+        let response = self.send_callback(target, event_xml).await?;
+        if let Some(reply) = &response.reply
+            && let Ok(fields) = super::xml::parse_fields(event_xml)
+            && let Some(name) = update_button_text(reply)
+        {
+            let (task, user) = (
+                fields.get("TaskId").unwrap_or_default().to_owned(),
+                fields.get("FromUserName").unwrap_or_default().to_owned(),
+            );
+            self.with_state(|s| s.cards.replace_passively(&task, &user, &name));
+        }
+        Ok(response)
+    }
+
+    /// A click on a card's button, delivered: [`FakeWecom::card_click_event`], then
+    /// [`FakeWecom::deliver_card_click`].
+    pub async fn click_card(
+        &self,
+        target: &str,
+        userid: &str,
+        task_id: &str,
+        key: &str,
+        selected: Option<(&str, &str)>,
+    ) -> Result<CallbackResponse, FakeError> {
+        let event = self.card_click_event(userid, task_id, key, selected)?;
+        self.deliver_card_click(target, &event).await
+    }
+
+    /// What `userid`'s copy of the card `task_id` shows instead of its buttons, once updated.
+    pub fn card_replaced(&self, task_id: &str, userid: &str) -> Option<String> {
+        self.with_state(|s| s.cards.replaced(task_id, userid))
+    }
+
     /// Encrypts, signs and POSTs a callback to `target` (the service's `/wecom/callback` URL),
     /// exactly as WeCom does, and returns the answer.
     pub async fn send_callback(&self, target: &str, inner_xml: &str) -> Result<CallbackResponse, FakeError> {
@@ -340,6 +407,19 @@ impl Drop for FakeWecom {
             let _ = tx.send(());
         }
     }
+}
+
+/// The text of a passive `update_button` reply.
+pub fn update_button_text(reply_xml: &str) -> Option<String> {
+    let fields = super::xml::parse_fields(reply_xml).ok()?;
+    if fields.get("MsgType") != Some("update_button") {
+        return None;
+    }
+    super::xml::nested_values(reply_xml, &["ReplaceName"])
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|(_, name)| name)
 }
 
 /// Seals and posts one callback; shared by the fake and `wecom-scrm simulate`.

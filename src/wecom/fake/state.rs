@@ -75,6 +75,8 @@ pub struct State {
     pub clock: Clock,
     /// Sign-in codes, JS-SDK tickets and the sidebar's chat.
     pub web: super::web::WebSide,
+    /// Template cards sent, their clicks and updates.
+    pub cards: super::cards::CardSide,
 }
 
 impl State {
@@ -107,6 +109,7 @@ impl State {
             suppressed_duplicates: 0,
             clock: Clock::system(),
             web: Default::default(),
+            cards: Default::default(),
         }
     }
 
@@ -245,6 +248,7 @@ impl State {
         let q = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
         match call {
             "message/send" => self.send_message(body),
+            "message/update_template_card" => self.cards.update(&body, self.agent_id),
             "externalcontact/get" => self.get_contact(q("external_userid"), q("cursor")),
             "externalcontact/list" => self.list_contacts(q("userid")),
             "externalcontact/batch/get_by_user" => self.batch_get_by_user(&body),
@@ -274,7 +278,7 @@ impl State {
         };
         let request: SendMessageRequest = serde_json::from_value(body.clone()).map_err(|e| {
             let msgtype = body.get("msgtype").and_then(Value::as_str).unwrap_or_default();
-            if matches!(msgtype, "text" | "markdown" | "textcard") {
+            if matches!(msgtype, "text" | "markdown" | "textcard" | "template_card") {
                 refuse(codes::INVALID_PARAMETER, format!("invalid parameter: {e}"))
             } else {
                 refuse(40008, "invalid message type")
@@ -289,6 +293,7 @@ impl State {
             MessageBody::Textcard { textcard } => {
                 textcard.title.is_empty() || textcard.description.is_empty() || textcard.url.is_empty()
             }
+            MessageBody::TemplateCard { template_card } => template_card.main_title.title.is_empty(),
         };
         if content_empty {
             return Err(refuse(44004, "empty content"));
@@ -316,6 +321,10 @@ impl State {
                 return Ok(json!({ "invaliduser": invaliduser, "msgid": "", "invalidparty": "", "invalidtag": "" }));
             }
             self.duplicates.insert(duplicate_key, now + interval_ms);
+        }
+        if let MessageBody::TemplateCard { template_card } = &request.body {
+            let to: Vec<String> = valid.iter().map(|u| (*u).to_owned()).collect();
+            self.cards.accept(template_card, &to)?;
         }
         self.msg_seq += 1;
         let msgid = format!("fake-msg-{}", self.msg_seq);

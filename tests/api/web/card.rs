@@ -340,8 +340,15 @@ async fn pushed_reminders_and_new_customer_notices_link_to_the_customer_s_page()
     crate::helpers::remind(&app, "rep1", Some(c1), "回电话", now - 1000).await;
     app.drive_deliveries().await;
     let page = app.url("/web/customers/wmC1");
-    let pushed = crate::helpers::texts_to(&app, "rep1");
-    assert!(pushed[0].contains(&format!("[打开客户资料]({page})")), "{pushed:?}");
+    let pushed = app.fake().messages_to("rep1");
+    let wecom_scrm::wecom::api::MessageBody::TemplateCard { template_card } = &pushed[0].body else {
+        panic!("a card: {pushed:?}")
+    };
+    assert_eq!(template_card.horizontal_content_list[0].url, page, "{template_card:?}");
+    assert_eq!(
+        template_card.card_action.as_ref().map(|a| a.url.as_str()),
+        Some(page.as_str())
+    );
 
     app.fake()
         .upsert_contact(crate::helpers::contact("wmNew01", "孙丽", "京东", &[("rep1", "", "")]));

@@ -1,0 +1,143 @@
+//! Answering a member exactly once. A chat message is answered with text, a click on a card's
+//! button by the card showing what was done; either way the change and its answer are committed
+//! together, then the answer goes to the request still waiting for it (a passive reply). When nobody
+//! waits (a burst, or the request gave up), a chat answer is queued for the message API in that
+//! same commit, and a card is updated through `message/update_template_card` with the click's
+//! response code right after it. A replay finds the answer already recorded and never runs the
+//! change twice; an answer recorded but not yet delivered is delivered (`reply_mode` says how).
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
+
+use crate::db::begin_write;
+use crate::db::entity::inbox;
+use crate::inbox::{HandlerError, Outcome, finish_within};
+use crate::notify;
+use crate::services::Services;
+use crate::wecom::api::{CardUpdate, MessageBody};
+
+/// How an answer goes out when no request waits for it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Fallback<'a> {
+    /// Through `message/send`, queued in the outbox.
+    Message,
+    /// The clicked card updated with the click's response code.
+    CardUpdate { response_code: &'a str },
+}
+
+/// Runs `change` (which returns the answer) once for `row`, and delivers its answer once.
+pub(super) async fn answer_once(
+    s: &Services,
+    row: &inbox::Model,
+    userid: &str,
+    fallback: Fallback<'_>,
+    change: impl AsyncFnOnce(&DatabaseTransaction) -> Result<String, DbErr>,
+) -> Result<Outcome, HandlerError> {
+    if let Some(reply) = &row.reply {
+        // Answered before a crash or a replay: only make sure the answer went out.
+        if row.reply_mode.is_none() {
+            deliver(s, row, userid, reply, fallback).await?;
+        }
+        return Ok(Outcome::Processed("already answered".into()));
+    }
+    let txn = begin_write(&s.db).await?;
+    let reply = change(&txn).await?;
+    let set_reply = inbox::Entity::update_many().col_expr(inbox::Column::Reply, Expr::val(reply.clone()));
+    let Some(waiter) = s.answers.take_waiter(&row.dedupe_key) else {
+        let Fallback::Message = fallback else {
+            // The change and its answer first; the card is updated after the commit (a failed
+            // update leaves the answer recorded and undelivered: the retry delivers it).
+            set_reply.filter(inbox::Column::Id.eq(row.id)).exec(&txn).await?;
+            txn.commit().await?;
+            let mode = deliver(s, row, userid, &reply, fallback).await?;
+            return finish(s, row, mode).await;
+        };
+        // The change, its answer queued for the message API and the row's outcome commit together.
+        queue_answer(&txn, row, userid, &reply).await?;
+        let note = "answered (message)";
+        let set_mode = set_reply.col_expr(inbox::Column::ReplyMode, Expr::val("message"));
+        if !finish_within(&txn, row, set_mode, note).await? {
+            txn.rollback().await?;
+            return Err(HandlerError::Transient(
+                "the row's lease ran out; the worker holding it now answers".into(),
+            ));
+        }
+        txn.commit().await?;
+        s.notifier.wake();
+        return Ok(Outcome::Committed(note.into()));
+    };
+    // The answer is committed before it is handed over, and its delivery mode recorded after: a
+    // retry of the callback arriving in between waits for the mode rather than carry the answer too.
+    set_reply.filter(inbox::Column::Id.eq(row.id)).exec(&txn).await?;
+    txn.commit().await?;
+    let mode = if waiter.send(Some(reply.clone())).is_ok() {
+        "passive"
+    } else {
+        deliver_without_waiter(s, row, userid, &reply, fallback).await?
+    };
+    finish(s, row, mode).await
+}
+
+/// Records how the answer went out and the row's outcome.
+async fn finish(s: &Services, row: &inbox::Model, mode: &'static str) -> Result<Outcome, HandlerError> {
+    let note = format!("answered ({mode})");
+    let set_mode = || inbox::Entity::update_many().col_expr(inbox::Column::ReplyMode, Expr::val(mode));
+    if !finish_within(&s.db, row, set_mode(), &note).await? {
+        // Another worker holds the row now: it must find the answer delivered.
+        set_mode().filter(inbox::Column::Id.eq(row.id)).exec(&s.db).await?;
+    }
+    Ok(Outcome::Committed(note))
+}
+
+/// Sends the answer once: to the waiting request, or the fallback's way. Records the mode.
+async fn deliver(
+    s: &Services,
+    row: &inbox::Model,
+    userid: &str,
+    reply: &str,
+    fallback: Fallback<'_>,
+) -> Result<&'static str, HandlerError> {
+    let mode = if s.answers.offer(&row.dedupe_key, Some(reply.to_owned())) {
+        "passive"
+    } else {
+        deliver_without_waiter(s, row, userid, reply, fallback).await?
+    };
+    inbox::Entity::update_many()
+        .col_expr(inbox::Column::ReplyMode, Expr::val(mode))
+        .filter(inbox::Column::Id.eq(row.id))
+        .exec(&s.db)
+        .await?;
+    Ok(mode)
+}
+
+async fn deliver_without_waiter(
+    s: &Services,
+    row: &inbox::Model,
+    userid: &str,
+    reply: &str,
+    fallback: Fallback<'_>,
+) -> Result<&'static str, HandlerError> {
+    match fallback {
+        Fallback::Message => {
+            queue_answer(&s.db, row, userid, reply).await?;
+            s.notifier.wake();
+            Ok("message")
+        }
+        Fallback::CardUpdate { response_code } => {
+            match s.wecom.update_card_buttons(userid, response_code, reply).await? {
+                CardUpdate::Updated => {}
+                CardUpdate::CodeSpent => {
+                    tracing::info!(row = row.id, "the card was updated before (its response code is spent)")
+                }
+            }
+            Ok("update")
+        }
+    }
+}
+
+/// Queues the answer for the message API, once per message whatever the replays.
+async fn queue_answer(db: &impl ConnectionTrait, row: &inbox::Model, userid: &str, reply: &str) -> Result<(), DbErr> {
+    let key = format!("reply:{}", row.dedupe_key);
+    notify::enqueue(db, &key, userid, &MessageBody::text(reply)).await?;
+    Ok(())
+}
