@@ -1,4 +1,5 @@
 //! Natural time expressions (`明天下午3点 回电话`, `in 2h call back`): the case table's pass rate,
+//! the colloquial set's share read exactly,
 //! and how many expressions one core parses per second — the whole table per iteration, and two
 //! typical messages alone.
 //!
@@ -26,6 +27,19 @@ fn time_parse(c: &mut Criterion) {
     for failure in &failures {
         println!("  fails: {failure}");
     }
+    let colloquial =
+        time_cases::read(include_str!("../tests/data/colloquial-times.tsv"), tz).expect("the colloquial set reads");
+    let readings: Vec<time_cases::Reading> = colloquial.iter().map(|c| c.reading(DEFAULT_HOUR)).collect();
+    let count = |r: time_cases::Reading| readings.iter().filter(|x| **x == r).count();
+    println!(
+        "colloquial set: {} of {} read exactly ({:.1} %), {} refused, {} other rest, {} read as another instant",
+        count(time_cases::Reading::Exact),
+        colloquial.len(),
+        100.0 * count(time_cases::Reading::Exact) as f64 / colloquial.len() as f64,
+        count(time_cases::Reading::Refused),
+        count(time_cases::Reading::OtherRest),
+        count(time_cases::Reading::Wrong)
+    );
 
     let mut group = c.benchmark_group("time");
     group.throughput(Throughput::Elements(cases.len() as u64));

@@ -247,6 +247,8 @@ enum Day {
     Weekday(Weekday, Option<i64>),
     /// A date; without a year it is the next occurrence.
     Date { year: Option<i32>, month: u32, day: u32 },
+    /// A date in the year `years` from this one (`明年1月5号`).
+    DateInYear { years: i32, month: u32, day: u32 },
     /// A day of the month `months` from now (`下个月1号`).
     InMonth { months: u32, day: u32 },
     /// Today's date this many calendar months on (`两个月后下午3点`), clamped to the month's end.
@@ -413,7 +415,7 @@ fn read_spec(cur: &mut Cursor<'_>) -> Result<Spec, TimeError> {
     }
     // Trailing 钟/整 after a clock time ("3点钟", "3点整") belong to the expression.
     if spec.clock.is_some() {
-        let _ = cur.eat("钟") || cur.eat("整");
+        let _ = cur.eat("钟") || cur.eat("整") || (!cur.rest().starts_with("正在") && cur.eat("正"));
     }
     Ok(spec)
 }
@@ -523,6 +525,12 @@ fn resolve(spec: &Spec, now: DateTime<Tz>, default_hour: u32) -> Result<DateTime
                 .ok_or_else(|| TimeError::Invalid(format!("{year}-{month:02}-{day:02} is not a date")))?;
             fixed(date)
         }
+        Some(Day::DateInYear { years, month, day }) => {
+            let year = today.year() + years;
+            let date = NaiveDate::from_ymd_opt(year, month, day)
+                .ok_or_else(|| TimeError::Invalid(format!("{year}-{month:02}-{day:02} is not a date")))?;
+            fixed(date)
+        }
         Some(Day::Date { year: None, month, day }) => {
             if NaiveDate::from_ymd_opt(2024, month, day).is_none() {
                 return Err(TimeError::Invalid(format!("{month}月{day}日 is not a date")));
@@ -609,6 +617,21 @@ impl<'a> Cursor<'a> {
             self.pos = mark;
         }
         Some(f64::from(whole))
+    }
+
+    /// Words in a row, spaces between; nothing eaten unless all are there.
+    fn eat_words(&mut self, words: &[&str]) -> bool {
+        let start = self.pos;
+        for (i, word) in words.iter().enumerate() {
+            if i > 0 {
+                self.skip_spaces();
+            }
+            if !self.eat_word(word) {
+                self.pos = start;
+                return false;
+            }
+        }
+        true
     }
 
     fn skip_spaces(&mut self) {
@@ -754,13 +777,16 @@ fn duration(cur: &mut Cursor<'_>) -> Result<Option<Span>, TimeError> {
         return Ok(Some(span));
     }
     cur.pos = start;
-    // Chinese: ([N][个][半] unit)+ (后|以后|之后)
+    // Chinese: [过] ([N][个][半] unit)+ (后|以后|之后|内…); "过十分钟" needs no suffix.
+    let over = cur.eat("过");
     let mut parts = SpanParts::default();
     loop {
         let mark = cur.pos;
         let amount = cur.decimal();
         let _ = cur.eat("个");
         let half = cur.eat("半");
+        // "半个月" = half a month.
+        let _ = half && cur.eat("个");
         if amount.is_none() && !half {
             cur.pos = mark;
             break;
@@ -783,7 +809,9 @@ fn duration(cur: &mut Cursor<'_>) -> Result<Option<Span>, TimeError> {
             _ => parts.add(n, 0.0, None, true),
         }
     }
-    if parts.units == 0 || cur.eat_any(&["以后", "之后", "后"]).is_none() {
+    // "3天内" (within three days): due when the span ends, as "3天后".
+    let suffix = cur.eat_any(&["以后", "之后", "以内", "之内", "后", "内"]);
+    if parts.units == 0 || (suffix.is_none() && !over) {
         cur.pos = start;
         return Ok(None);
     }
@@ -819,9 +847,8 @@ const EN_NUMBERS: [(&str, u32); 24] = [
 ];
 
 fn english_duration(cur: &mut Cursor<'_>) -> Result<Option<Span>, TimeError> {
-    if !cur.eat_word("in") {
-        return Ok(None);
-    }
+    // "in 5 minutes", "within 5 minutes", or "5 minutes from now" / "5 minutes later".
+    let prefixed = cur.eat_word("in") || cur.eat_word("within");
     let mut parts = SpanParts::default();
     loop {
         cur.skip_spaces();
@@ -871,6 +898,16 @@ fn english_duration(cur: &mut Cursor<'_>) -> Result<Option<Span>, TimeError> {
     }
     if parts.units == 0 {
         return Ok(None);
+    }
+    if !prefixed {
+        cur.skip_spaces();
+        let from_now = cur.eat_word("from") && {
+            cur.skip_spaces();
+            cur.eat_word("now")
+        };
+        if !from_now && !cur.eat_word("later") {
+            return Ok(None);
+        }
     }
     parts.span().map(Some)
 }
@@ -1049,6 +1086,19 @@ fn day(cur: &mut Cursor<'_>) -> Result<Option<(Day, Option<Period>)>, TimeError>
         return Ok(Some((Day::Holiday(found.1), None)));
     }
     // Dates: [YYYY年]M月D(日|号), YYYY-MM-DD, YYYY/MM/DD, M/D.
+    // 今年/明年/后年 M月D日: the year said.
+    let mark = cur.pos;
+    if let Some(word) = cur.eat_any(&["今年", "明年", "后年"]) {
+        if let Some(Day::Date { year: None, month, day }) = numeric_date(cur)? {
+            let years = match word {
+                "今年" => 0,
+                "明年" => 1,
+                _ => 2,
+            };
+            return Ok(Some((Day::DateInYear { years, month, day }, None)));
+        }
+        cur.pos = mark;
+    }
     if let Some(date) = numeric_date(cur)? {
         return Ok(Some((date, None)));
     }
@@ -1059,6 +1109,9 @@ fn day(cur: &mut Cursor<'_>) -> Result<Option<(Day, Option<Period>)>, TimeError>
     }
     if let Some(day) = english_month_part(cur) {
         return Ok(Some((day, None)));
+    }
+    if cur.eat_words(&["the", "day", "after", "tomorrow"]) || cur.eat_words(&["day", "after", "tomorrow"]) {
+        return Ok(Some((Day::Offset(2), None)));
     }
     if let Some(word) = cur.eat_any_word(&["today", "tonight", "tomorrow", "tmr", "tmrw", "yesterday"]) {
         return Ok(Some(match word {
@@ -1073,6 +1126,12 @@ fn day(cur: &mut Cursor<'_>) -> Result<Option<(Day, Option<Period>)>, TimeError>
         Some(1)
     } else if cur.eat_word("this") {
         cur.skip_spaces();
+        // "this afternoon": today, the part of day read next.
+        let part = cur.pos;
+        if cur.eat_any_word(&["morning", "noon", "afternoon", "evening"]).is_some() {
+            cur.pos = part;
+            return Ok(Some((Day::Offset(0), None)));
+        }
         Some(0)
     } else {
         None
@@ -1424,6 +1483,36 @@ mod tests {
             failures.len(),
             cases.len(),
             failures.join("\n")
+        );
+    }
+
+    /// Colloquial expressions gathered from public parsers' test suites: at least 97 % read
+    /// exactly, none as another instant (refusing is allowed; guessing wrong is not).
+    #[test]
+    fn the_colloquial_set() {
+        use super::super::time_cases::{Reading, read};
+        let table = include_str!("../../tests/data/colloquial-times.tsv");
+        let cases = read(table, chrono_tz::Asia::Shanghai).unwrap();
+        assert!(cases.len() >= 100, "the set has {} expressions", cases.len());
+        let readings: Vec<Reading> = cases.iter().map(|c| c.reading(9)).collect();
+        let wrong: Vec<&str> = cases
+            .iter()
+            .zip(&readings)
+            .filter(|(_, r)| **r == Reading::Wrong)
+            .map(|(c, _)| c.input)
+            .collect();
+        assert!(wrong.is_empty(), "read as another instant: {wrong:?}");
+        let exact = readings.iter().filter(|r| **r == Reading::Exact).count();
+        assert!(
+            exact * 100 >= cases.len() * 97,
+            "{exact} of {} read exactly: {:?}",
+            cases.len(),
+            cases
+                .iter()
+                .zip(&readings)
+                .filter(|(_, r)| **r != Reading::Exact)
+                .map(|(c, r)| format!("{} {r:?}", c.input))
+                .collect::<Vec<_>>()
         );
     }
 

@@ -1,7 +1,9 @@
 //! The time-expression case table (`tests/data/parse-time.tsv`): one case per line, tab-separated —
 //! the clock (`now`, RFC 3339), the message, the expected instant (RFC 3339, or `ERROR`) and the
 //! expected rest of the text (`-` for none). Lines starting with `#` are comments. The unit tests
-//! require every case to hold; the `time_parse` benchmark reports the pass rate and the speed.
+//! require every case to hold; the `time_parse` benchmark reports the pass rate and the speed. The
+//! same format holds the colloquial set (`tests/data/colloquial-times.tsv`), judged by
+//! [`Case::reading`]: how many read exactly, and that none is read as another instant.
 
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -39,7 +41,37 @@ pub fn read(table: &str, tz: Tz) -> Result<Vec<Case<'_>>, String> {
         .collect()
 }
 
+/// How a case came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// The instant and the rest as expected (or refused, as expected).
+    Exact,
+    /// The right instant, another rest.
+    OtherRest,
+    /// Refused, where an instant was expected: the rep is asked again, nothing is stored.
+    Refused,
+    /// Another instant than expected, or an instant where a refusal was: silently wrong.
+    Wrong,
+}
+
 impl Case<'_> {
+    /// Parses the case's message and says how it came out.
+    pub fn reading(&self, default_hour: u32) -> Reading {
+        match (parse(self.input, self.now, default_hour), self.expected) {
+            (Err(_), "ERROR") => Reading::Exact,
+            (Err(_), _) => Reading::Refused,
+            (Ok(p), expected) if rfc3339(&p.at) == expected => {
+                let rest = if p.rest.is_empty() { "-" } else { p.rest.as_str() };
+                if rest == self.rest {
+                    Reading::Exact
+                } else {
+                    Reading::OtherRest
+                }
+            }
+            (Ok(_), _) => Reading::Wrong,
+        }
+    }
+
     /// Parses the case's message; `Err` says what came out instead of the expected.
     pub fn check(&self, default_hour: u32) -> Result<(), String> {
         let got = match parse(self.input, self.now, default_hour) {
