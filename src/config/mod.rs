@@ -277,6 +277,20 @@ impl Config {
                 "needs at least three non-empty stages, the last two being won and lost".into(),
             );
         }
+        if let Some((stage, p)) = self.sales.probabilities.iter().find(|(_, p)| **p > 100) {
+            problem(
+                "sales.stages",
+                format!("the win probability of {stage:?} is {p} %; it must be 0 to 100"),
+            );
+        }
+        if let Some(stage) = self
+            .sales
+            .probabilities
+            .keys()
+            .find(|name| !self.sales.stages.contains(name))
+        {
+            problem("sales.stages", format!("{stage:?} has a probability but is no stage"));
+        }
         if self.inbox.max_attempts < 1 {
             problem("inbox.max_attempts", "must be at least 1".into());
         }

@@ -1,6 +1,8 @@
 //! The sales rules an org tunes: stages and lead statuses, follow-up plans, stale-lead rules, the
 //! managers' summary, customers' welcome and hand-over, and the lead channels to seed.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// A lead status: what follow-up plans and channels name in the configuration, and what a customer
@@ -172,19 +174,74 @@ pub(super) fn default_stale_rules() -> Vec<StaleRule> {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "RawSales")]
 pub struct SalesConfig {
     /// Deal stages in order; the last two are the closed ones (won, lost).
     pub stages: Vec<String>,
+    /// Win probabilities (percent) configured for stages, by name; a stage without one gets the
+    /// default of its place (see `crm::stages::probability`).
+    pub probabilities: BTreeMap<String, u8>,
 }
+
+/// `sales.stages` as written: names, or tables with a name and a win probability.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSales {
+    stages: Vec<StageEntry>,
+}
+
+impl Default for RawSales {
+    fn default() -> Self {
+        Self {
+            stages: DEFAULT_STAGES
+                .iter()
+                .map(|(name, probability)| StageEntry::Full {
+                    name: (*name).into(),
+                    probability: *probability,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum StageEntry {
+    Name(String),
+    Full { name: String, probability: u8 },
+}
+
+impl From<RawSales> for SalesConfig {
+    fn from(raw: RawSales) -> Self {
+        let mut probabilities = BTreeMap::new();
+        let stages = raw
+            .stages
+            .into_iter()
+            .map(|entry| match entry {
+                StageEntry::Name(name) => name,
+                StageEntry::Full { name, probability } => {
+                    probabilities.insert(name.clone(), probability);
+                    name
+                }
+            })
+            .collect();
+        Self { stages, probabilities }
+    }
+}
+
+/// The default stages and their win probabilities (percent).
+const DEFAULT_STAGES: [(&str, u8); 6] = [
+    ("初步接触", 10),
+    ("需求确认", 25),
+    ("方案报价", 50),
+    ("商务谈判", 75),
+    ("赢单", 100),
+    ("输单", 0),
+];
 
 impl Default for SalesConfig {
     fn default() -> Self {
-        Self {
-            stages: ["初步接触", "需求确认", "方案报价", "商务谈判", "赢单", "输单"]
-                .map(String::from)
-                .to_vec(),
-        }
+        RawSales::default().into()
     }
 }
 

@@ -12,6 +12,7 @@ pub mod figures;
 pub mod followups;
 pub mod listing;
 pub mod members;
+pub mod money;
 pub mod plans;
 pub mod reminders;
 pub mod risk;

@@ -21,6 +21,31 @@ pub async fn current(db: &impl ConnectionTrait, config: &Config) -> Result<Vec<S
         .unwrap_or_else(|| config.sales.stages.clone()))
 }
 
+/// The win probability (percent) of a deal in `stage` among `stages`: the configured one, else the
+/// default of its place — open stages from 10 % rising evenly to 75 %, won 100 %, lost 0 % — and 0
+/// for a stage no longer listed.
+pub fn probability(config: &Config, stages: &[String], stage: &str) -> u8 {
+    if let Some(p) = config.sales.probabilities.get(stage) {
+        return *p;
+    }
+    let Some(i) = stages.iter().position(|s| s == stage) else {
+        return 0;
+    };
+    let n = stages.len();
+    if i + 2 == n {
+        return 100;
+    }
+    if i + 1 == n {
+        return 0;
+    }
+    let open = n.saturating_sub(2);
+    if open <= 1 {
+        10
+    } else {
+        (10 + 65 * i / (open - 1)) as u8
+    }
+}
+
 /// What is wrong with a proposed list, if anything.
 pub fn check(stages: &[String]) -> Result<(), String> {
     if stages.len() < 3 || stages.len() > MAX_STAGES {
@@ -69,6 +94,33 @@ mod tests {
 
     fn list(stages: &[&str]) -> Vec<String> {
         stages.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn probabilities_are_configured_or_follow_the_stage_s_place() {
+        let config = Config::default();
+        let defaults = config.sales.stages.clone();
+        let got: Vec<u8> = defaults.iter().map(|s| probability(&config, &defaults, s)).collect();
+        assert_eq!(got, [10, 25, 50, 75, 100, 0]);
+        let custom = list(&["接触", "演示", "试用", "报价", "签约", "流失"]);
+        let got: Vec<u8> = custom.iter().map(|s| probability(&config, &custom, s)).collect();
+        assert_eq!(got, [10, 31, 53, 75, 100, 0]);
+        assert_eq!(probability(&config, &custom, "旧阶段"), 0);
+    }
+
+    #[test]
+    fn stages_are_configured_by_name_or_with_a_probability() {
+        use figment::Figment;
+        use figment::providers::{Format, Toml};
+        let read = |toml: &str| -> crate::config::SalesConfig {
+            Figment::new().merge(Toml::string(toml)).extract().unwrap()
+        };
+        let names = read(r#"stages = ["a", "b", "won", "lost"]"#);
+        assert_eq!(names.stages, list(&["a", "b", "won", "lost"]));
+        assert!(names.probabilities.is_empty());
+        let mixed = read(r#"stages = [{ name = "a", probability = 20 }, "b", "won", "lost"]"#);
+        assert_eq!(mixed.stages, list(&["a", "b", "won", "lost"]));
+        assert_eq!(mixed.probabilities.get("a"), Some(&20));
     }
 
     #[test]
