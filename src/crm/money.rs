@@ -61,7 +61,7 @@ impl Amount {
 
     /// Reads a decimal string of yuan (`80000`, `80000.5`, `80000.50`), as the API takes it.
     pub fn from_yuan_str(text: &str) -> Result<Self, AmountError> {
-        let (fen, _) = decimal_fen(text.trim(), 1).ok_or_else(|| AmountError::Unreadable(text.into()))??;
+        let fen = decimal_fen(text.trim(), 1).ok_or_else(|| AmountError::Unreadable(text.into()))??;
         checked(fen)
     }
 
@@ -90,12 +90,12 @@ fn grouped(a: Amount) -> String {
     let digits = (abs / 100).to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
-    if abs % 100 != 0 {
+    if !abs.is_multiple_of(100) {
         out.push_str(&format!(".{:02}", abs % 100));
     }
     if a.0 < 0 { format!("-{out}") } else { out }
@@ -186,8 +186,7 @@ fn decimal_fen(number: &str, multiplier: i64) -> Option<Result<i64, AmountError>
         Some((w, f)) => (w, f),
         None => (number, ""),
     };
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit())
-    {
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     if number.ends_with('.') {
@@ -326,14 +325,30 @@ mod tests {
     #[test]
     fn what_is_not_an_amount_is_said_not_guessed() {
         assert_eq!(parse(""), Err(AmountError::Missing));
-        for text in ["五十来万", "50万多", "5x", "abc", "1,00", "1.2.3", "¥", "万", "12.", "十万八千里"] {
-            assert!(matches!(parse(text), Err(AmountError::Unreadable(_))), "{text}: {:?}", parse(text));
+        for text in [
+            "五十来万",
+            "50万多",
+            "5x",
+            "abc",
+            "1,00",
+            "1.2.3",
+            "¥",
+            "万",
+            "12.",
+            "十万八千里",
+        ] {
+            assert!(
+                matches!(parse(text), Err(AmountError::Unreadable(_))),
+                "{text}: {:?}",
+                parse(text)
+            );
         }
         assert_eq!(parse("0"), Err(AmountError::OutOfRange));
         assert_eq!(parse("2000亿"), Err(AmountError::OutOfRange));
         assert_eq!(parse("0.001"), Err(AmountError::TooPrecise));
         assert_eq!(parse("1.234k").map(|(a, _)| a.fen()), Ok(123_400));
-        assert_eq!(parse("1.23456k"), Err(AmountError::TooPrecise));
+        assert_eq!(parse("1.23456k").map(|(a, _)| a.fen()), Ok(123_456));
+        assert_eq!(parse("1.234567k"), Err(AmountError::TooPrecise));
     }
 
     #[test]

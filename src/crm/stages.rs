@@ -112,9 +112,8 @@ mod tests {
     fn stages_are_configured_by_name_or_with_a_probability() {
         use figment::Figment;
         use figment::providers::{Format, Toml};
-        let read = |toml: &str| -> crate::config::SalesConfig {
-            Figment::new().merge(Toml::string(toml)).extract().unwrap()
-        };
+        let read =
+            |toml: &str| -> crate::config::SalesConfig { Figment::new().merge(Toml::string(toml)).extract().unwrap() };
         let names = read(r#"stages = ["a", "b", "won", "lost"]"#);
         assert_eq!(names.stages, list(&["a", "b", "won", "lost"]));
         assert!(names.probabilities.is_empty());

@@ -231,7 +231,7 @@ async fn an_answer_that_misses_the_response_updates_the_card_through_the_api() {
     let target = app.url("/wecom/callback");
     let response = app.fake().deliver_card_click(&target, &event).await.unwrap();
     assert_eq!(replaced_in_response(&response), None, "acknowledged at once");
-    app.settle().await;
+    app.wait_until_settled(std::time::Duration::from_secs(10)).await;
     assert_eq!(reminder(&app, r.id).await.status, ReminderStatus::Done);
     assert_eq!(app.fake().calls("message/update_template_card"), 1);
     assert_eq!(
@@ -241,7 +241,7 @@ async fn an_answer_that_misses_the_response_updates_the_card_through_the_api() {
     // WeCom retries the click: stored already, answered already — no second update.
     let retried = app.fake().deliver_card_click(&target, &event).await.unwrap();
     assert_eq!(replaced_in_response(&retried), None);
-    app.settle().await;
+    app.wait_until_settled(std::time::Duration::from_secs(10)).await;
     assert_eq!(app.fake().calls("message/update_template_card"), 1);
     assert_eq!(actions_on(&app, r.id, "reminder.done").await, 1);
     assert!(app.fake().messages_to("rep1").len() == 1, "no chat message about it");
