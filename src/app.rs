@@ -87,6 +87,12 @@ impl App {
             .await
             .map_err(|e| StartError::Database(DbSetupError::Migrate(e)))?;
         }
+        if let Some(made) = crate::crm::pipeline::backfill_once(&db, &config, now)
+            .await
+            .map_err(|e| StartError::Database(DbSetupError::Migrate(e)))?
+        {
+            tracing::info!(made, "customers' stages became deals");
+        }
         let cache = Cache::connect(&config.redis).await?;
         let listener = TcpListener::bind(addr)
             .await

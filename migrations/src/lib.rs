@@ -13,6 +13,7 @@ mod m20261202_000006_api_tokens;
 mod m20261202_000007_customer_import;
 mod m20261204_000008_delivery;
 mod m20261204_000009_card_actions;
+mod m20261205_000010_deals;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_customer_import::Migration),
             Box::new(m20261204_000008_delivery::Migration),
             Box::new(m20261204_000009_card_actions::Migration),
+            Box::new(m20261205_000010_deals::Migration),
         ]
     }
 }

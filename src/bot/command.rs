@@ -27,10 +27,13 @@ pub enum Verb {
     Summary,
     TeamTodo,
     Idle,
+    Deal,
+    Win,
+    Lose,
 }
 
 /// Every verb with its English and Chinese aliases (the first of each is the one shown).
-pub const VERBS: [(Verb, &[&str], &[&str]); 18] = [
+pub const VERBS: [(Verb, &[&str], &[&str]); 21] = [
     (Verb::Help, &["help", "?"], &["帮助", "？"]),
     (Verb::Find, &["find", "search"], &["查", "查找", "搜索"]),
     (Verb::Use, &["use", "select"], &["选", "切换", "选择"]),
@@ -57,6 +60,9 @@ pub const VERBS: [(Verb, &[&str], &[&str]); 18] = [
     (Verb::Summary, &["summary", "report"], &["日报", "汇总"]),
     (Verb::TeamTodo, &["teamtodo", "team-todo"], &["团队待办"]),
     (Verb::Idle, &["idle", "who-is-idle"], &["谁没跟进", "谁没有跟进"]),
+    (Verb::Deal, &["deal", "deals", "opportunity"], &["商机", "机会"]),
+    (Verb::Win, &["win", "won"], &["赢单", "成交"]),
+    (Verb::Lose, &["lose", "lost"], &["输单", "丢单"]),
 ];
 
 /// Commands of several English words, read as one (`team todo` is `teamtodo`).

@@ -47,6 +47,8 @@ impl Ctx<'_> {
             Verb::Summary => self.summary().await,
             Verb::TeamTodo => self.team_todo().await,
             Verb::Idle => self.idle().await,
+            Verb::Deal => self.deal(target, args).await,
+            Verb::Win | Verb::Lose => self.close_deal(verb, target, args).await,
         }
     }
 
@@ -456,19 +458,8 @@ impl Ctx<'_> {
                         &format!("No stage “{value}”. Stages: {}", options.join(" ")),
                     ));
                 };
-                if c.stage.as_deref() == Some(stage) {
-                    return Ok(self.t(
-                        &format!("{name} 已经在「{stage}」阶段。"),
-                        &format!("{name} is already at “{stage}”."),
-                    ));
-                }
-                let from = c.stage.clone().unwrap_or_else(|| self.t("未设置", "none"));
-                deals::set(self.db, &c, Field::Stage, Some(stage.to_owned()), &actor, self.now).await?;
-                let party = if deals::is_won(stages, stage) { " 🎉" } else { "" };
-                Ok(self.t(
-                    &format!("📈 阶段：{from} → {stage} · {name}{party}"),
-                    &format!("📈 Stage: {from} → {stage} · {name}{party}"),
-                ))
+                let stage = stage.to_owned();
+                self.deal_stage(&c, &stage).await
             }
             Verb::Status => {
                 let Some(status) = deals::parse_status(&value) else {
@@ -559,7 +550,8 @@ impl Ctx<'_> {
     async fn undo(&mut self) -> Result<String, DbErr> {
         let window = i64::try_from(self.s.config.bot.undo_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let minutes = self.s.config.bot.undo_window_secs / 60;
-        let Some(result) = undo::undo_last(self.db, self.me, window, self.now).await? else {
+        let stages = crate::crm::stages::current(self.db, &self.s.config).await?;
+        let Some(result) = undo::undo_last(self.db, &stages, self.me, window, self.now).await? else {
             return Ok(self.t(
                 &format!("没有可撤销的操作（只能撤销 {minutes} 分钟内的上一步）。"),
                 &format!("Nothing to undo (only the last {minutes} minutes)."),
@@ -577,6 +569,13 @@ impl Ctx<'_> {
             Undone::ReminderChange { text, .. } => self.t(
                 &format!("↩️ 提醒已恢复：{text}"),
                 &format!("↩️ Reminder restored: {text}"),
+            ),
+            Undone::DealCreated { title } => {
+                self.t(&format!("↩️ 已撤销商机：{title}"), &format!("↩️ Deal removed: {title}"))
+            }
+            Undone::DealStage { title, restored } => self.t(
+                &format!("↩️ 已撤销修改：商机「{title}」恢复为「{restored}」"),
+                &format!("↩️ Undone: deal “{title}” back to “{restored}”"),
             ),
             Undone::Field { field, restored } => {
                 let restored = match (field, restored) {

@@ -10,6 +10,7 @@
 pub mod cards;
 pub mod command;
 mod commands;
+mod deals;
 mod holidays;
 pub mod replies;
 pub mod session;
@@ -355,6 +356,7 @@ impl Ctx<'_> {
                     }
                 }
             }
+            Some(Pending::ChooseDeal { deals, action }) => self.chosen_deal(deals, action, n).await,
             Some(Pending::SaveNote { customer_id, text }) if n == 1 => {
                 self.command(Verb::Note, Some(Target::Id(customer_id)), text).await
             }

@@ -103,6 +103,9 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Summary => "日报 — 今天的数据（负责人看团队日报）",
         Verb::TeamTodo => "团队待办 — 团队逾期的提醒（负责人）",
         Verb::Idle => "谁没跟进 — 今天没记跟进的同事、快要变冷的客户（负责人）；「<成员名> 今天」看一个人的今天",
+        Verb::Deal => "商机 [@客户] <金额> [<成交时间>] [标题] — 新建商机；只发「商机」看我的商机",
+        Verb::Win => "赢单 [@客户] [金额] — 商机成交",
+        Verb::Lose => "输单 [@客户] <原因> — 商机丢单",
     };
     let en = match verb {
         Verb::Help => "help [command]",
@@ -125,6 +128,9 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Idle => {
             "who is idle — who logged no follow-up today, customers going cold (leaders); `<member> today` for one rep's day"
         }
+        Verb::Deal => "deal [@customer] <amount> [<close date>] [title] — new deal; `deal` alone lists mine",
+        Verb::Win => "win [@customer] [amount] — the deal is won",
+        Verb::Lose => "lose [@customer] <reason> — the deal is lost",
     };
     if lang.en() { en.into() } else { zh.into() }
 }
@@ -142,6 +148,9 @@ fn help_for(verb: Verb, lang: Lang) -> String {
         Verb::Status => "状态 热\n状态 @张伟 观望",
         Verb::Rate => "评级 A（一个月内购买）\n评级 @张伟 B（2–3 个月）",
         Verb::Tag => "标签 重点客户\n标签 -重点客户",
+        Verb::Deal => "商机 @张伟 50万 12月31日 二期项目\n商机 12.5万\n商机",
+        Verb::Win => "赢单 @张伟\n赢单 48万",
+        Verb::Lose => "输单 @张伟 预算砍掉了",
         _ => "",
     };
     let examples_en = match verb {
@@ -156,6 +165,9 @@ fn help_for(verb: Verb, lang: Lang) -> String {
         Verb::Status => "status hot\nstatus @zw on_hold",
         Verb::Rate => "rate A (buys within a month)",
         Verb::Tag => "tag key-account\ntag -key-account",
+        Verb::Deal => "deal @zw 500k dec 31 phase two\ndeal 125k\ndeal",
+        Verb::Win => "win @zw\nwin 480k",
+        Verb::Lose => "lose @zw budget cut",
         _ => "",
     };
     let examples = if lang.en() { examples_en } else { examples_zh };

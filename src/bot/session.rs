@@ -36,6 +36,11 @@ pub enum Pending {
         verb: Verb,
         args: String,
     },
+    /// Several open deals: the answer is a number among `deals`, then `action` applies to it.
+    ChooseDeal {
+        deals: Vec<i64>,
+        action: super::deals::DealAction,
+    },
     /// Text that was not a command, offered as a note on the current customer ("1" saves it).
     SaveNote { customer_id: i64, text: String },
     /// Text that was not a command but names a time: "1" saves it as a note, "2" saves it and sets

@@ -143,7 +143,10 @@ async fn compute(
     .await?;
     // Stage moves are few per day: read them and tell wins apart here.
     let moves: Vec<(Option<String>, String)> = among(audit::Entity::find(), audit::Column::MemberUserid, members)
-        .filter(audit::Column::Action.eq("customer.stage"))
+        // Deals' moves and new deals (not those made from old stages by the service itself),
+        // and the customers' stage changes recorded before deals existed.
+        .filter(audit::Column::Action.is_in(["customer.stage", "deal.stage", "deal.created"]))
+        .filter(audit::Column::Actor.ne("system"))
         .filter(audit::Column::At.gte(start))
         .filter(audit::Column::At.lt(end))
         .select_only()
@@ -174,9 +177,12 @@ async fn compute(
         };
         let f = out.entry(member).or_default();
         f.stage_moves += 1;
-        let to = serde_json::from_str::<Value>(&detail)
-            .ok()
-            .and_then(|d| d.get("to").and_then(Value::as_str).map(str::to_owned));
+        let to = serde_json::from_str::<Value>(&detail).ok().and_then(|d| {
+            d.get("to")
+                .or_else(|| d.get("stage"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
         if to.as_deref() == Some(won_stage) {
             f.wins += 1;
         }

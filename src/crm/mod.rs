@@ -13,6 +13,7 @@ pub mod followups;
 pub mod listing;
 pub mod members;
 pub mod money;
+pub mod pipeline;
 pub mod plans;
 pub mod reminders;
 pub mod risk;

@@ -11,7 +11,9 @@ use super::{followups, reminders};
 use crate::db::entity::reminder::DeliveryState;
 use crate::db::entity::{audit as audit_log, customer, reminder};
 
-const UNDOABLE: [&str; 8] = [
+const UNDOABLE: [&str; 10] = [
+    "deal.created",
+    "deal.stage",
     "followup.created",
     "reminder.created",
     "reminder.done",
@@ -40,6 +42,15 @@ pub enum Undone {
         field: Field,
         restored: Option<String>,
     },
+    /// A deal made (by `阶段` on a customer without one) is gone again.
+    DealCreated {
+        title: String,
+    },
+    /// A deal is back in the stage it was in.
+    DealStage {
+        title: String,
+        restored: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +62,7 @@ pub struct UndoResult {
 /// Undoes `userid`'s most recent undoable action of the last `window_ms`, if any.
 pub async fn undo_last(
     db: &impl ConnectionTrait,
+    stages: &[String],
     userid: &str,
     window_ms: i64,
     now: i64,
@@ -121,6 +133,24 @@ pub async fn undo_last(
             Undone::ReminderChange {
                 action: entry.action.clone(),
                 text: text("text"),
+            }
+        }
+        "deal.created" => {
+            let id = detail.get("deal_id").and_then(Value::as_i64).unwrap_or_default();
+            let before = detail
+                .get("customer_stage_before")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            super::pipeline::undo_create(db, stages, id, before, now).await?;
+            Undone::DealCreated { title: text("title") }
+        }
+        "deal.stage" => {
+            let id = detail.get("deal_id").and_then(Value::as_i64).unwrap_or_default();
+            let from = text("from");
+            let deal = super::pipeline::undo_move(db, stages, id, &from, &actor, now).await?;
+            Undone::DealStage {
+                title: deal.map(|d| d.title).unwrap_or_default(),
+                restored: from,
             }
         }
         action => {

@@ -18,7 +18,7 @@ use crate::config::LeadStatus;
 use crate::crm::audit::Actor;
 use crate::crm::card::{self, Access, Card, Person};
 use crate::crm::deals::{self, Field};
-use crate::crm::{customers, followups, plans, reminders};
+use crate::crm::{customers, followups, pipeline, plans, reminders};
 use crate::db::entity::customer;
 use crate::db::{self, now_ms};
 use crate::http::AppState;
@@ -543,6 +543,21 @@ pub async fn update(
     for (field, value) in changes {
         let Some(value) = value else { continue };
         if field.get(&c).as_deref() == Some(value.as_str()) {
+            continue;
+        }
+        if field == Field::Stage {
+            // The stage is the deals': the customer's only open deal moves (none: one is made).
+            let stages = crate::crm::stages::current(&txn, &state.config).await?;
+            let set = pipeline::set_customer_stage(&txn, &stages, &c, &value, &actor, me, now).await?;
+            if let pipeline::StageSet::Several(open) = set {
+                txn.rollback().await?;
+                return Err(Problem::Conflict(format!(
+                    "{} has {} open deals: say which one moves (in chat: 阶段 {value})",
+                    customers::display(&c),
+                    open.len()
+                )));
+            }
+            changed.push(field);
             continue;
         }
         deals::set(&txn, &c, field, Some(value.clone()), &actor, now).await?;

@@ -494,11 +494,12 @@ async fn follow_ups_reminders_and_the_audit_log_are_read_within_scope() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_fields(&problem), ["status"]);
 
-    let (status, audit) = get(&app, &manager, "/api/v1/audit?action=customer.stage").await;
+    // The stage set in chat made the customer's first deal.
+    let (status, audit) = get(&app, &manager, "/api/v1/audit?action=deal.created").await;
     assert_eq!(status, StatusCode::OK, "{audit}");
     assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
     assert_eq!(audit["items"][0]["actor"], "rep1");
-    assert_eq!(audit["items"][0]["detail"]["to"], "方案报价", "{audit}");
+    assert_eq!(audit["items"][0]["detail"]["stage"], "方案报价", "{audit}");
     let (status, _) = get(&app, &manager, "/api/v1/audit?member=rep3").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "rep3 is not lead1's");
 

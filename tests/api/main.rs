@@ -10,6 +10,7 @@ mod chat;
 pub mod cli;
 mod customers;
 mod daily;
+mod deals;
 mod delivery;
 mod delivery_sim;
 mod demo;

@@ -35,7 +35,7 @@ pub struct AuditEntry {
     pub at: String,
     /// Who acted: a member's userid, `wecom`, `sync`, `system` or `token:NAME`.
     pub actor: String,
-    /// What happened, e.g. `customer.stage`, `follow_up.add`, `channel.update`.
+    /// What happened, e.g. `deal.stage`, `follow_up.add`, `channel.update`.
     pub action: String,
     pub customer_id: Option<i64>,
     pub member: Option<String>,
@@ -186,7 +186,7 @@ pub async fn reminders(
     params(
         ("customer" = Option<i64>, Query, description = "about this customer (id)"),
         ("member" = Option<String>, Query, description = "about this member (userid)"),
-        ("action" = Option<String>, Query, description = "this action, e.g. customer.stage"),
+        ("action" = Option<String>, Query, description = "this action, e.g. deal.stage"),
         ("since" = Option<String>, Query, description = "at or after this RFC 3339 time"),
         ("until" = Option<String>, Query, description = "before this RFC 3339 time"),
         ("limit" = Option<i64>, Query, description = "page size, 1 to 500 (default 50)"),

@@ -187,7 +187,7 @@ async fn notes_reminders_and_fields_written_from_the_page_are_the_chat_s() {
     for action in [
         "followup.created",
         "reminder.created",
-        "customer.stage",
+        "deal.created",
         "customer.status",
         "customer.rating",
         "customer.tags",
