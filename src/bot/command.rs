@@ -30,10 +30,11 @@ pub enum Verb {
     Deal,
     Win,
     Lose,
+    Forecast,
 }
 
 /// Every verb with its English and Chinese aliases (the first of each is the one shown).
-pub const VERBS: [(Verb, &[&str], &[&str]); 21] = [
+pub const VERBS: [(Verb, &[&str], &[&str]); 22] = [
     (Verb::Help, &["help", "?"], &["帮助", "？"]),
     (Verb::Find, &["find", "search"], &["查", "查找", "搜索"]),
     (Verb::Use, &["use", "select"], &["选", "切换", "选择"]),
@@ -63,6 +64,7 @@ pub const VERBS: [(Verb, &[&str], &[&str]); 21] = [
     (Verb::Deal, &["deal", "deals", "opportunity"], &["商机", "机会"]),
     (Verb::Win, &["win", "won"], &["赢单", "成交"]),
     (Verb::Lose, &["lose", "lost"], &["输单", "丢单"]),
+    (Verb::Forecast, &["forecast", "pipeline"], &["预测", "业绩预测"]),
 ];
 
 /// Commands of several English words, read as one (`team todo` is `teamtodo`).

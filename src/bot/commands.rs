@@ -49,6 +49,7 @@ impl Ctx<'_> {
             Verb::Idle => self.idle().await,
             Verb::Deal => self.deal(target, args).await,
             Verb::Win | Verb::Lose => self.close_deal(verb, target, args).await,
+            Verb::Forecast => self.forecast().await,
         }
     }
 

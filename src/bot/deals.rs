@@ -11,6 +11,7 @@ use super::session::Pending;
 use super::{Ctx, Resolved, Target, replies, time};
 use crate::crm::audit::Actor;
 use crate::crm::deals as fields;
+use crate::crm::forecast;
 use crate::crm::money::{self, Amount};
 use crate::crm::pipeline::{self, NewDeal, StageSet};
 use crate::crm::{customers, stages as crm_stages};
@@ -299,5 +300,118 @@ impl Ctx<'_> {
         };
         self.session.current = Some(d.customer_id);
         Ok(self.t(&zh, &en))
+    }
+
+    /// `预测`: my pipeline by stage, the weighted forecast for this month and next against my
+    /// target, and what closed this month.
+    pub(super) async fn forecast(&mut self) -> Result<String, DbErr> {
+        let tz = self.tz();
+        let today = crate::texts::local_date(self.now, tz);
+        let months = [
+            forecast::month_key(today),
+            forecast::month_key(today + chrono::Months::new(1)),
+        ];
+        let scope = forecast::Scope::Members(vec![self.me.to_owned()]);
+        let f = forecast::forecast(self.db, &self.s.config, &scope, &months, Some(("member", self.me)), tz).await?;
+        let en = self.lang.en();
+        let month_name = |key: &str| -> String {
+            let m: u32 = key.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(0);
+            if en {
+                [
+                    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+                ]
+                .get(m.saturating_sub(1) as usize)
+                .map_or_else(|| key.to_owned(), |s| (*s).to_owned())
+            } else {
+                format!("{m}月")
+            }
+        };
+        if f.open_deals == 0 && f.closed.won_deals == 0 && f.closed.lost_deals == 0 {
+            return Ok(self.t(
+                "还没有商机，无从预测。新建：商机 @客户 50万 12月31日",
+                "No deals to forecast yet. New one: deal @customer 500k dec 31",
+            ));
+        }
+        let mut lines = vec![self.t(
+            &format!(
+                "📈 我的商机：{} 个进行中 · {}",
+                f.open_deals,
+                Amount(f.open_amount_fen).short()
+            ),
+            &format!(
+                "📈 My pipeline: {} open · {}",
+                f.open_deals,
+                Amount(f.open_amount_fen).short()
+            ),
+        )];
+        for s in &f.pipeline {
+            let unpriced = match (s.unpriced, en) {
+                (0, _) => String::new(),
+                (n, false) => format!("（{n} 个金额未定）"),
+                (n, true) => format!(" ({n} without amount)"),
+            };
+            lines.push(format!(
+                "· {}（{}%）{} · {}{unpriced}",
+                s.stage,
+                s.probability,
+                if en {
+                    format!("{} deals", s.deals)
+                } else {
+                    format!("{} 个", s.deals)
+                },
+                Amount(s.amount_fen).short()
+            ));
+        }
+        let weighted: Vec<String> = f
+            .months
+            .iter()
+            .map(|m| format!("{} {}", month_name(&m.month), Amount(m.weighted_fen).short()))
+            .collect();
+        lines.push(self.t(
+            &format!("加权预测：{}", weighted.join(" · ")),
+            &format!("Weighted forecast: {}", weighted.join(" · ")),
+        ));
+        if f.undated > 0 {
+            lines.push(self.t(
+                &format!("（另有 {} 个商机没填成交时间，不在预测里）", f.undated),
+                &format!("({} deals without a close date are not in it)", f.undated),
+            ));
+        }
+        let c = &f.closed;
+        let rate = c.win_rate.map_or_else(|| "—".to_owned(), |r| format!("{r}%"));
+        let days = c
+            .average_days_to_close
+            .map_or_else(|| "—".to_owned(), |d| format!("{d}"));
+        lines.push(self.t(
+            &format!(
+                "本月：赢单 {} 个 · {}；输单 {} 个；赢率 {rate}；平均 {days} 天成交",
+                c.won_deals,
+                Amount(c.won_amount_fen).short(),
+                c.lost_deals
+            ),
+            &format!(
+                "This month: won {} · {}; lost {}; win rate {rate}; {days} days to close on average",
+                c.won_deals,
+                Amount(c.won_amount_fen).short(),
+                c.lost_deals
+            ),
+        ));
+        if let Some(this) = f.months.first()
+            && let Some(target) = this.target_fen.filter(|t| *t > 0)
+        {
+            let done = this.won_fen * 100 / target;
+            let expected = (this.won_fen + this.weighted_fen) * 100 / target;
+            lines.push(self.t(
+                &format!(
+                    "本月目标 {}：已赢 {done}%，加上加权预测 {expected}%",
+                    Amount(target).short()
+                ),
+                &format!(
+                    "Target this month {}: {done}% won, {expected}% with the weighted forecast",
+                    Amount(target).short()
+                ),
+            ));
+        }
+        Ok(lines.join("\n"))
     }
 }

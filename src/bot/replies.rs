@@ -106,6 +106,7 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Deal => "商机 [@客户] <金额> [<成交时间>] [标题] — 新建商机；只发「商机」看我的商机",
         Verb::Win => "赢单 [@客户] [金额] — 商机成交",
         Verb::Lose => "输单 [@客户] <原因> — 商机丢单",
+        Verb::Forecast => "预测 — 我的商机管道、本月和下月的加权预测、本月目标",
     };
     let en = match verb {
         Verb::Help => "help [command]",
@@ -131,6 +132,7 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Deal => "deal [@customer] <amount> [<close date>] [title] — new deal; `deal` alone lists mine",
         Verb::Win => "win [@customer] [amount] — the deal is won",
         Verb::Lose => "lose [@customer] <reason> — the deal is lost",
+        Verb::Forecast => "forecast — my pipeline, the weighted forecast for this month and next, the month's target",
     };
     if lang.en() { en.into() } else { zh.into() }
 }

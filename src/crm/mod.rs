@@ -10,6 +10,7 @@ pub mod deals;
 pub mod export;
 pub mod figures;
 pub mod followups;
+pub mod forecast;
 pub mod listing;
 pub mod members;
 pub mod money;

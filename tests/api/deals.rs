@@ -192,3 +192,160 @@ async fn customers_stages_from_before_deals_become_one_deal_each_once() {
         "once"
     );
 }
+
+async fn api_get(app: &TestApp, token: &str, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_forecast_weighs_open_deals_by_month_against_the_target_in_chat_and_the_api() {
+    use chrono::Months;
+    use wecom_scrm::crm::forecast::{month_key, month_start};
+    use wecom_scrm::crm::money::Amount;
+    let (app, admin, manager) = crate::admin_api::spawn_with(|_| {}).await;
+    let tz = app.services().tz();
+    let this = month_key(local_date(now_ms(), tz));
+    let first = month_start(&this).unwrap();
+    let next = month_key(first + Months::new(1));
+    let this_end = first + Months::new(1) - Days::new(1);
+    let next_mid = first + Months::new(1) + Days::new(14);
+    let stages = wecom_scrm::config::SalesConfig::default().stages;
+    let (c1, c2, c3) = (
+        customer_id(&app, "wmC1").await,
+        customer_id(&app, "wmC2").await,
+        customer_id(&app, "wmC3").await,
+    );
+    let make = |customer_id: i64,
+                owner: &'static str,
+                yuan: Option<i64>,
+                close: Option<chrono::NaiveDate>,
+                stage: &'static str| {
+        let db = app.db.clone();
+        let stages = stages.clone();
+        async move {
+            let new = pipeline::NewDeal {
+                customer_id,
+                owner: owner.into(),
+                title: format!("{stage} {yuan:?}"),
+                amount: yuan.map(Amount::from_yuan),
+                expected_close: close,
+                stage: Some(stage.into()),
+            };
+            pipeline::create(&db, &stages, new, &Actor::Member(owner.into()), now_ms())
+                .await
+                .unwrap()
+        }
+    };
+    make(c1, "rep1", Some(1_000_000), Some(this_end), "初步接触").await; // 10 %: ¥10万
+    let d2 = make(c2, "rep1", Some(400_000), Some(this_end), "方案报价").await; // 50 %: ¥20万
+    make(c1, "rep1", Some(300_000), Some(next_mid), "商务谈判").await; // 75 % next month: ¥22.5万
+    make(c2, "rep1", None, None, "需求确认").await; // no amount, no date
+    let d5 = make(c3, "rep3", Some(500_000), Some(this_end), "初步接触").await;
+    let won = make(c1, "rep1", Some(200_000), Some(this_end), "商务谈判").await;
+    let lost = make(c2, "rep1", Some(50_000), Some(this_end), "初步接触").await;
+    let actor = Actor::Member("rep1".into());
+    pipeline::win(&app.db, &stages, &won, None, &actor, now_ms())
+        .await
+        .unwrap();
+    pipeline::lose(&app.db, &stages, &lost, "价格", &actor, now_ms())
+        .await
+        .unwrap();
+    pipeline::move_stage(&app.db, &stages, &d2, "方案报价", &actor, now_ms())
+        .await
+        .unwrap();
+
+    let month_name = |key: &str| format!("{}月", key[5..7].parse::<u32>().unwrap());
+    let answer = app.say("rep1", "预测").await;
+    let lines: Vec<&str> = answer.lines().collect();
+    assert_eq!(lines[0], "📈 我的商机：4 个进行中 · ¥170万", "{answer}");
+    assert!(
+        lines.contains(&"· 需求确认（25%）1 个 · ¥0（1 个金额未定）"),
+        "{answer}"
+    );
+    assert!(
+        lines.contains(&format!("加权预测：{} ¥30万 · {} ¥22.5万", month_name(&this), month_name(&next)).as_str()),
+        "{answer}"
+    );
+    assert!(lines.contains(&"（另有 1 个商机没填成交时间，不在预测里）"), "{answer}");
+    assert!(
+        answer.contains("本月：赢单 1 个 · ¥20万；输单 1 个；赢率 50%；平均 0 天成交"),
+        "{answer}"
+    );
+
+    // A target for rep1 this month, set by their leader's token.
+    let response = app
+        .client
+        .put(app.url("/api/v1/targets"))
+        .bearer_auth(&manager)
+        .json(&serde_json::json!({ "member": "rep1", "month": this, "amount_fen": 100_000_000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = app
+        .client
+        .put(app.url("/api/v1/targets"))
+        .bearer_auth(&manager)
+        .json(&serde_json::json!({ "member": "rep3", "month": this, "amount_fen": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "rep3 is not lead1's");
+    assert!(
+        app.say("rep1", "forecast")
+            .await
+            .contains("Target this month ¥100万: 20% won, 50% with the weighted forecast")
+    );
+
+    let (status, f) = api_get(&app, &admin, &format!("/api/v1/forecast?owner=rep1&month={this}")).await;
+    assert_eq!(status, 200, "{f}");
+    assert_eq!(f["scope"], "member:rep1");
+    let f = &f["forecast"];
+    assert_eq!(f["open_deals"], 4);
+    assert_eq!(f["open_amount_fen"], 170_000_000);
+    assert_eq!(f["undated"], 1);
+    assert_eq!(f["months"][0]["month"], this.as_str());
+    assert_eq!(f["months"][0]["weighted_fen"], 30_000_000);
+    assert_eq!(f["months"][0]["target_fen"], 100_000_000);
+    assert_eq!(f["months"][0]["won_fen"], 20_000_000);
+    assert_eq!(f["months"][1]["weighted_fen"], 22_500_000);
+    assert_eq!(f["closed"]["win_rate"], 50);
+    // A leader's token sees the team, not rep3's deals.
+    let (_, team) = api_get(&app, &manager, "/api/v1/forecast").await;
+    assert_eq!(team["forecast"]["open_deals"], 4, "{team}");
+    let (_, everyone) = api_get(&app, &admin, "/api/v1/forecast").await;
+    assert_eq!(everyone["forecast"]["open_deals"], 5, "{everyone}");
+    let (status, _) = api_get(&app, &manager, "/api/v1/forecast?owner=rep3").await;
+    assert_eq!(status, 403);
+    let (status, problem) = api_get(&app, &admin, "/api/v1/forecast?month=2026-13").await;
+    assert_eq!(status, 422, "{problem}");
+
+    // The deals themselves.
+    let (_, page) = api_get(&app, &admin, "/api/v1/deals?owner=rep1&status=open").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 4, "{page}");
+    let (_, page) = api_get(&app, &manager, "/api/v1/deals?limit=2").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = api_get(&app, &manager, &format!("/api/v1/deals?limit=50&cursor={cursor}")).await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 4, "6 of rep1's in all: {rest}");
+    let (status, _) = api_get(&app, &manager, &format!("/api/v1/deals/{}", d5.id)).await;
+    assert_eq!(status, 404, "rep3's deal is not in lead1's scope");
+    let (status, one) = api_get(&app, &manager, &format!("/api/v1/deals/{}", d2.id)).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["probability"], 50);
+    assert_eq!(one["history"].as_array().unwrap().len(), 2, "{one}");
+    assert_eq!(one["history"][1]["actor"], "rep1");
+    let (_, closed) = api_get(&app, &admin, "/api/v1/deals?status=lost").await;
+    assert_eq!(closed["items"][0]["loss_reason"], "价格");
+    let (status, problem) = api_get(&app, &admin, "/api/v1/deals?status=maybe&close_from=12-31").await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["status", "close_from"], "{problem}");
+}

@@ -170,6 +170,11 @@ impl Params {
         }
     }
 
+    /// Records what is wrong with a parameter read by the caller itself.
+    pub fn report(&self, name: &str, message: impl Into<String>) {
+        self.fault(name, message);
+    }
+
     fn fault(&self, name: &str, message: impl Into<String>) {
         self.errors.borrow_mut().push(field_error(name, message));
     }

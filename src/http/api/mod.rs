@@ -4,6 +4,7 @@
 
 mod channels;
 mod customers;
+mod deals;
 pub mod extract;
 mod org;
 pub mod problem;
@@ -30,7 +31,7 @@ pub const JSON_BODY_LIMIT: usize = 256 * 1024;
 #[openapi(
     info(
         title = "wecom-scrm admin API",
-        description = "Customers, follow-ups, reminders, the org, channels, stages and the audit log \
+        description = "Customers, follow-ups, reminders, deals and the forecast, the org, channels, stages and the audit log \
                        of wecom-scrm. Every request carries `Authorization: Bearer <token>` \
                        (`wecom-scrm token create`). Errors are problem details (RFC 9457)."
     ),
@@ -67,6 +68,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(transfer::import_customers))
         .routes(routes!(channels::list, channels::create))
         .routes(routes!(channels::get, channels::replace, channels::delete))
+        .routes(routes!(deals::list))
+        .routes(routes!(deals::get))
+        .routes(routes!(deals::get_forecast))
+        .routes(routes!(deals::set_target))
         .split_for_parts()
 }
 
