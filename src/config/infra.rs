@@ -184,6 +184,9 @@ pub struct WebConfig {
     pub sign_in_ttl_secs: u64,
     /// WeCom's JS-SDK, loaded by the pages as WeCom documents it.
     pub jssdk_url: String,
+    /// Members (userids) whose dashboard shows the whole org; a department leader's shows the
+    /// departments they lead.
+    pub dashboard_admins: Vec<String>,
 }
 
 impl Default for WebConfig {
@@ -193,6 +196,7 @@ impl Default for WebConfig {
             session_key: SecretString::from(""),
             session_ttl_secs: 12 * 3600,
             sign_in_ttl_secs: 600,
+            dashboard_admins: Vec::new(),
             jssdk_url: "https://wwcdn.weixin.qq.com/node/open/js/wecom-jssdk-2.3.4.js".into(),
         }
     }
@@ -206,6 +210,7 @@ impl fmt::Debug for WebConfig {
             .field("session_ttl_secs", &self.session_ttl_secs)
             .field("sign_in_ttl_secs", &self.sign_in_ttl_secs)
             .field("jssdk_url", &self.jssdk_url)
+            .field("dashboard_admins", &self.dashboard_admins)
             .finish()
     }
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod card;
 pub mod channels;
 pub mod customers;
+pub mod dashboard;
 pub mod deals;
 pub mod export;
 pub mod figures;

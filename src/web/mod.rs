@@ -9,6 +9,7 @@
 //! `POST customers/{id}/notes`, `POST customers/{id}/reminders`, `PATCH customers/{id}`.
 
 mod api;
+mod dashboard;
 mod pages;
 pub mod seal;
 pub mod session;
@@ -61,6 +62,7 @@ fn templates() -> Environment<'static> {
         ("sidebar.html", include_str!("templates/sidebar.html")),
         ("customer.html", include_str!("templates/customer.html")),
         ("message.html", include_str!("templates/message.html")),
+        ("dashboard.html", include_str!("templates/dashboard.html")),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("template {name} does not compile: {e}"));
@@ -74,6 +76,7 @@ pub fn router(context: Arc<WebContext>) -> Router<AppState> {
         .route("/web", get(pages::home))
         .route("/web/", get(pages::home))
         .route("/web/sidebar", get(pages::sidebar))
+        .route("/web/dashboard", get(dashboard::page))
         .route("/web/customers/{external_userid}", get(pages::customer))
         .route("/web/oauth/callback", get(signin::callback))
         .route("/web/api/jssdk", get(api::jssdk))

@@ -20,7 +20,7 @@ use crate::http::AppState;
 use crate::texts::Lang;
 
 /// Renders `template`; a template error is a bug, answered as a plain 500 and logged.
-fn render(web: &WebContext, status: StatusCode, template: &str, ctx: minijinja::Value) -> Response {
+pub(super) fn render(web: &WebContext, status: StatusCode, template: &str, ctx: minijinja::Value) -> Response {
     let html = web.templates.get_template(template).and_then(|t| t.render(ctx));
     match html {
         Ok(html) => {
@@ -54,6 +54,7 @@ pub enum Message {
     OtherBrowser,
     NotFound,
     NoSuchPage,
+    LeadersOnly,
 }
 
 impl Message {
@@ -104,6 +105,11 @@ impl Message {
             ),
             (Self::NoSuchPage, false) => ("没有这个页面", "地址可能写错了。"),
             (Self::NoSuchPage, true) => ("No such page", "The address may be mistyped."),
+            (Self::LeadersOnly, false) => ("只有负责人可以查看", "销售看板只对部门负责人和管理员开放。"),
+            (Self::LeadersOnly, true) => (
+                "For leaders only",
+                "The sales dashboard is open to department leaders and administrators.",
+            ),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The pages in a real browser: headless Chromium driven through chromedriver (WebDriver). A rep
 //! opens the sidebar in the chat with a customer (the fake WeCom plays the client: sign-in, the
 //! JS-SDK and its signature checks), sees the card, adds a note and a reminder through the page,
-//! sets the stage and a tag, and the test finds them in the database and in `详情` by chat. Opt-in (`--features
-//! browser-tests`); a missing browser or driver fails with its name. Set `SCRM_SCREENSHOT_TO` to
-//! keep the 360 × 740 screenshot (the README's).
+//! sets the stage and a tag, and the test finds them in the database and in `详情` by chat; a leader
+//! opens the dashboard, whose figures are the forecast API's, and a rep is refused it. Opt-in
+//! (`--features browser-tests`); a missing browser or driver fails with its name. Set
+//! `SCRM_SCREENSHOT_TO` / `SCRM_DASHBOARD_SCREENSHOT_TO` to keep the 360 × 740 screenshots (the
+//! README's).
 
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -194,5 +196,78 @@ async fn drive(app: &crate::helpers::TestApp, client: &Client) -> Result<(), fan
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sidebar.png"));
     std::fs::write(&keep, png).expect("the screenshot is written");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_leader_opens_the_dashboard_and_its_figures_are_the_forecast_s() {
+    let app = spawn_web(|_| {}).await;
+    for (who, line) in [
+        ("rep1", "商机 @张伟 50万 月底 二期项目"),
+        ("rep1", "阶段 @张伟 方案报价"),
+        ("rep1", "记 @张伟 方案已发，等反馈"),
+        ("rep1", "商机 @刘洋 30万 下个月15号 扩容"),
+        ("rep1", "阶段 @刘洋 商务谈判"),
+        ("rep2", "商机 @刘洋 8万 备件"),
+        ("rep2", "记 @刘洋 已付款"),
+    ] {
+        app.say(who, line).await;
+    }
+    app.say("rep2", "赢单 @刘洋").await;
+    app.say("rep2", "1").await;
+    let now = wecom_scrm::db::now_ms();
+    let token = wecom_scrm::tokens::create(&app.db, "lead1-app", "manager", Some("lead1"), now)
+        .await
+        .unwrap()
+        .token;
+    let api: serde_json::Value = app
+        .client
+        .get(app.url("/api/v1/forecast"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let driver = Driver::start();
+    let client = browser(&driver).await;
+    let result = dashboard(&app, &client, &api).await;
+    let _ = client.close().await;
+    result.unwrap();
+}
+
+async fn dashboard(
+    app: &crate::helpers::TestApp,
+    client: &Client,
+    api: &serde_json::Value,
+) -> Result<(), fantoccini::error::CmdError> {
+    client
+        .goto(&app.fake().open_url("lead1", None, &app.url("/web/dashboard")))
+        .await?;
+    wait_for_text(client, "summary", &api["forecast"]["open_deals"].to_string()).await;
+    let summary = client.find(Locator::Css("#summary")).await?;
+    assert_eq!(
+        summary.attr("data-open-deals").await?.as_deref(),
+        Some(api["forecast"]["open_deals"].to_string().as_str())
+    );
+    assert_eq!(
+        summary.attr("data-weighted-fen").await?.as_deref(),
+        Some(api["forecast"]["months"][0]["weighted_fen"].to_string().as_str())
+    );
+    let bars = client.find_all(Locator::Css("#funnel svg rect")).await?;
+    assert_eq!(bars.len(), api["forecast"]["pipeline"].as_array().unwrap().len());
+    wait_for_text(client, "reps", "张三").await;
+    let png = client.screenshot().await?;
+    let keep = std::env::var("SCRM_DASHBOARD_SCREENSHOT_TO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png"));
+    std::fs::write(&keep, png).expect("the screenshot is written");
+    // A rep is no manager: refused (signed out first: the session is the leader's).
+    client.delete_all_cookies().await?;
+    client
+        .goto(&app.fake().open_url("rep1", None, &app.url("/web/dashboard")))
+        .await?;
+    wait_for_text(client, "message", "只有负责人可以查看").await;
     Ok(())
 }

@@ -5,6 +5,7 @@
 #[cfg(feature = "browser-tests")]
 mod browser;
 mod card;
+mod dashboard;
 mod signin;
 
 use std::collections::BTreeMap;

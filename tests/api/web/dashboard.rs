@@ -1,0 +1,92 @@
+//! The managers' dashboard over HTTP: a leader sees their departments, a dashboard admin the whole
+//! org, a rep is refused; its figures are the forecast API's for the same scope.
+
+use reqwest::StatusCode;
+
+use super::{signed_in, spawn_web};
+
+/// Deals and notes of two teams: lead1's (rep1, rep2) and lead2's (rep3).
+async fn seed(app: &crate::helpers::TestApp) {
+    for (who, line) in [
+        ("rep1", "商机 @张伟 50万 二期项目"),
+        ("rep1", "阶段 @张伟 方案报价"),
+        ("rep1", "记 @张伟 方案已发"),
+        ("rep2", "商机 @刘洋 8万 备件"),
+        ("rep2", "赢单 @刘洋"),
+        ("rep3", "商机 @陈静 120万 新厂"),
+    ] {
+        let answer = app.say(who, line).await;
+        assert!(!answer.contains("没看懂"), "{line}: {answer}");
+    }
+}
+
+fn attribute(html: &str, name: &str) -> String {
+    let start = html
+        .find(&format!("{name}=\""))
+        .unwrap_or_else(|| panic!("{name} in the page"))
+        + name.len()
+        + 2;
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_leader_sees_the_team_an_admin_the_org_and_a_rep_is_refused() {
+    let app = spawn_web(|c| c.web.dashboard_admins = vec!["boss".into()]).await;
+    seed(&app).await;
+    let now = wecom_scrm::db::now_ms();
+    let token = wecom_scrm::tokens::create(&app.db, "lead1-app", "manager", Some("lead1"), now)
+        .await
+        .unwrap()
+        .token;
+    let api: serde_json::Value = app
+        .client
+        .get(app.url("/api/v1/forecast"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let lead = signed_in(&app, "lead1").await;
+    let page = lead.get(&app.url("/web/dashboard")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("销售看板") && html.contains("我的团队"), "{html}");
+    assert_eq!(
+        attribute(&html, "data-open-deals"),
+        api["forecast"]["open_deals"].to_string()
+    );
+    assert_eq!(
+        attribute(&html, "data-open-deals"),
+        "1",
+        "rep1's deal; rep2's is won, rep3 is not lead1's"
+    );
+    assert_eq!(
+        attribute(&html, "data-weighted-fen"),
+        api["forecast"]["months"][0]["weighted_fen"].to_string()
+    );
+    assert_eq!(attribute(&html, "data-won-deals"), "1");
+    assert!(
+        html.contains("<svg") && html.contains("方案报价（50%）"),
+        "the funnel is drawn"
+    );
+    assert!(
+        !html.contains("新厂") && !html.contains("陈静"),
+        "nothing of lead2's team"
+    );
+
+    let boss = signed_in(&app, "boss").await;
+    let html = boss.get(&app.url("/web/dashboard?lang=en")).await.text().await.unwrap();
+    assert!(
+        html.contains("Sales dashboard") && html.contains("Whole company"),
+        "{html}"
+    );
+    assert_eq!(attribute(&html, "data-open-deals"), "2");
+
+    let rep = signed_in(&app, "rep1").await;
+    let refused = rep.get(&app.url("/web/dashboard")).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("只有负责人可以查看"));
+}
