@@ -99,6 +99,6 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let env = super::templates();
-        assert_eq!(env.templates().count(), 4);
+        assert_eq!(env.templates().count(), 5);
     }
 }
