@@ -17,6 +17,7 @@ use crate::crm::pipeline::{self, NewDeal, StageSet};
 use crate::crm::{customers, stages as crm_stages};
 use crate::db::entity::customer;
 use crate::db::entity::deal::{self, DealStatus};
+use crate::report::pipeline as report_pipeline;
 
 /// What to do with the deal a member picks from a numbered list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,8 +148,13 @@ impl Ctx<'_> {
         }
         let from = c.stage.clone().unwrap_or_else(|| self.t("未设置", "none"));
         let set = pipeline::set_customer_stage(self.db, &stages, c, stage, &self.member(), self.me, self.now).await?;
-        if let StageSet::Several(deals) = set {
-            return Ok(self.ask_which(deals, DealAction::Stage(stage.to_owned()), c).await);
+        match set {
+            StageSet::Several(deals) => {
+                return Ok(self.ask_which(deals, DealAction::Stage(stage.to_owned()), c).await);
+            }
+            StageSet::Created(deal) | StageSet::Moved { deal, .. } => {
+                report_pipeline::deal_won(self.db, &deal).await?;
+            }
         }
         let party = if fields::is_won(&stages, stage) { " 🎉" } else { "" };
         Ok(self.t(
@@ -273,7 +279,10 @@ impl Ctx<'_> {
         let (zh, en) = match action {
             DealAction::Stage(stage) => {
                 let from = d.stage.clone();
-                pipeline::move_stage(self.db, &stages, d, stage, &actor, self.now).await?;
+                let moved = pipeline::move_stage(self.db, &stages, d, stage, &actor, self.now).await?;
+                if d.status != DealStatus::Won {
+                    report_pipeline::deal_won(self.db, &moved).await?;
+                }
                 let party = if fields::is_won(&stages, stage) { " 🎉" } else { "" };
                 (
                     format!("📈 商机「{}」：{from} → {stage}{party}", d.title),
@@ -282,6 +291,7 @@ impl Ctx<'_> {
             }
             DealAction::Win(amount) => {
                 let won = pipeline::win(self.db, &stages, d, amount.map(Amount), &actor, self.now).await?;
+                report_pipeline::deal_won(self.db, &won).await?;
                 let amount = won
                     .amount_fen
                     .map_or_else(|| self.t("金额未定", "amount unknown"), |f| Amount(f).short());

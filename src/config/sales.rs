@@ -181,6 +181,9 @@ pub struct SalesConfig {
     /// Win probabilities (percent) configured for stages, by name; a stage without one gets the
     /// default of its place (see `crm::stages::probability`).
     pub probabilities: BTreeMap<String, u8>,
+    /// An open deal of at least this many yuan that passes its expected close date alerts the
+    /// owner's leaders (0: never).
+    pub large_deal_amount: i64,
 }
 
 /// `sales.stages` as written: names, or tables with a name and a win probability.
@@ -188,6 +191,7 @@ pub struct SalesConfig {
 #[serde(default, deny_unknown_fields)]
 struct RawSales {
     stages: Vec<StageEntry>,
+    large_deal_amount: i64,
 }
 
 impl Default for RawSales {
@@ -200,6 +204,7 @@ impl Default for RawSales {
                     probability: *probability,
                 })
                 .collect(),
+            large_deal_amount: 500_000,
         }
     }
 }
@@ -225,7 +230,11 @@ impl From<RawSales> for SalesConfig {
                 }
             })
             .collect();
-        Self { stages, probabilities }
+        Self {
+            stages,
+            probabilities,
+            large_deal_amount: raw.large_deal_amount,
+        }
     }
 }
 

@@ -79,7 +79,12 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
                     let agenda = daily::send_agenda(&s, date, now_ms())
                         .await
                         .map_err(|e| Chain(&e).to_string())?;
-                    Ok(format!("stale {stale:?}, agenda {agenda:?}"))
+                    let slipping = crate::report::pipeline::large_deals_slipping(&s, date)
+                        .await
+                        .map_err(|e| Chain(&e).to_string())?;
+                    Ok(format!(
+                        "stale {stale:?}, agenda {agenda:?}, large deals slipping {slipping}"
+                    ))
                 })
             },
         )),

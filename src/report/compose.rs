@@ -269,7 +269,8 @@ pub async fn render_for(
     let mut out = Vec::new();
     for r in recipients {
         let risk = at_risk(s, &r.team, org.as_of, &names).await?;
-        let lines = compose(r, &org, &risk, &names, s.tz(), Format::Markdown, Lang::Zh);
+        let mut lines = compose(r, &org, &risk, &names, s.tz(), Format::Markdown, Lang::Zh);
+        lines.extend(super::pipeline::lines(s, r, date, true, Lang::Zh).await?);
         let mut parts = split_lines(&lines, MAX_PART_BYTES - 16);
         let n = parts.len();
         if n > 1 {
@@ -299,9 +300,9 @@ pub async fn for_chat(s: &Services, userid: &str, lang: Lang, now: i64) -> Resul
     let org = org_figures(s, date, now, Some(&recipient.team)).await?;
     let names = member_names(&s.db).await?;
     let risk = at_risk(s, &recipient.team, org.as_of, &names).await?;
-    Ok(Some(
-        compose(&recipient, &org, &risk, &names, s.tz(), Format::Text, lang).join("\n"),
-    ))
+    let mut lines = compose(&recipient, &org, &risk, &names, s.tz(), Format::Text, lang);
+    lines.extend(super::pipeline::lines(s, &recipient, date, false, lang).await?);
+    Ok(Some(lines.join("\n")))
 }
 
 #[cfg(test)]

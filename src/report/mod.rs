@@ -4,6 +4,7 @@
 
 mod compose;
 mod figures;
+pub mod pipeline;
 mod recipients;
 
 pub use self::compose::{Format, Rendered, compose, for_chat, render, render_for};

@@ -549,13 +549,18 @@ pub async fn update(
             // The stage is the deals': the customer's only open deal moves (none: one is made).
             let stages = crate::crm::stages::current(&txn, &state.config).await?;
             let set = pipeline::set_customer_stage(&txn, &stages, &c, &value, &actor, me, now).await?;
-            if let pipeline::StageSet::Several(open) = set {
-                txn.rollback().await?;
-                return Err(Problem::Conflict(format!(
-                    "{} has {} open deals: say which one moves (in chat: 阶段 {value})",
-                    customers::display(&c),
-                    open.len()
-                )));
+            match set {
+                pipeline::StageSet::Several(open) => {
+                    txn.rollback().await?;
+                    return Err(Problem::Conflict(format!(
+                        "{} has {} open deals: say which one moves (in chat: 阶段 {value})",
+                        customers::display(&c),
+                        open.len()
+                    )));
+                }
+                pipeline::StageSet::Created(deal) | pipeline::StageSet::Moved { deal, .. } => {
+                    crate::report::pipeline::deal_won(&txn, &deal).await?;
+                }
             }
             changed.push(field);
             continue;

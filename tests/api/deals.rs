@@ -349,3 +349,73 @@ async fn the_forecast_weighs_open_deals_by_month_against_the_target_in_chat_and_
         .collect();
     assert_eq!(fields, ["status", "close_from"], "{problem}");
 }
+
+#[tokio::test]
+async fn leaders_hear_of_wins_and_of_large_deals_slipping_and_the_summary_shows_the_pipeline() {
+    let app = spawn_imported(|c| {
+        c.web.public_url = "https://crm.example.com".into();
+    })
+    .await;
+    let c1 = customer_id(&app, "wmC1").await;
+    app.say("rep1", "商机 @张伟 80万 二期").await;
+    app.say("rep1", "商机 @张伟 9万 备件").await;
+    app.say("rep1", "赢单 @张伟 9万").await;
+    app.say("rep1", "2").await;
+    app.wait_for_notifications().await;
+    let told = texts_to(&app, "lead1");
+    assert!(
+        told.iter().any(|t| t == "🎉 张三 赢单：备件 · ¥9万 · 张伟(华为)"),
+        "{told:?}"
+    );
+
+    // The large one's close date passes: lead1 is told, once per close date.
+    let big = deals_of(&app, c1).await.remove(0);
+    let yesterday = local_date(now_ms(), app.services().tz()) - Days::new(1);
+    deal::Entity::update_many()
+        .col_expr(
+            deal::Column::ExpectedClose,
+            sea_orm::sea_query::Expr::val(yesterday.to_string()),
+        )
+        .filter(deal::Column::Id.eq(big.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let today = local_date(now_ms(), app.services().tz());
+    let s = app.services();
+    assert_eq!(
+        wecom_scrm::report::pipeline::large_deals_slipping(&s, today)
+            .await
+            .unwrap(),
+        1
+    );
+    wecom_scrm::report::pipeline::large_deals_slipping(&s, today)
+        .await
+        .unwrap();
+    app.wait_for_notifications().await;
+    let slipped: Vec<String> = texts_to(&app, "lead1")
+        .into_iter()
+        .filter(|t| t.starts_with("⏳ 大单延期：二期"))
+        .collect();
+    assert_eq!(slipped.len(), 1, "once: {slipped:?}");
+
+    // The summary: the pipeline, the month's forecast against the team's target, the dashboard.
+    let month = wecom_scrm::crm::forecast::month_key(today);
+    wecom_scrm::crm::forecast::set_target(
+        &app.db,
+        "member",
+        "rep1",
+        &month,
+        Some(wecom_scrm::crm::money::Amount::from_yuan(90_000)),
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    let summary = app.say("lead1", "日报").await;
+    assert!(summary.contains("商机与预测"), "{summary}");
+    assert!(summary.contains("进行中 1 个 · ¥80万"), "{summary}");
+    assert!(summary.contains("已赢单 ¥9万 · 目标 ¥9万（已完成 100%"), "{summary}");
+    assert!(
+        summary.contains("销售看板：https://crm.example.com/web/dashboard"),
+        "{summary}"
+    );
+}
