@@ -37,28 +37,29 @@ pub async fn team_target(
         .filter(|d| parents.get(d).is_none_or(|p| !led.contains(p)))
         .map(i64::to_string)
         .collect();
-    let by_department: Vec<i64> = sales_target::Entity::find()
-        .filter(sales_target::Column::Scope.eq("department"))
-        .filter(sales_target::Column::ScopeId.is_in(roots))
-        .filter(sales_target::Column::Month.eq(month))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|t| t.amount_fen)
-        .collect();
-    if !by_department.is_empty() {
-        return Ok(Some(by_department.iter().sum()));
+    if let Some(sum) = targets_sum(db, "department", roots, month).await? {
+        return Ok(Some(sum));
     }
-    let by_member: Vec<i64> = sales_target::Entity::find()
-        .filter(sales_target::Column::Scope.eq("member"))
-        .filter(sales_target::Column::ScopeId.is_in(team.to_vec()))
+    targets_sum(db, "member", team.to_vec(), month).await
+}
+
+/// The sum of the targets of `kind` for `ids` in `month`; `None` when none is set.
+async fn targets_sum(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    ids: Vec<String>,
+    month: &str,
+) -> Result<Option<i64>, DbErr> {
+    let amounts: Vec<i64> = sales_target::Entity::find()
+        .filter(sales_target::Column::Scope.eq(kind))
+        .filter(sales_target::Column::ScopeId.is_in(ids))
         .filter(sales_target::Column::Month.eq(month))
         .all(db)
         .await?
         .into_iter()
         .map(|t| t.amount_fen)
         .collect();
-    Ok((!by_member.is_empty()).then(|| by_member.iter().sum()))
+    Ok((!amounts.is_empty()).then(|| amounts.iter().sum()))
 }
 
 /// The summary's deal lines for `recipient` on `date` (markdown or text), empty when the team has
