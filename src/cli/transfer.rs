@@ -74,7 +74,12 @@ pub async fn export(config: &Config, db: &DatabaseConnection, args: ExportArgs) 
         let rows = listing::customers(db, &Scope::All, &filter, &risk, after, PAGE)
             .await
             .map_err(|e| CliError::Failed(format!("database: {e}")))?;
-        out.write_all(&export::export_rows(&rows, &risk, tz)).map_err(failed)?;
+        let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+        let totals = export::deal_totals(db, &ids)
+            .await
+            .map_err(|e| CliError::Failed(format!("database: {e}")))?;
+        out.write_all(&export::export_rows(&rows, &risk, &totals, tz))
+            .map_err(failed)?;
         written += rows.len() as u64;
         if args.out.is_some() {
             eprint!("\rexported {written} customers");

@@ -1,10 +1,17 @@
 //! Customers out as CSV: UTF-8 with a BOM, so Excel shows Chinese correctly, written a page at a
 //! time by the caller. The import ([`super::transfer`]) reads the same columns back.
 
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+
 use crate::crm::deals;
+use crate::crm::money::Amount;
 use crate::crm::risk::Risk;
 use crate::crm::transfer::LEAD_PREFIX;
 use crate::db::entity::customer;
+use crate::db::entity::deal::{self, DealStatus};
 use crate::texts::minute_stamp;
 
 /// The byte-order mark that tells Excel the file is UTF-8.
@@ -12,7 +19,7 @@ pub const BOM: &str = "\u{feff}";
 
 /// The export's columns. The import reads the same file back (matching on 客户ID or the
 /// natural key), so an exported sheet can be corrected and imported again.
-pub const EXPORT_HEADER: [&str; 16] = [
+pub const EXPORT_HEADER: [&str; 20] = [
     "客户ID",
     "姓名",
     "公司",
@@ -29,7 +36,51 @@ pub const EXPORT_HEADER: [&str; 16] = [
     "创建时间",
     "更新时间",
     "external_userid",
+    "进行中商机",
+    "商机金额",
+    "最近预计成交",
+    "赢单金额",
 ];
+
+/// A customer's deals, summed for the export: open ones (count, known amount, the soonest expected
+/// close) and the amount won.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DealTotals {
+    pub open: i64,
+    pub open_fen: i64,
+    pub next_close: Option<String>,
+    pub won_fen: i64,
+}
+
+/// The deal totals of the customers `ids`: one grouped query.
+pub async fn deal_totals(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, DealTotals>, DbErr> {
+    let rows: Vec<(i64, DealStatus, i64, Option<i64>, Option<String>)> = deal::Entity::find()
+        .filter(deal::Column::CustomerId.is_in(ids.to_vec()))
+        .filter(deal::Column::Status.is_in([DealStatus::Open, DealStatus::Won]))
+        .select_only()
+        .column(deal::Column::CustomerId)
+        .column(deal::Column::Status)
+        .column_as(Expr::col(deal::Column::Id).count(), "n")
+        .column_as(Expr::cust("CAST(SUM(amount_fen) AS BIGINT)"), "amount")
+        .column_as(Expr::col(deal::Column::ExpectedClose).min(), "next_close")
+        .group_by(deal::Column::CustomerId)
+        .group_by(deal::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut totals: HashMap<i64, DealTotals> = HashMap::new();
+    for (customer_id, status, n, amount, next_close) in rows {
+        let t = totals.entry(customer_id).or_default();
+        if status == DealStatus::Open {
+            t.open = n;
+            t.open_fen = amount.unwrap_or(0);
+            t.next_close = next_close;
+        } else {
+            t.won_fen = amount.unwrap_or(0);
+        }
+    }
+    Ok(totals)
+}
 
 /// The header line of an export, BOM first.
 pub fn export_header() -> Vec<u8> {
@@ -41,11 +92,24 @@ pub fn export_header() -> Vec<u8> {
 }
 
 /// CSV lines for `rows`, in the export's columns.
-pub fn export_rows(rows: &[customer::Model], risk: &Risk, tz: chrono_tz::Tz) -> Vec<u8> {
+pub fn export_rows(
+    rows: &[customer::Model],
+    risk: &Risk,
+    totals: &HashMap<i64, DealTotals>,
+    tz: chrono_tz::Tz,
+) -> Vec<u8> {
     let time = |ms: i64| minute_stamp(ms, tz);
     let mut out = Vec::with_capacity(rows.len() * 160);
     let mut writer = csv::Writer::from_writer(&mut out);
+    let yuan = |fen: i64| {
+        if fen == 0 {
+            String::new()
+        } else {
+            Amount(fen).yuan_string()
+        }
+    };
     for c in rows {
+        let t = totals.get(&c.id).cloned().unwrap_or_default();
         let record = [
             c.id.to_string(),
             c.name.clone(),
@@ -71,6 +135,10 @@ pub fn export_rows(rows: &[customer::Model], risk: &Risk, tz: chrono_tz::Tz) -> 
             } else {
                 c.external_userid.clone()
             },
+            if t.open == 0 { String::new() } else { t.open.to_string() },
+            yuan(t.open_fen),
+            t.next_close.unwrap_or_default(),
+            yuan(t.won_fen),
         ];
         writer.write_record(&record).expect("writing to memory");
     }
@@ -132,23 +200,37 @@ mod tests {
             at_risk: true,
             ..sample_customer()
         };
+        let totals = HashMap::from([(
+            7,
+            DealTotals {
+                open: 2,
+                open_fen: 58_000_050,
+                next_close: Some("2026-12-31".into()),
+                won_fen: 9_000_000,
+            },
+        )]);
         let line = String::from_utf8(export_rows(
             std::slice::from_ref(&c),
             &Risk::new(Vec::new(), 7, 0),
+            &totals,
             chrono_tz::Asia::Shanghai,
         ))
         .unwrap();
         assert_eq!(
             line,
-            "7,\"张伟, \"\"老张\"\"\",华为,,,rep1,,,,重点;VIP,,是,,1970-01-01 08:00,1970-01-01 08:00,wmX\n"
+            "7,\"张伟, \"\"老张\"\"\",华为,,,rep1,,,,重点;VIP,,是,,1970-01-01 08:00,1970-01-01 08:00,wmX,2,580000.50,2026-12-31,90000.00\n"
         );
         c.external_userid = format!("{LEAD_PREFIX}0a1b");
         let line = String::from_utf8(export_rows(
             &[c],
             &Risk::new(Vec::new(), 7, 0),
+            &HashMap::new(),
             chrono_tz::Asia::Shanghai,
         ))
         .unwrap();
-        assert!(line.ends_with("08:00,\n"), "an imported lead has no WeCom id: {line}");
+        assert!(
+            line.ends_with("08:00,,,,,\n"),
+            "an imported lead has no WeCom id, no deals: {line}"
+        );
     }
 }

@@ -339,6 +339,27 @@ async fn the_forecast_weighs_open_deals_by_month_against_the_target_in_chat_and_
     assert_eq!(one["history"][1]["actor"], "rep1");
     let (_, closed) = api_get(&app, &admin, "/api/v1/deals?status=lost").await;
     assert_eq!(closed["items"][0]["loss_reason"], "价格");
+    // The CSV export carries each customer's deals.
+    let csv = app
+        .client
+        .get(app.url("/api/v1/export/customers.csv"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with(",进行中商机,商机金额,最近预计成交,赢单金额"),
+        "{header}"
+    );
+    let zhang = csv.lines().find(|l| l.contains("wmC1")).unwrap();
+    assert!(
+        zhang.ends_with(&format!(",2,1300000.00,{this_end},200000.00")),
+        "二期 100万 + 30万 open, 20万 won: {zhang}"
+    );
     let (status, problem) = api_get(&app, &admin, "/api/v1/deals?status=maybe&close_from=12-31").await;
     assert_eq!(status, 422);
     let fields: Vec<&str> = problem["errors"]

@@ -117,7 +117,15 @@ fn pages(
                 Some(_) => Next::Done,
                 None => return None,
             };
-            Some((Ok(export::export_rows(&rows, &risk, tz)), after))
+            let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+            let totals = match export::deal_totals(&state.db, &ids).await {
+                Ok(totals) => totals,
+                Err(e) => {
+                    tracing::error!(error = %e, "customer export cut short by the database");
+                    return Some((Err(std::io::Error::other(e.to_string())), Next::Done));
+                }
+            };
+            Some((Ok(export::export_rows(&rows, &risk, &totals, tz)), after))
         }
     })
 }
