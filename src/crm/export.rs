@@ -52,9 +52,12 @@ pub struct DealTotals {
     pub won_fen: i64,
 }
 
+/// A customer's deals of one status: customer, status, count, known amount, soonest close.
+type DealGroup = (i64, DealStatus, i64, Option<i64>, Option<String>);
+
 /// The deal totals of the customers `ids`: one grouped query.
 pub async fn deal_totals(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, DealTotals>, DbErr> {
-    let rows: Vec<(i64, DealStatus, i64, Option<i64>, Option<String>)> = deal::Entity::find()
+    let rows: Vec<DealGroup> = deal::Entity::find()
         .filter(deal::Column::CustomerId.is_in(ids.to_vec()))
         .filter(deal::Column::Status.is_in([DealStatus::Open, DealStatus::Won]))
         .select_only()
