@@ -75,6 +75,8 @@ async fn run() {
         .expect("the org syncs");
     let now = wecom_scrm::db::now_ms();
     let today = local_date(now, s.tz());
+    // Computed here: PostgreSQL would overflow 32-bit arithmetic on literal products.
+    let (long_ago, made) = (now - 90 * DAY, now - 40 * DAY);
     let rep = |i: &str| rep_of(i, departments, per_department);
     let owner_of = |i: &str| rep(&format!("(({i} - 1) % {customers} + 1)"));
     seed(
@@ -85,7 +87,7 @@ async fn run() {
              at_risk_since, last_follow_up_at, created_at, updated_at) \
              SELECT 'wmBench' || i, '客户' || i, '公司' || (i % 5000), {}, '需求确认', i % 97 = 0, \
              CASE WHEN i % 97 = 0 THEN '客户删除了负责人' END, CASE WHEN i % 97 = 0 THEN {now} - (i % 30) * {DAY} END, \
-             {now} - (i % 40) * {DAY}, {now} - 90 * {DAY}, {now} FROM s",
+             {now} - (i % 40) * {DAY}, {long_ago}, {now} FROM s",
             series(customers),
             rep("i")
         ),
@@ -129,7 +131,7 @@ async fn run() {
              CASE i % 8 WHEN 0 THEN '赢单' WHEN 1 THEN '输单' WHEN 2 THEN '初步接触' WHEN 3 THEN '需求确认' \
                         WHEN 4 THEN '方案报价' ELSE '商务谈判' END, \
              CASE i % 8 WHEN 0 THEN 'won' WHEN 1 THEN 'lost' ELSE 'open' END, \
-             {now} - 40 * {DAY}, {now}, CASE WHEN i % 8 < 2 THEN {now} - (i % 3) * {DAY} END FROM s",
+             {made}, {now}, CASE WHEN i % 8 < 2 THEN {now} - (i % 3) * {DAY} END FROM s",
             series(deals),
             owner_of("i"),
             months[0],

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::Months;
 use chrono_tz::Tz;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
 use super::forecast::{self, Forecast, Scope};
@@ -200,13 +200,15 @@ async fn at_risk(
     now: i64,
 ) -> Result<(Vec<AtRisk>, u64), DbErr> {
     let risk = Risk::current(db, config, now).await?;
-    let found = customer::Entity::find()
+    let in_scope = customer::Entity::find()
         .filter(risk.condition())
-        .filter(members_filter(scope, customer::Column::OwnerUserid))
+        .filter(members_filter(scope, customer::Column::OwnerUserid));
+    let total = in_scope.clone().count(db).await?;
+    let found = in_scope
         .order_by_asc(customer::Column::LastFollowUpAt)
+        .limit(10)
         .all(db)
         .await?;
-    let total = found.len() as u64;
     let names = member_names(db).await?;
     let shown = found
         .into_iter()

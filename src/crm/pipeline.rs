@@ -276,6 +276,80 @@ pub async fn lose(
     active.update(db).await
 }
 
+/// Changes to a deal's facts (each `Some` is set; an inner `None` clears it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DealChanges {
+    pub title: Option<String>,
+    pub amount: Option<Option<Amount>>,
+    pub expected_close: Option<Option<NaiveDate>>,
+    /// Percent; `Some(None)`: the stage's again.
+    pub probability: Option<Option<u8>>,
+}
+
+impl DealChanges {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Applies `changes` to a deal, in the audit log with each field's value before and after
+/// (`deal.updated`); returns the deal as it is now.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    deal: &deal::Model,
+    changes: DealChanges,
+    actor: &Actor,
+    now: i64,
+) -> Result<deal::Model, DbErr> {
+    let mut active = deal.clone().into_active_model();
+    let mut changed = serde_json::Map::new();
+    if let Some(title) = changes.title
+        && title != deal.title
+    {
+        changed.insert("title".into(), json!({ "from": deal.title, "to": title }));
+        active.title = Set(title);
+    }
+    if let Some(amount) = changes.amount {
+        let fen = amount.map(Amount::fen);
+        if fen != deal.amount_fen {
+            changed.insert("amount_fen".into(), json!({ "from": deal.amount_fen, "to": fen }));
+            active.amount_fen = Set(fen);
+        }
+    }
+    if let Some(close) = changes.expected_close {
+        let close = close.map(|d| d.to_string());
+        if close != deal.expected_close {
+            changed.insert(
+                "expected_close".into(),
+                json!({ "from": deal.expected_close, "to": close }),
+            );
+            active.expected_close = Set(close);
+        }
+    }
+    if let Some(p) = changes.probability {
+        let p = p.map(|p| i16::from(Ord::min(p, 100)));
+        if p != deal.probability {
+            changed.insert("probability".into(), json!({ "from": deal.probability, "to": p }));
+            active.probability = Set(p);
+        }
+    }
+    if changed.is_empty() {
+        return Ok(deal.clone());
+    }
+    active.updated_at = Set(now);
+    let updated = active.update(db).await?;
+    audit::record(
+        db,
+        actor,
+        "deal.updated",
+        Some(deal.customer_id),
+        Some(&deal.owner_userid),
+        json!({ "deal_id": deal.id, "changes": changed }),
+    )
+    .await?;
+    Ok(updated)
+}
+
 /// Changes a deal's amount, in the audit log.
 pub async fn set_amount(
     db: &impl ConnectionTrait,

@@ -369,6 +369,64 @@ async fn the_forecast_weighs_open_deals_by_month_against_the_target_in_chat_and_
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["status", "close_from"], "{problem}");
+    // Writes: a leader's token changes a deal of their team, every change audited.
+    let patch = |id: i64, body: serde_json::Value, token: String| {
+        let (client, url) = (app.client.clone(), app.url(&format!("/api/v1/deals/{id}")));
+        async move {
+            let response = client.patch(url).bearer_auth(token).json(&body).send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let (status, changed) = patch(
+        d2.id,
+        serde_json::json!({ "amount_fen": 45_000_000, "probability": 80, "expected_close": next_mid.to_string() }),
+        manager.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (changed["amount_fen"].clone(), changed["probability"].clone()),
+        (serde_json::json!(45_000_000), serde_json::json!(80))
+    );
+    assert_eq!(changed["expected_close"], next_mid.to_string());
+    let (status, won) = patch(d2.id, serde_json::json!({ "stage": "赢单" }), manager.clone()).await;
+    assert_eq!(
+        (status, won["status"].clone()),
+        (reqwest::StatusCode::OK, serde_json::json!("won")),
+        "{won}"
+    );
+    app.wait_for_notifications().await;
+    assert!(
+        texts_to(&app, "lead1")
+            .iter()
+            .any(|t| t.starts_with("🎉 张三 赢单：方案报价")),
+        "{:?}",
+        texts_to(&app, "lead1")
+    );
+    let (status, audit) = api_get(&app, &admin, "/api/v1/audit?action=deal.updated").await;
+    assert_eq!(status, 200);
+    assert_eq!(audit["items"][0]["actor"], "token:lead1-app");
+    assert_eq!(audit["items"][0]["detail"]["changes"]["probability"]["to"], 80);
+    let (status, problem) = patch(
+        d2.id,
+        serde_json::json!({ "stage": "没有这个", "loss_reason": "x", "amount_fen": 0 }),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let mut fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["/amount_fen", "/loss_reason", "/stage"], "{problem}");
+    let (status, _) = patch(d5.id, serde_json::json!({ "title": "x" }), manager.clone()).await;
+    assert_eq!(status, 404, "rep3's deal is not lead1's");
+    let (status, _) = patch(d2.id, serde_json::json!({ "colour": 1 }), admin.clone()).await;
+    assert_eq!(status, 422);
 }
 
 #[tokio::test]

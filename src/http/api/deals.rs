@@ -352,6 +352,132 @@ pub async fn get_forecast(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct DealPatch {
+    pub title: Option<String>,
+    /// CNY in whole fen, more than 0; `null` clears it.
+    #[serde(default, deserialize_with = "super::extract::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub amount_fen: Option<Option<i64>>,
+    /// `YYYY-MM-DD`; `null` clears it.
+    #[serde(default, deserialize_with = "super::extract::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub expected_close: Option<Option<String>>,
+    /// 0–100, overriding the stage's; `null`: the stage's again.
+    #[serde(default, deserialize_with = "super::extract::double_option")]
+    #[schema(value_type = Option<u8>)]
+    pub probability: Option<Option<u8>>,
+    /// Moves the deal (the won or lost stage closes it; an open one reopens it).
+    pub stage: Option<String>,
+    /// Why it was lost (with the lost stage).
+    pub loss_reason: Option<String>,
+}
+
+/// Change a deal
+///
+/// Fields left out stay; every change is in the audit log (`deal.updated`, `deal.stage`) and the
+/// stage history. Winning tells the owner's leaders.
+#[utoipa::path(
+    patch,
+    path = "/deals/{id}",
+    operation_id = "updateDeal",
+    tag = "deals",
+    params(("id" = i64, Path, description = "the deal's id")),
+    request_body = DealPatch,
+    responses(
+        (status = 200, description = "OK", body = DealWithHistory),
+        Unauthorized,
+        NotFound,
+        Invalid,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    JsonBody(input): JsonBody<DealPatch>,
+) -> Result<Json<DealWithHistory>, Problem> {
+    let stages = crm_stages::current(&state.db, &state.config).await?;
+    let mut errors = Vec::new();
+    let title = input.title.map(|t| t.trim().to_owned());
+    if title.as_ref().is_some_and(|t| t.is_empty() || t.chars().count() > 60) {
+        errors.push(("/title", "1 to 60 characters".to_owned()));
+    }
+    let amount = match input.amount_fen {
+        Some(Some(fen)) if fen <= 0 => {
+            errors.push(("/amount_fen", "must be more than 0, or null".to_owned()));
+            None
+        }
+        Some(fen) => Some(fen.map(Amount)),
+        None => None,
+    };
+    let close = match input.expected_close {
+        Some(Some(text)) => match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+            Ok(d) => Some(Some(d)),
+            Err(_) => {
+                errors.push(("/expected_close", "must be a date, e.g. 2026-12-31, or null".to_owned()));
+                None
+            }
+        },
+        Some(None) => Some(None),
+        None => None,
+    };
+    if input.probability.flatten().is_some_and(|p| p > 100) {
+        errors.push(("/probability", "must be 0 to 100, or null".to_owned()));
+    }
+    if let Some(stage) = &input.stage
+        && !stages.contains(stage)
+    {
+        errors.push(("/stage", format!("must be one of {}", stages.join(", "))));
+    }
+    if input.loss_reason.is_some() && input.stage.as_deref() != Some(pipeline::lost_stage(&stages)) {
+        errors.push(("/loss_reason", "only with the lost stage".to_owned()));
+    }
+    if !errors.is_empty() {
+        return Err(Problem::Invalid(
+            errors
+                .into_iter()
+                .map(|(field, message)| super::problem::FieldError {
+                    field: field.into(),
+                    message,
+                })
+                .collect(),
+        ));
+    }
+    let d = deal::Entity::find_by_id(id)
+        .filter(owned_by(&auth.scope))
+        .one(&state.db)
+        .await?
+        .ok_or(Problem::NotFound("deal"))?;
+    let actor = auth.actor();
+    let now = now_ms();
+    let txn = begin_write(&state.db).await?;
+    let changes = pipeline::DealChanges {
+        title,
+        amount,
+        expected_close: close,
+        probability: input.probability,
+    };
+    let mut current = pipeline::update(&txn, &d, changes, &actor, now).await?;
+    if let Some(stage) = input.stage.filter(|s| *s != current.stage) {
+        let was_won = current.status == DealStatus::Won;
+        current = if stage == pipeline::lost_stage(&stages) {
+            let reason = input.loss_reason.unwrap_or_default();
+            pipeline::lose(&txn, &stages, &current, &reason, &actor, now).await?
+        } else {
+            pipeline::move_stage(&txn, &stages, &current, &stage, &actor, now).await?
+        };
+        if !was_won {
+            crate::report::pipeline::deal_won(&txn, &current).await?;
+        }
+    }
+    txn.commit().await?;
+    state.services.notifier.wake();
+    get(State(state), auth, Path(id)).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TargetInput {
     /// A member's target (userid) — or give `department`.
     pub member: Option<String>,

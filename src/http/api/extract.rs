@@ -141,6 +141,17 @@ impl<T: serde::de::DeserializeOwned, const LIMIT: usize> axum::extract::FromRequ
     }
 }
 
+/// For `Option<Option<T>>` body fields (with `#[serde(default)]`): absent → `None`, `null` →
+/// `Some(None)`, a value → `Some(Some(value))` — so that `null` can clear what leaving a field out
+/// keeps.
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// Query parameters, checked against the names a handler accepts. Reading a parameter records
 /// what is wrong with it; [`Params::finish`] answers every fault at once.
 pub struct Params {

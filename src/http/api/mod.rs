@@ -69,7 +69,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(channels::list, channels::create))
         .routes(routes!(channels::get, channels::replace, channels::delete))
         .routes(routes!(deals::list))
-        .routes(routes!(deals::get))
+        .routes(routes!(deals::get, deals::update))
         .routes(routes!(deals::get_forecast))
         .routes(routes!(deals::set_target))
         .split_for_parts()
