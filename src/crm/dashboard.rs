@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::forecast::{self, Forecast, Scope};
 use super::risk::Risk;
-use super::{customers, figures, members};
+use super::{customers, members};
 use crate::config::Config;
 use crate::db::entity::deal::{self, DealStatus};
 use crate::db::entity::{customer, follow_up, follower, member, sales_target};
@@ -126,9 +126,9 @@ pub async fn build(
         line.target_fen = by_month.get(&line.month).copied();
     }
     let since = date_start(today, tz) - (ACTIVITY_DAYS - 1) * DAY_MS;
-    let activity = activity(db, &scope, since, tz, today).await?;
+    let (activity, per_member) = activity(db, &scope, since, tz, today).await?;
     let (at_risk, at_risk_total) = at_risk(db, config, &scope, now).await?;
-    let reps = reps(db, &scope, since, now, date_start(first, tz), tz).await?;
+    let reps = reps(db, &scope, &per_member, date_start(first, tz)).await?;
     Ok(Dashboard {
         forecast: f,
         activity,
@@ -145,41 +145,58 @@ fn members_filter<C: ColumnTrait>(scope: &Scope, column: C) -> sea_orm::Conditio
     }
 }
 
-/// Follow-ups and new customers per local day since `since`: one grouped query each.
+/// Per member since `since`: (follow-ups, new customers).
+type PerMember = HashMap<String, (u64, u64)>;
+
+/// Follow-ups and new customers per local day since `since`, and per member: one scan each of
+/// follow-ups and followers, grouped by member and day.
 async fn activity(
     db: &impl ConnectionTrait,
     scope: &Scope,
     since: i64,
     tz: Tz,
     today: chrono::NaiveDate,
-) -> Result<Vec<DayActivity>, DbErr> {
+) -> Result<(Vec<DayActivity>, PerMember), DbErr> {
     // The zone's offset now: days bucket by it (a DST change moves a bucket edge by an hour).
     let offset = local(since, tz).naive_local().and_utc().timestamp_millis() - since;
     let day = |column: &str| Expr::cust(format!("({column} + {offset}) / {DAY_MS}"));
-    let notes: Vec<(i64, i64)> = follow_up::Entity::find()
+    let notes: Vec<(String, i64, i64)> = follow_up::Entity::find()
         .filter(members_filter(scope, follow_up::Column::AuthorUserid))
         .filter(follow_up::Column::CreatedAt.gte(since))
         .select_only()
+        .column(follow_up::Column::AuthorUserid)
         .column_as(day("created_at"), "day")
         .column_as(Expr::col(follow_up::Column::Id).count(), "n")
+        .group_by(follow_up::Column::AuthorUserid)
         .group_by(day("created_at"))
         .into_tuple()
         .all(db)
         .await?;
-    let added: Vec<(i64, i64)> = follower::Entity::find()
+    let added: Vec<(String, i64, i64)> = follower::Entity::find()
         .filter(members_filter(scope, follower::Column::Userid))
         .filter(follower::Column::AddedAt.gte(since))
         .select_only()
+        .column(follower::Column::Userid)
         .column_as(day("added_at"), "day")
         .column_as(Expr::col(follower::Column::CustomerId).count(), "n")
+        .group_by(follower::Column::Userid)
         .group_by(day("added_at"))
         .into_tuple()
         .all(db)
         .await?;
-    let notes: HashMap<i64, i64> = notes.into_iter().collect();
-    let added: HashMap<i64, i64> = added.into_iter().collect();
+    let mut per_member: PerMember = HashMap::new();
+    let (mut by_day_notes, mut by_day_added): (HashMap<i64, i64>, HashMap<i64, i64>) = Default::default();
+    for (member, day, n) in notes {
+        *by_day_notes.entry(day).or_default() += n;
+        per_member.entry(member).or_default().0 += n as u64;
+    }
+    for (member, day, n) in added {
+        *by_day_added.entry(day).or_default() += n;
+        per_member.entry(member).or_default().1 += n as u64;
+    }
+    let (notes, added) = (by_day_notes, by_day_added);
     let first_day = (since + offset).div_euclid(DAY_MS);
-    Ok((0..ACTIVITY_DAYS)
+    let days = (0..ACTIVITY_DAYS)
         .map(|i| {
             let date = today - chrono::Days::new((ACTIVITY_DAYS - 1 - i) as u64);
             DayActivity {
@@ -188,7 +205,8 @@ async fn activity(
                 new_customers: added.get(&(first_day + i)).copied().unwrap_or(0) as u64,
             }
         })
-        .collect())
+        .collect();
+    Ok((days, per_member))
 }
 
 /// The customers at risk (the summary's definition), the quietest first: the first 10 and how
@@ -239,10 +257,8 @@ async fn member_names(db: &impl ConnectionTrait) -> Result<HashMap<String, Strin
 async fn reps(
     db: &impl ConnectionTrait,
     scope: &Scope,
-    since: i64,
-    now: i64,
+    activity: &PerMember,
     month_start: i64,
-    _tz: Tz,
 ) -> Result<Vec<RepLine>, DbErr> {
     let mut active = member::Entity::find().filter(member::Column::Active.eq(true));
     if let Scope::Members(m) = scope {
@@ -272,21 +288,20 @@ async fn reps(
         .into_tuple()
         .all(db)
         .await?;
-    let activity = figures::for_members(db, &userids, since, now + 1, now, "").await?;
     let open: HashMap<String, (i64, i64)> = open.into_iter().map(|(u, n, a)| (u, (n, a.unwrap_or(0)))).collect();
     let won: HashMap<String, i64> = won.into_iter().map(|(u, a)| (u, a.unwrap_or(0))).collect();
     let mut lines: Vec<RepLine> = active
         .into_iter()
         .map(|m| {
             let (n, pipeline) = open.get(&m.userid).copied().unwrap_or_default();
-            let figures = activity.get(&m.userid).cloned().unwrap_or_default();
+            let (notes, added) = activity.get(&m.userid).copied().unwrap_or_default();
             RepLine {
                 name: members::name_or_id(m.name, &m.userid),
                 open_deals: n as u64,
                 pipeline_fen: pipeline,
                 won_this_month_fen: won.get(&m.userid).copied().unwrap_or(0),
-                follow_ups_30d: figures.follow_ups,
-                new_customers_30d: figures.new_customers,
+                follow_ups_30d: notes,
+                new_customers_30d: added,
                 userid: m.userid,
             }
         })
