@@ -11,10 +11,12 @@ use crate::wecom::api::card::{CardAction, MAX_OPTIONS, Row, TemplateCard, valid_
 /// WeCom shows about this many characters of a card's subtitle.
 const SUBTITLE_CHARS: usize = 160;
 
-/// A task id unique to this card: what it is, the first reminder it acts on, and when it was
-/// written (so a reinstalled service never reuses one; WeCom refuses a task id seen before).
-pub fn task_id(prefix: &str, first_reminder: i64, now: i64) -> String {
-    let id = format!("{prefix}_{first_reminder}_{now}");
+/// A task id unique to this card: what it is, the first reminder it acts on and that reminder's
+/// claim count (each push of a reminder is a new claim, so a re-push after a snooze never reuses
+/// one), and when it was written (so a reinstalled service never does either). WeCom refuses a task
+/// id seen before — which is why a refused resend means the first attempt arrived.
+pub fn task_id(prefix: &str, first_reminder: i64, generation: i32, now: i64) -> String {
+    let id = format!("{prefix}_{first_reminder}_{generation}_{now}");
     debug_assert!(valid_task_id(&id));
     id
 }
@@ -121,12 +123,12 @@ mod tests {
                 customer: Some(("王总".into(), "需求确认".into(), "昨天 报价已发".into())),
                 page: Some("https://crm.example.com/web/customers/wm1".into()),
             },
-            task_id("rem", 7, 1_700_000_000_000),
+            task_id("rem", 7, 1, 1_700_000_000_000),
             Lang::Zh,
             9,
         );
         assert_eq!(card.check(), Ok(()));
-        assert_eq!(card.task_id, "rem_7_1700000000000");
+        assert_eq!(card.task_id, "rem_7_1_1700000000000");
         assert_eq!(card.main_title.title, "⏰ 给王总回电话");
         let keys: Vec<&str> = card.button_list.iter().map(|b| b.key.as_str()).collect();
         assert_eq!(keys, ["done:7", "hour:7", "tomorrow:7"]);
@@ -151,7 +153,7 @@ mod tests {
                 options,
                 more: "……发送「待办」查看全部".into(),
             },
-            task_id("rem", 101, 1),
+            task_id("rem", 101, 1, 1),
             Lang::Zh,
             9,
         );

@@ -253,7 +253,7 @@ fn agenda_card(
             options,
             more: t("……发送「待办」查看全部".into(), "… send `todo` for all".into()),
         },
-        super::cards::task_id("agd", shown.first().map_or(0, |r| r.id), now),
+        super::cards::task_id("agd", shown.first().map_or(0, |r| r.id), 0, now),
         lang,
         s.config.bot.default_hour,
     );

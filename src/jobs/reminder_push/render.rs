@@ -150,7 +150,7 @@ async fn as_cards(
                 customer,
                 page: customer_of(r).and_then(|c| s.config.web.customer_url(&c.external_userid)),
             },
-            cards::task_id("rem", r.id, now),
+            cards::task_id("rem", r.id, r.attempts, now),
             lang,
             hour,
         );
@@ -201,7 +201,7 @@ async fn as_cards(
                 options,
                 more: t("……发送「待办」查看全部".into(), "… send `todo` for all".into()),
             },
-            cards::task_id("rem", chunk[0].id, now),
+            cards::task_id("rem", chunk[0].id, chunk[0].attempts, now),
             lang,
             hour,
         );
