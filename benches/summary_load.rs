@@ -9,9 +9,6 @@
 
 mod common;
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
 use sea_orm::{ConnectionTrait, Statement};
 use wecom_scrm::app::cli_services;
 use wecom_scrm::bot::command::Lang;
@@ -26,27 +23,6 @@ const DAY: i64 = 86_400_000;
 
 fn main() {
     run_bench(run());
-}
-
-/// Runs `f` `rounds` times; the fastest and the median.
-async fn time<F, Fut, T>(rounds: u64, mut f: F) -> (Duration, Duration, T)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = T>,
-{
-    let mut times = Vec::new();
-    let mut last = None;
-    for _ in 0..rounds.max(1) {
-        let started = Instant::now();
-        last = Some(f().await);
-        times.push(started.elapsed());
-    }
-    times.sort();
-    (times[0], times[times.len() / 2], last.expect("ran at least once"))
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
 async fn run() {

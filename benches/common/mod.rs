@@ -258,3 +258,25 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str, service: &mut Chil
     }
     panic!("the service did not become ready in 30 s");
 }
+
+/// Runs `f` `rounds` times; the fastest and the median.
+pub async fn time<F, Fut, T>(rounds: u64, mut f: F) -> (Duration, Duration, T)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..rounds.max(1) {
+        let started = Instant::now();
+        last = Some(f().await);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    (times[0], times[times.len() / 2], last.expect("ran at least once"))
+}
+
+/// A duration in whole milliseconds, for the result tables.
+pub fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}

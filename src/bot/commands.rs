@@ -24,11 +24,11 @@ const TODO_DAYS: i64 = 7;
 const TODO_SHOWN: usize = 30;
 
 impl Ctx<'_> {
-    fn actor(&self) -> Actor {
+    pub(super) fn actor(&self) -> Actor {
         Actor::Member(self.me.to_owned())
     }
 
-    fn usage(&self, verb: Verb) -> String {
+    pub(super) fn usage(&self, verb: Verb) -> String {
         replies::help(self.lang, Some(verb))
     }
 

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use super::command::Verb;
 use super::session::Pending;
 use super::{Ctx, Resolved, Target, replies, time};
-use crate::crm::audit::Actor;
 use crate::crm::deals as fields;
 use crate::crm::forecast;
 use crate::crm::money::{self, Amount};
@@ -29,10 +28,6 @@ pub enum DealAction {
 }
 
 impl Ctx<'_> {
-    fn member(&self) -> Actor {
-        Actor::Member(self.me.to_owned())
-    }
-
     async fn stages(&self) -> Result<Vec<String>, DbErr> {
         crm_stages::current(self.db, &self.s.config).await
     }
@@ -42,10 +37,7 @@ impl Ctx<'_> {
         let amount = d
             .amount_fen
             .map_or_else(|| self.t("金额未定", "amount unknown"), |f| Amount(f).short());
-        let p = d.probability.map_or_else(
-            || crm_stages::probability(&self.s.config, stages, &d.stage),
-            |p| p.clamp(0, 100) as u8,
-        );
+        let p = crm_stages::deal_probability(&self.s.config, stages, &d.stage, d.probability);
         let close = d
             .expected_close
             .as_deref()
@@ -89,7 +81,7 @@ impl Ctx<'_> {
             expected_close: close,
             stage: None,
         };
-        let made = pipeline::create(self.db, &stages, new, &self.member(), self.now).await?;
+        let made = pipeline::create(self.db, &stages, new, &self.actor(), self.now).await?;
         self.session.current = Some(c.id);
         let line = self.deal_line(&made, &stages).await;
         let name = replies::customer_name(&c);
@@ -147,7 +139,7 @@ impl Ctx<'_> {
             ));
         }
         let from = c.stage.clone().unwrap_or_else(|| self.t("未设置", "none"));
-        let set = pipeline::set_customer_stage(self.db, &stages, c, stage, &self.member(), self.me, self.now).await?;
+        let set = pipeline::set_customer_stage(self.db, &stages, c, stage, &self.actor(), self.me, self.now).await?;
         match set {
             StageSet::Several(deals) => {
                 return Ok(self.ask_which(deals, DealAction::Stage(stage.to_owned()), c).await);
@@ -185,7 +177,7 @@ impl Ctx<'_> {
             }
         } else {
             if rest.is_empty() {
-                return Ok(self.usage_of(Verb::Lose));
+                return Ok(self.usage(Verb::Lose));
             }
             DealAction::Lose(rest.chars().take(200).collect())
         };
@@ -213,10 +205,6 @@ impl Ctx<'_> {
             }
             _ => Ok(self.ask_which(open, action, &c).await),
         }
-    }
-
-    fn usage_of(&self, verb: Verb) -> String {
-        replies::help(self.lang, Some(verb))
     }
 
     /// Several open deals: they are listed, and the next message (a number) picks one.
@@ -275,7 +263,7 @@ impl Ctx<'_> {
 
     async fn apply(&mut self, d: &deal::Model, action: &DealAction) -> Result<String, DbErr> {
         let stages = self.stages().await?;
-        let actor = self.member();
+        let actor = self.actor();
         let (zh, en) = match action {
             DealAction::Stage(stage) => {
                 let from = d.stage.clone();

@@ -120,12 +120,6 @@ pub async fn forecast(
     tz: Tz,
 ) -> Result<Forecast, DbErr> {
     let stages = stages::current(db, config).await?;
-    let probability = |stage: &str, own: Option<i16>| -> u8 {
-        own.map_or_else(
-            || stages::probability(config, &stages, stage),
-            |p| p.clamp(0, 100) as u8,
-        )
-    };
     // Open deals by (stage, own probability, month): few rows whatever the number of deals.
     let month = Expr::cust("substr(expected_close, 1, 7)");
     let rows: Vec<OpenGroup> = deal::Entity::find()
@@ -167,7 +161,7 @@ pub async fn forecast(
                 let entry = by_month.entry(m).or_default();
                 entry.0 += deals;
                 entry.1 += amount;
-                entry.2 += weigh(amount, probability(&stage, own));
+                entry.2 += weigh(amount, stages::deal_probability(config, &stages, &stage, own));
             }
             None => undated += deals,
         }

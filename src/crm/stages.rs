@@ -46,6 +46,12 @@ pub fn probability(config: &Config, stages: &[String], stage: &str) -> u8 {
     }
 }
 
+/// The win probability of a deal in `stage` with its own override `own` (percent, kept to 0–100),
+/// else the stage's ([`probability`]).
+pub fn deal_probability(config: &Config, stages: &[String], stage: &str, own: Option<i16>) -> u8 {
+    own.map_or_else(|| probability(config, stages, stage), |p| p.clamp(0, 100) as u8)
+}
+
 /// What is wrong with a proposed list, if anything.
 pub fn check(stages: &[String]) -> Result<(), String> {
     if stages.len() < 3 || stages.len() > MAX_STAGES {

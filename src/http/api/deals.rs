@@ -233,10 +233,7 @@ pub async fn list(
 }
 
 fn probability(state: &AppState, stages: &[String], d: &deal::Model) -> u8 {
-    d.probability.map_or_else(
-        || crm_stages::probability(&state.config, stages, &d.stage),
-        |p| p.clamp(0, 100) as u8,
-    )
+    crm_stages::deal_probability(&state.config, stages, &d.stage, d.probability)
 }
 
 /// Get a deal
