@@ -93,6 +93,12 @@ impl App {
         {
             tracing::info!(made, "customers' stages became deals");
         }
+        if let Some(days) = crate::crm::activity::rebuild_once(&db, config.org.tz())
+            .await
+            .map_err(|e| StartError::Database(DbSetupError::Migrate(e)))?
+        {
+            tracing::info!(days, "follow-ups counted per member and day");
+        }
         let cache = Cache::connect(&config.redis).await?;
         let listener = TcpListener::bind(addr)
             .await

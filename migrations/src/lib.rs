@@ -14,6 +14,7 @@ mod m20261202_000007_customer_import;
 mod m20261204_000008_delivery;
 mod m20261204_000009_card_actions;
 mod m20261205_000010_deals;
+mod m20261206_000011_follow_up_days;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_delivery::Migration),
             Box::new(m20261204_000009_card_actions::Migration),
             Box::new(m20261205_000010_deals::Migration),
+            Box::new(m20261206_000011_follow_up_days::Migration),
         ]
     }
 }

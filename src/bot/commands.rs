@@ -156,7 +156,7 @@ impl Ctx<'_> {
                 "What happened? e.g. `note quoted, waiting for reply`",
             ));
         }
-        followups::add(self.db, c.id, self.me, text.trim(), self.now).await?;
+        followups::add(self.db, c.id, self.me, text.trim(), self.now, self.tz()).await?;
         let name = replies::customer_name(&c);
         Ok(self.t(
             &format!("✅ 已记录跟进 · {name}"),
@@ -249,7 +249,7 @@ impl Ctx<'_> {
                 "The reminder's time has passed; nothing was saved. Please send it again.",
             ));
         }
-        followups::add(self.db, c.id, self.me, text, self.now).await?;
+        followups::add(self.db, c.id, self.me, text, self.now, self.tz()).await?;
         reminders::create(
             self.db,
             self.me,
@@ -415,7 +415,7 @@ impl Ctx<'_> {
                 if !rest.is_empty()
                     && let Some(cid) = before.customer_id
                 {
-                    followups::add(self.db, cid, self.me, &rest, self.now).await?;
+                    followups::add(self.db, cid, self.me, &rest, self.now, self.tz()).await?;
                     answer.push_str(&self.t("，并记录了跟进", ", follow-up saved"));
                 }
                 answer
@@ -552,7 +552,7 @@ impl Ctx<'_> {
         let window = i64::try_from(self.s.config.bot.undo_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let minutes = self.s.config.bot.undo_window_secs / 60;
         let stages = crate::crm::stages::current(self.db, &self.s.config).await?;
-        let Some(result) = undo::undo_last(self.db, &stages, self.me, window, self.now).await? else {
+        let Some(result) = undo::undo_last(self.db, &stages, self.me, window, self.now, self.tz()).await? else {
             return Ok(self.t(
                 &format!("没有可撤销的操作（只能撤销 {minutes} 分钟内的上一步）。"),
                 &format!("Nothing to undo (only the last {minutes} minutes)."),

@@ -13,10 +13,10 @@ use serde::Serialize;
 
 use super::forecast::{self, Forecast, Scope};
 use super::risk::Risk;
-use super::{customers, members};
+use super::{activity, customers, members};
 use crate::config::Config;
 use crate::db::entity::deal::{self, DealStatus};
-use crate::db::entity::{customer, follow_up, follower, member, sales_target};
+use crate::db::entity::{customer, follower, member, sales_target};
 use crate::texts::{date_start, local, local_date};
 
 const DAY_MS: i64 = 86_400_000;
@@ -148,8 +148,9 @@ fn members_filter<C: ColumnTrait>(scope: &Scope, column: C) -> sea_orm::Conditio
 /// Per member since `since`: (follow-ups, new customers).
 type PerMember = HashMap<String, (u64, u64)>;
 
-/// Follow-ups and new customers per local day since `since`, and per member: one scan each of
-/// follow-ups and followers, grouped by member and day.
+/// Follow-ups and new customers per local day since `since`, and per member: the follow-ups from
+/// their daily roll-up ([`activity`]), the new customers from one scan of followers grouped by
+/// member and day.
 async fn activity(
     db: &impl ConnectionTrait,
     scope: &Scope,
@@ -157,21 +158,24 @@ async fn activity(
     tz: Tz,
     today: chrono::NaiveDate,
 ) -> Result<(Vec<DayActivity>, PerMember), DbErr> {
-    // The zone's offset now: days bucket by it (a DST change moves a bucket edge by an hour).
+    let first = local_date(since, tz);
+    let index_of = |day: chrono::NaiveDate| (day - first).num_days();
+    let members = match scope {
+        Scope::Members(m) => Some(m.as_slice()),
+        Scope::Everyone => None,
+    };
+    let notes: Vec<(String, i64, i64)> = activity::since(db, members, &activity::day_key(since, tz))
+        .await?
+        .into_iter()
+        .filter_map(|(member, day, n)| {
+            let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok()?;
+            Some((member, index_of(day), n))
+        })
+        .collect();
+    // New customers bucket by the zone's offset now (a DST change moves a bucket edge by an hour).
     let offset = local(since, tz).naive_local().and_utc().timestamp_millis() - since;
     let day = |column: &str| Expr::cust(format!("({column} + {offset}) / {DAY_MS}"));
-    let notes: Vec<(String, i64, i64)> = follow_up::Entity::find()
-        .filter(members_filter(scope, follow_up::Column::AuthorUserid))
-        .filter(follow_up::Column::CreatedAt.gte(since))
-        .select_only()
-        .column(follow_up::Column::AuthorUserid)
-        .column_as(day("created_at"), "day")
-        .column_as(Expr::col(follow_up::Column::Id).count(), "n")
-        .group_by(follow_up::Column::AuthorUserid)
-        .group_by(day("created_at"))
-        .into_tuple()
-        .all(db)
-        .await?;
+    let first_bucket = (since + offset).div_euclid(DAY_MS);
     let added: Vec<(String, i64, i64)> = follower::Entity::find()
         .filter(members_filter(scope, follower::Column::Userid))
         .filter(follower::Column::AddedAt.gte(since))
@@ -181,9 +185,12 @@ async fn activity(
         .column_as(Expr::col(follower::Column::CustomerId).count(), "n")
         .group_by(follower::Column::Userid)
         .group_by(day("added_at"))
-        .into_tuple()
+        .into_tuple::<(String, i64, i64)>()
         .all(db)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|(member, bucket, n)| (member, bucket - first_bucket, n))
+        .collect();
     let mut per_member: PerMember = HashMap::new();
     let (mut by_day_notes, mut by_day_added): (HashMap<i64, i64>, HashMap<i64, i64>) = Default::default();
     for (member, day, n) in notes {
@@ -195,14 +202,13 @@ async fn activity(
         per_member.entry(member).or_default().1 += n as u64;
     }
     let (notes, added) = (by_day_notes, by_day_added);
-    let first_day = (since + offset).div_euclid(DAY_MS);
     let days = (0..ACTIVITY_DAYS)
         .map(|i| {
             let date = today - chrono::Days::new((ACTIVITY_DAYS - 1 - i) as u64);
             DayActivity {
                 day: date.format("%m-%d").to_string(),
-                follow_ups: notes.get(&(first_day + i)).copied().unwrap_or(0) as u64,
-                new_customers: added.get(&(first_day + i)).copied().unwrap_or(0) as u64,
+                follow_ups: Ord::max(notes.get(&i).copied().unwrap_or(0), 0) as u64,
+                new_customers: Ord::max(added.get(&i).copied().unwrap_or(0), 0) as u64,
             }
         })
         .collect();

@@ -6,17 +6,21 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use chrono_tz::Tz;
+
+use super::activity;
 use super::audit::{self, Actor};
 use crate::db::entity::{customer, follow_up};
 use crate::texts::preview;
 
-/// Logs a note on a customer by `author`.
+/// Logs a note on a customer by `author`, counted on the author's day in `tz`.
 pub async fn add(
     db: &impl ConnectionTrait,
     customer_id: i64,
     author: &str,
     content: &str,
     now: i64,
+    tz: Tz,
 ) -> Result<follow_up::Model, DbErr> {
     let note = follow_up::ActiveModel {
         customer_id: Set(customer_id),
@@ -29,6 +33,8 @@ pub async fn add(
     }
     .insert(db)
     .await?;
+    // After the note: a rebuild of the day counts running meanwhile then never counts it twice.
+    activity::count_note(db, author, now, tz, 1).await?;
     customer::Entity::update_many()
         .col_expr(customer::Column::LastFollowUpAt, Expr::val(now))
         .col_expr(customer::Column::UpdatedAt, Expr::val(now))
@@ -60,11 +66,16 @@ pub async fn recent(db: &impl ConnectionTrait, customer_id: i64, limit: u64) -> 
         .await
 }
 
-/// Takes a note back (kept, marked deleted), and recomputes the customer's last follow-up time.
-pub async fn remove(db: &impl ConnectionTrait, id: i64, now: i64) -> Result<Option<follow_up::Model>, DbErr> {
+/// Takes a note back (kept, marked deleted; once), and recomputes the customer's last follow-up
+/// time and the author's day.
+pub async fn remove(db: &impl ConnectionTrait, id: i64, now: i64, tz: Tz) -> Result<Option<follow_up::Model>, DbErr> {
     let Some(note) = follow_up::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };
+    if note.deleted_at.is_some() {
+        return Ok(Some(note));
+    }
+    activity::count_note(db, &note.author_userid, note.created_at, tz, -1).await?;
     let mut active: follow_up::ActiveModel = note.clone().into();
     active.deleted_at = Set(Some(now));
     active.update(db).await?;

@@ -2,6 +2,7 @@
 //! log, search, and synchronisation with WeCom. Functions here take a database connection (or
 //! transaction) and plain values; they never see HTTP or chat.
 
+pub mod activity;
 pub mod audit;
 pub mod card;
 pub mod channels;

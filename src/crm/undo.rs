@@ -66,6 +66,7 @@ pub async fn undo_last(
     userid: &str,
     window_ms: i64,
     now: i64,
+    tz: chrono_tz::Tz,
 ) -> Result<Option<UndoResult>, DbErr> {
     let actor = Actor::Member(userid.to_owned());
     let recent = audit_log::Entity::find()
@@ -90,7 +91,7 @@ pub async fn undo_last(
     let undone = match entry.action.as_str() {
         "followup.created" => {
             let id = detail.get("follow_up_id").and_then(Value::as_i64).unwrap_or_default();
-            followups::remove(db, id, now).await?;
+            followups::remove(db, id, now, tz).await?;
             Undone::Note {
                 preview: text("preview"),
             }

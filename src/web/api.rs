@@ -325,7 +325,7 @@ pub async fn add_note(
     let me = &user.session.userid;
     let now = now_ms();
     let txn = db::begin_write(&state.db).await?;
-    let note = followups::add(&txn, c.id, me, text, now).await?;
+    let note = followups::add(&txn, c.id, me, text, now, state.services.tz()).await?;
     txn.commit().await?;
     let name = customers::display(&c);
     let author = Person {

@@ -10,6 +10,7 @@ pub mod deal;
 pub mod deal_stage;
 pub mod department;
 pub mod follow_up;
+pub mod follow_up_day;
 pub mod follower;
 pub mod inbox;
 pub mod job_run;

@@ -90,3 +90,66 @@ async fn a_leader_sees_the_team_an_admin_the_org_and_a_rep_is_refused() {
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.unwrap().contains("只有负责人可以查看"));
 }
+
+/// The activity chart reads follow-ups from their daily roll-up: kept by notes and undos, and
+/// rebuilt from the notes when the org's zone changes — once.
+#[tokio::test]
+async fn follow_ups_per_day_are_kept_on_write_and_rebuilt_per_zone() {
+    use wecom_scrm::crm::{activity, dashboard};
+    let app = spawn_web(|c| c.web.dashboard_admins = vec!["boss".into()]).await;
+    seed(&app).await;
+    for line in ["记 @张伟 第二次拜访", "记 @张伟 第三次拜访"] {
+        app.say("rep1", line).await;
+    }
+    assert!(app.say("rep1", "撤销").await.contains("已撤销"));
+    let tz = app.config.org.tz();
+    let today = |d: &dashboard::Dashboard| d.activity.last().unwrap().follow_ups;
+    let rep1 = |d: &dashboard::Dashboard| {
+        d.reps
+            .iter()
+            .find(|r| r.userid == "rep1")
+            .map(|r| r.follow_ups_30d)
+            .unwrap()
+    };
+    let build = || async {
+        dashboard::build(
+            &app.db,
+            &app.config,
+            &dashboard::Viewer::Admin,
+            wecom_scrm::db::now_ms(),
+            tz,
+        )
+        .await
+        .unwrap()
+    };
+    let kept = build().await;
+    assert_eq!((today(&kept), rep1(&kept)), (2, 2), "two notes of rep1's three stand");
+    // A note taken back twice counts once.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use wecom_scrm::db::entity::follow_up;
+    let undone = follow_up::Entity::find()
+        .filter(follow_up::Column::DeletedAt.is_not_null())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the undone note is kept");
+    wecom_scrm::crm::followups::remove(&app.db, undone.id, wecom_scrm::db::now_ms(), tz)
+        .await
+        .unwrap();
+    assert_eq!(rep1(&build().await), 2);
+    assert_eq!(activity::rebuild(&app.db, tz).await.unwrap(), 1, "one member day");
+    let rebuilt = build().await;
+    assert_eq!(rebuilt.activity, kept.activity);
+
+    // A zone the table is not in is rebuilt once; the first zone again rebuilds it back.
+    let elsewhere: chrono_tz::Tz = "America/Los_Angeles".parse().unwrap();
+    assert_eq!(
+        activity::rebuild_once(&app.db, tz).await.unwrap(),
+        None,
+        "built at start"
+    );
+    assert_eq!(activity::rebuild_once(&app.db, elsewhere).await.unwrap(), Some(1));
+    assert_eq!(activity::rebuild_once(&app.db, elsewhere).await.unwrap(), None);
+    assert_eq!(activity::rebuild_once(&app.db, tz).await.unwrap(), Some(1));
+    assert_eq!(build().await.activity, kept.activity);
+}
