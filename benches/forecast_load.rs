@@ -42,7 +42,11 @@ async fn run() {
         bench_db.backend()
     );
     let (fake, prefix) = start_org(departments, per_department).await;
-    let app = App::build(config(&bench_db, &fake.url(), &prefix))
+    let mut settings = config(&bench_db, &fake.url(), &prefix);
+    settings.web.dashboard_admins = vec!["boss".into()];
+    // The pages are on (the address is only used in links).
+    settings.web.public_url = "http://127.0.0.1".into();
+    let app = App::build(settings)
         .await
         .expect("the app starts");
     let s = app.state().services.clone();
@@ -134,7 +138,8 @@ async fn run() {
         .await
         .expect("a token")
         .token;
-    let base = format!("http://{}/api/v1", app.local_addr());
+    let app_addr = app.local_addr();
+    let base = format!("http://{app_addr}/api/v1");
     let served = tokio::spawn(app.run(std::future::pending::<()>()));
     let http = reqwest::Client::new();
     let get = |query: &'static str| {
@@ -181,6 +186,33 @@ async fn run() {
     })
     .await;
     results.push(("the dashboard's figures, the whole org".to_owned(), fast, median));
+    // The whole page as a signed-in browser gets it: session, figures, SVG and HTML.
+    let sealer = wecom_scrm::web::session::load_key(&db, &s.config.web, now)
+        .await
+        .expect("the web key");
+    for (who, what) in [
+        ("lead1", "`GET /web/dashboard`, a department leader"),
+        ("boss", "`GET /web/dashboard`, the whole org"),
+    ] {
+        let session = wecom_scrm::web::session::Session::new(who.into(), now / 1000, 3600).seal(&sealer);
+        let url = format!("http://{}/web/dashboard", app_addr);
+        let (fast, median, page) = time(rounds, || {
+            let (http, url, session) = (http.clone(), url.clone(), session.clone());
+            async move {
+                let response = http
+                    .get(url)
+                    .header("cookie", format!("scrm_session={session}"))
+                    .send()
+                    .await
+                    .expect("the dashboard answers");
+                assert!(response.status().is_success(), "{}", response.status());
+                response.text().await.expect("the page")
+            }
+        })
+        .await;
+        assert!(page.contains("<svg"), "the charts are drawn");
+        results.push((what.to_owned(), fast, median));
+    }
     println!();
     println!("| backend | reps | deals | follow-ups | what | fastest | median of {rounds} |");
     println!("|---|---|---|---|---|---|---|");
