@@ -46,9 +46,7 @@ async fn run() {
     settings.web.dashboard_admins = vec!["boss".into()];
     // The pages are on (the address is only used in links).
     settings.web.public_url = "http://127.0.0.1".into();
-    let app = App::build(settings)
-        .await
-        .expect("the app starts");
+    let app = App::build(settings).await.expect("the app starts");
     let s = app.state().services.clone();
     let db = s.db.clone();
     sync::sync_org(&s, &Actor::Sync, &mut |_| {})

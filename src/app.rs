@@ -112,7 +112,8 @@ impl App {
 
         let stored = Arc::new(Notify::new());
         let (inbox, writer_task) = InboxWriter::spawn(db.clone(), config.inbox.write_batch, stored.clone());
-        let worker = InboxWorker::new(db.clone(), config.inbox.clone(), handler, stored, instance, answers);
+        let worker = InboxWorker::new(db.clone(), config.inbox_worker(), handler, stored, instance, answers)
+            .with_lanes_gauge(services.metrics.inbox_lanes_in_flight.clone());
         let grace = config.shutdown_grace();
         let web = WebContext::build(&db, &config, now)
             .await

@@ -9,7 +9,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::db::entity::inbox::InboxStatus;
 use crate::db::entity::outbox::MessageState;
@@ -35,6 +36,13 @@ pub struct Metrics {
     pub push_delay: Histogram,
     pub notifications_sent: Counter,
     pub notifications_failed: Counter,
+    /// Chat answers given in the callback's own response, through the message API, and as an
+    /// update of the clicked card: the first share is what a burst should keep high.
+    pub answers_in_response: Counter,
+    pub answers_by_message: Counter,
+    pub answers_by_card_update: Counter,
+    /// Inbox lanes this process is handling (running or waiting for a turn).
+    pub inbox_lanes_in_flight: Gauge,
     gauges: Gauges,
     registry: Registry,
 }
@@ -49,6 +57,8 @@ struct Gauges {
     outbox_failed: Gauge,
     inbox_pending: Gauge,
     inbox_failed: Gauge,
+    inbox_lanes_waiting: Gauge,
+    inbox_lane_backlog_max: Gauge,
 }
 
 impl Default for Metrics {
@@ -67,6 +77,10 @@ impl Default for Metrics {
             push_delay,
             notifications_sent: Counter::default(),
             notifications_failed: Counter::default(),
+            answers_in_response: Counter::default(),
+            answers_by_message: Counter::default(),
+            answers_by_card_update: Counter::default(),
+            inbox_lanes_in_flight: Gauge::default(),
             gauges: Gauges::default(),
             registry: Registry::default(),
         };
@@ -166,6 +180,45 @@ impl Metrics {
             "Callbacks that failed for good",
             g.inbox_failed.clone(),
         );
+        r.register(
+            "scrm_inbox_lanes_waiting",
+            "Lanes (a member's chat, a customer's contact events) with callbacks waiting or being processed",
+            g.inbox_lanes_waiting.clone(),
+        );
+        r.register(
+            "scrm_inbox_lane_backlog_max",
+            "Callbacks waiting or being processed in the longest lane",
+            g.inbox_lane_backlog_max.clone(),
+        );
+        r.register(
+            "scrm_inbox_lanes_in_flight",
+            "Inbox lanes this instance is processing (running or waiting for a turn)",
+            self.inbox_lanes_in_flight.clone(),
+        );
+        r.register(
+            "scrm_answers_in_response",
+            "Chat answers given in the callback's own response (passive replies)",
+            self.answers_in_response.clone(),
+        );
+        r.register(
+            "scrm_answers_by_message",
+            "Chat answers sent through the message API (the response had gone)",
+            self.answers_by_message.clone(),
+        );
+        r.register(
+            "scrm_answers_by_card_update",
+            "Card clicks answered by updating the card after the response had gone",
+            self.answers_by_card_update.clone(),
+        );
+    }
+
+    /// Counts an answer by how it went out (`passive`, `message`, `update`).
+    pub fn answered(&self, mode: &str) {
+        match mode {
+            "passive" => self.answers_in_response.inc(),
+            "message" => self.answers_by_message.inc(),
+            _ => self.answers_by_card_update.inc(),
+        };
     }
 
     pub fn dispatcher_round_done(&self) {
@@ -217,6 +270,19 @@ impl Metrics {
                 .count(db)
                 .await?,
         ));
+        let lanes: Vec<(Option<String>, i64)> = inbox::Entity::find()
+            .filter(inbox::Column::Status.is_in(InboxStatus::OPEN))
+            .filter(inbox::Column::Lane.is_not_null())
+            .select_only()
+            .column(inbox::Column::Lane)
+            .column_as(Expr::col(inbox::Column::Id).count(), "n")
+            .group_by(inbox::Column::Lane)
+            .into_tuple()
+            .all(db)
+            .await?;
+        g.inbox_lanes_waiting.set(count(lanes.len() as u64));
+        g.inbox_lane_backlog_max
+            .set(lanes.iter().map(|(_, n)| *n).max().unwrap_or(0));
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String");
         Ok(out)

@@ -15,6 +15,7 @@ mod m20261204_000008_delivery;
 mod m20261204_000009_card_actions;
 mod m20261205_000010_deals;
 mod m20261206_000011_follow_up_days;
+mod m20261206_000012_inbox_lanes;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_card_actions::Migration),
             Box::new(m20261205_000010_deals::Migration),
             Box::new(m20261206_000011_follow_up_days::Migration),
+            Box::new(m20261206_000012_inbox_lanes::Migration),
         ]
     }
 }

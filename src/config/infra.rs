@@ -262,6 +262,9 @@ pub struct InboxConfig {
     pub poll_interval_ms: u64,
     /// Rows claimed per round.
     pub claim_batch: u64,
+    /// Lanes handled side by side (a lane: one member's chat, one customer's contact events, each
+    /// in arrival order). 0: half the database pool, at least 2 and at most 16.
+    pub lanes: usize,
     /// A claimed row not finished within this is considered abandoned and claimed again.
     pub lease_secs: u64,
     /// Attempts before a row is marked failed.
@@ -278,6 +281,7 @@ impl Default for InboxConfig {
             process: true,
             poll_interval_ms: 1000,
             claim_batch: 32,
+            lanes: 0,
             lease_secs: 60,
             max_attempts: 8,
             write_batch: 256,
@@ -401,7 +405,7 @@ impl Default for BotConfig {
         Self {
             default_hour: 9,
             reply_budget_ms: 2000,
-            max_waiting_replies: 8,
+            max_waiting_replies: 1024,
             session_idle_secs: 1800,
             undo_window_secs: 600,
         }

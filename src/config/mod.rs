@@ -155,6 +155,16 @@ impl Config {
         })
     }
 
+    /// The inbox settings a worker runs with: `inbox.lanes = 0` becomes half the database pool
+    /// (each lane holds at most one connection at a time), at least 2 and at most 16.
+    pub fn inbox_worker(&self) -> InboxConfig {
+        let mut inbox = self.inbox.clone();
+        if inbox.lanes == 0 {
+            inbox.lanes = (self.database.max_connections as usize / 2).clamp(2, 16);
+        }
+        inbox
+    }
+
     /// Checks meaning, collecting every problem rather than stopping at the first.
     pub fn validate(&self, needs: Needs) -> Result<(), ConfigError> {
         let mut problems = Vec::new();

@@ -3,8 +3,11 @@
 //! SQLite the single conditional `UPDATE … RETURNING` is atomic by itself. A row whose lease ran out
 //! (its worker died) is due again.
 
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Order, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
 
 /// The columns and status values a work table uses for claiming (`S`: the status type).
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +67,64 @@ where
         .await?;
     claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
     Ok(claimed)
+}
+
+/// Like [`claim`], keeping the order within lanes: a row is taken only while no row of its lane
+/// (the value of `lane`; rows without one are in none) is claimed by anyone under a live lease, so
+/// a lane's rows are handled by one worker at a time, oldest first. Several rows of one free lane
+/// may be taken together. On PostgreSQL claims take turns (a transaction-scoped advisory lock on
+/// `turn`): two claimers could otherwise both see a lane free and take different rows of it.
+pub async fn claim_in_lanes<E, S>(
+    db: &DatabaseConnection,
+    cols: &ClaimColumns<E::Column, S>,
+    lane: E::Column,
+    lease: Lease<'_>,
+    now: i64,
+    turn: i64,
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
+{
+    let free = lane_free::<E, S>(cols, lane, now);
+    let statement = claim_statement::<E, S>(db.get_database_backend(), cols, lease, now, Condition::all().add(free));
+    let mut claimed = if db.get_database_backend() == DbBackend::Postgres {
+        let txn = db.begin().await?;
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [turn.into()],
+        ))
+        .await?;
+        let claimed = statement.exec_with_returning(&txn).await?;
+        txn.commit().await?;
+        claimed
+    } else {
+        statement.exec_with_returning(db).await?
+    };
+    claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
+    Ok(claimed)
+}
+
+/// A row's lane has no row claimed under a live lease (a row without a lane: always).
+fn lane_free<E, S>(cols: &ClaimColumns<E::Column, S>, lane: E::Column, now: i64) -> Expr
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
+{
+    use sea_orm::IdenStatic;
+    let table = E::default().table_name().to_owned();
+    let (lane, status, until) = (lane.as_str(), cols.status.as_str(), cols.locked_until.as_str());
+    let busy = Query::select()
+        .expr(Expr::val(1))
+        .from_as(E::default().table_ref(), Alias::new("busy"))
+        .and_where(Expr::col((Alias::new("busy"), Alias::new(lane))).equals((Alias::new(table), Alias::new(lane))))
+        .and_where(Expr::col((Alias::new("busy"), Alias::new(status))).eq(cols.claimed))
+        .and_where(Expr::col((Alias::new("busy"), Alias::new(until))).gte(now))
+        .to_owned();
+    Expr::exists(busy).not()
 }
 
 /// The `UPDATE` that claims due rows (run with `RETURNING`).
@@ -224,6 +285,31 @@ mod tests {
             "{sql}"
         );
         assert!(sql.ends_with("FOR UPDATE SKIP LOCKED))"), "{sql}");
+    }
+
+    #[test]
+    fn a_lane_claim_skips_lanes_being_handled() {
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let lease = Lease {
+                owner: "w",
+                duration_ms: 1000,
+                batch: 32,
+            };
+            let free = lane_free::<inbox::Entity, crate::inbox::Status>(&CLAIM, inbox::Column::Lane, 7);
+            let sql = claim_statement::<inbox::Entity, crate::inbox::Status>(
+                backend,
+                &CLAIM,
+                lease,
+                7,
+                Condition::all().add(free),
+            )
+            .build(backend)
+            .to_string();
+            assert!(
+                sql.contains(r#"NOT EXISTS(SELECT 1 FROM "inbox" AS "busy" WHERE "busy"."lane" = "inbox"."lane""#),
+                "{sql}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::db::entity::inbox;
 use crate::inbox::{HandlerError, Outcome, finish_within};
 use crate::notify;
 use crate::services::Services;
-use crate::wecom::api::{CardUpdate, MessageBody};
+use crate::wecom::api::CardUpdate;
 
 /// How an answer goes out when no request waits for it.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,8 @@ pub(super) async fn answer_once(
     if let Some(reply) = &row.reply {
         // Answered before a crash or a replay: only make sure the answer went out.
         if row.reply_mode.is_none() {
-            deliver(s, row, userid, reply, fallback).await?;
+            let mode = deliver(s, row, userid, reply, fallback).await?;
+            s.metrics.answered(mode);
         }
         return Ok(Outcome::Processed("already answered".into()));
     }
@@ -64,6 +65,7 @@ pub(super) async fn answer_once(
         }
         txn.commit().await?;
         s.notifier.wake();
+        s.metrics.answered("message");
         return Ok(Outcome::Committed(note.into()));
     };
     // The answer is committed before it is handed over, and its delivery mode recorded after: a
@@ -80,6 +82,7 @@ pub(super) async fn answer_once(
 
 /// Records how the answer went out and the row's outcome.
 async fn finish(s: &Services, row: &inbox::Model, mode: &'static str) -> Result<Outcome, HandlerError> {
+    s.metrics.answered(mode);
     let note = format!("answered ({mode})");
     let set_mode = || inbox::Entity::update_many().col_expr(inbox::Column::ReplyMode, Expr::val(mode));
     if !finish_within(&s.db, row, set_mode(), &note).await? {
@@ -119,7 +122,16 @@ async fn deliver_without_waiter(
 ) -> Result<&'static str, HandlerError> {
     match fallback {
         Fallback::Message => {
-            queue_answer(&s.db, row, userid, reply).await?;
+            // Queued with its mode recorded: a replay then finds it answered, even when it was
+            // merged into an earlier answer's message and has no row of its own.
+            let txn = begin_write(&s.db).await?;
+            queue_answer(&txn, row, userid, reply).await?;
+            inbox::Entity::update_many()
+                .col_expr(inbox::Column::ReplyMode, Expr::val("message"))
+                .filter(inbox::Column::Id.eq(row.id))
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
             s.notifier.wake();
             Ok("message")
         }
@@ -135,9 +147,9 @@ async fn deliver_without_waiter(
     }
 }
 
-/// Queues the answer for the message API, once per message whatever the replays.
+/// Queues the answer for the message API (merged with the member's answers still waiting), once
+/// per message whatever the replays.
 async fn queue_answer(db: &impl ConnectionTrait, row: &inbox::Model, userid: &str, reply: &str) -> Result<(), DbErr> {
     let key = format!("reply:{}", row.dedupe_key);
-    notify::enqueue(db, &key, userid, &MessageBody::text(reply)).await?;
-    Ok(())
+    notify::enqueue_answer(db, &key, userid, reply).await
 }

@@ -145,8 +145,7 @@ pub async fn receive(
             tracing::info!(id, kind = %kind, "callback stored");
             state.services.metrics.callbacks_stored.inc_by(1);
             match waiter {
-                Some(rx) if answers.answer_expected_soon(id) => await_answer(&state, &key, rx).await,
-                Some(rx) => stop_waiting(&state, &key, rx),
+                Some(rx) => await_answer(&state, &key, rx).await,
                 None => None,
             }
         }

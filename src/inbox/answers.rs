@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::oneshot;
 
@@ -19,15 +19,7 @@ pub struct AwaitedAnswers {
     queue_delay_ms: AtomicU64,
     /// Past this queue delay an answer will not come within the reply budget: nobody waits.
     max_queue_delay_ms: u64,
-    /// The id of the row the worker took up last (0: none yet).
-    last_taken_id: AtomicI64,
 }
-
-/// A message stored this many rows or more past the one the worker is on will not be answered
-/// soon: its request does not wait. Kept small: requests that wait for answers the worker gives one
-/// at a time would otherwise pace every connection they hold to the worker's speed, so under a burst
-/// waiting has to stop at once (a few ms a row: an answer close behind still comes well in time).
-const MAX_ROWS_AHEAD: i64 = 8;
 
 impl AwaitedAnswers {
     /// At most `capacity` requests wait at once, and none while the inbox is `reply_budget_ms / 2`
@@ -38,7 +30,6 @@ impl AwaitedAnswers {
             capacity,
             queue_delay_ms: AtomicU64::new(0),
             max_queue_delay_ms: reply_budget_ms / 2,
-            last_taken_id: AtomicI64::new(0),
         }
     }
 
@@ -53,18 +44,10 @@ impl AwaitedAnswers {
         Self::new(capacity, config.bot.reply_budget_ms)
     }
 
-    /// The worker took up row `id`, which had waited `delay_ms` since it was stored.
-    pub fn observe_taken(&self, id: i64, delay_ms: u64) {
+    /// The worker took up a row that had waited `delay_ms` since it was stored: while rows wait
+    /// half the reply budget or more, answers will not come in time and nobody waits for one.
+    pub fn observe_taken(&self, delay_ms: u64) {
         self.queue_delay_ms.store(delay_ms, Ordering::Relaxed);
-        self.last_taken_id.fetch_max(id, Ordering::Relaxed);
-    }
-
-    /// Whether the answer to row `id`, just stored, can be expected soon: false when the worker has
-    /// many rows to go before it (a burst). Then the request stops waiting and the answer goes
-    /// through the message API.
-    pub fn answer_expected_soon(&self, id: i64) -> bool {
-        let last = self.last_taken_id.load(Ordering::Relaxed);
-        last == 0 || id - last < MAX_ROWS_AHEAD
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Answer>>> {
@@ -149,21 +132,10 @@ mod tests {
     #[test]
     fn nobody_waits_while_the_inbox_is_behind() {
         let answers = AwaitedAnswers::new(8, 2000);
-        answers.observe_taken(10, 1500);
+        answers.observe_taken(1500);
         assert!(answers.wait_for("msg:1").is_none());
-        answers.observe_taken(11, 20);
+        answers.observe_taken(20);
         assert!(answers.wait_for("msg:1").is_some());
-    }
-
-    #[test]
-    fn a_message_far_behind_the_worker_is_not_expected_soon() {
-        let answers = AwaitedAnswers::new(8, 2000);
-        assert!(answers.answer_expected_soon(5_000), "nothing known yet: try");
-        answers.observe_taken(1_000, 0);
-        assert!(answers.answer_expected_soon(1_001));
-        assert!(!answers.answer_expected_soon(1_000 + MAX_ROWS_AHEAD));
-        answers.observe_taken(900, 0);
-        assert!(answers.answer_expected_soon(1_001), "the furthest row taken counts");
     }
 
     #[test]

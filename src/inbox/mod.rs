@@ -29,6 +29,10 @@ pub(crate) const CLAIM: ClaimColumns<inbox::Column, Status> = ClaimColumns {
     order: &[],
 };
 
+/// The advisory lock inbox claims take turns on (PostgreSQL), so two instances never both take
+/// rows of one lane.
+pub(crate) const CLAIM_TURN: i64 = 0x5c4d_1b0c_1a4e_0001;
+
 pub use crate::db::entity::inbox::InboxStatus as Status;
 
 /// A verified, decrypted callback ready to be stored.
@@ -41,6 +45,20 @@ pub struct NewCallback {
     pub create_time: i64,
     /// The decrypted inner XML, kept verbatim so a later fix can replay it.
     pub payload: String,
+    /// Rows of one lane are handled in arrival order ([`lane_of`]).
+    pub lane: Option<String>,
+}
+
+/// The lane a callback is handled in: a customer's contact events in the order they happened
+/// (whichever member they concern), everything else a member does or is told in theirs.
+pub fn lane_of(callback: &Callback) -> Option<String> {
+    use crate::wecom::callback::CallbackKind;
+    let lane = match &callback.kind {
+        CallbackKind::ExternalContact(e) if !e.external_user_id.is_empty() => format!("c:{}", e.external_user_id),
+        CallbackKind::Unknown { .. } => return None,
+        _ => format!("u:{}", callback.subject_user()?),
+    };
+    Some(lane.chars().take(160).collect())
 }
 
 impl NewCallback {
@@ -52,6 +70,7 @@ impl NewCallback {
             agent_id: callback.agent_id,
             create_time: callback.create_time,
             payload,
+            lane: lane_of(callback),
         }
     }
 }

@@ -1,23 +1,27 @@
 //! Processes stored callbacks. Rows are claimed in batches with a lease (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, an atomic conditional update on SQLite), handled one after another in arrival order,
-//! and finished with an outcome. A failed attempt is retried with exponential backoff; a row whose
+//! PostgreSQL, an atomic conditional update on SQLite) and split into lanes: a lane's rows (one
+//! member's chat, one customer's contact events) are handled one after another in arrival order,
+//! different lanes side by side, and a lane being handled anywhere is not claimed again until it is
+//! through. Each row is finished with an outcome. A failed attempt is retried with exponential backoff; a row whose
 //! worker died is claimed again when its lease runs out. The worker wakes as soon as the writer stores
 //! a row; polling is only the fallback for rows stored by other instances or left by a restart.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, UpdateMany};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::CLAIM;
 use super::Status;
 use super::answers::AwaitedAnswers;
+use super::{CLAIM, CLAIM_TURN};
 use crate::config::InboxConfig;
 use tracing::Instrument;
 
@@ -101,16 +105,53 @@ impl InboxHandler for UnhandledKinds {
     }
 }
 
+/// Handles stored callbacks in lanes ([`super::lane_of`]): each claimed lane's rows one after
+/// another in arrival order, up to `lanes` lanes side by side. Cheap to clone (shared state).
+#[derive(Clone)]
 pub struct InboxWorker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     db: DatabaseConnection,
     config: InboxConfig,
     handler: Arc<dyn InboxHandler>,
     wake: Arc<Notify>,
     instance: String,
     answers: Arc<AwaitedAnswers>,
-    /// Set when the database failed mid-batch: rows this worker claimed (perhaps without hearing
-    /// back) are given back as soon as it answers again, rather than when their lease runs out.
+    /// Set while a claim's answer is outstanding: if the database fails then, rows this worker
+    /// claimed without hearing back are given back as soon as it answers again (with no lane in
+    /// flight), rather than when their lease runs out.
     stranded: AtomicBool,
+    /// At most this many lanes run at once.
+    permits: Arc<Semaphore>,
+    /// Lanes claimed and not yet finished (running or waiting for a permit), and of those the ones
+    /// waiting: a new claim is made only when none waits.
+    lanes_in_flight: AtomicUsize,
+    lanes_waiting: AtomicUsize,
+    /// A lane finished: there may be room for more.
+    lane_done: Notify,
+    /// `lanes_in_flight` for `/metrics`.
+    lanes_gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+/// A claimed lane: its rows in arrival order.
+type Lane = Vec<inbox::Model>;
+
+/// Rows claimed together, split into lanes (a row without a lane is one by itself), each in
+/// arrival order, the lane with the oldest row first.
+fn into_lanes(rows: Vec<inbox::Model>) -> Vec<Lane> {
+    let mut order: Vec<String> = Vec::new();
+    let mut lanes: HashMap<String, Lane> = HashMap::new();
+    for row in rows {
+        let key = row.lane.clone().unwrap_or_else(|| format!("#{}", row.id));
+        let lane = lanes.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            Vec::new()
+        });
+        lane.push(row);
+    }
+    order.into_iter().filter_map(|key| lanes.remove(&key)).collect()
 }
 
 impl InboxWorker {
@@ -122,72 +163,172 @@ impl InboxWorker {
         instance: String,
         answers: Arc<AwaitedAnswers>,
     ) -> Self {
+        let lanes = Ord::max(config.lanes, 1);
         Self {
-            db,
-            config,
-            handler,
-            wake,
-            instance,
-            answers,
-            stranded: AtomicBool::new(false),
+            inner: Arc::new(Inner {
+                db,
+                config,
+                handler,
+                wake,
+                instance,
+                answers,
+                stranded: AtomicBool::new(false),
+                permits: Arc::new(Semaphore::new(lanes)),
+                lanes_in_flight: AtomicUsize::new(0),
+                lanes_waiting: AtomicUsize::new(0),
+                lane_done: Notify::new(),
+                lanes_gauge: Default::default(),
+            }),
         }
     }
 
-    /// Runs until `shutdown`; the row being handled when it fires is finished first.
+    /// Reports the lanes in flight to `gauge` (`/metrics`).
+    pub fn with_lanes_gauge(self, gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        let mut inner = Arc::into_inner(self.inner).expect("configured before it runs");
+        inner.lanes_gauge = gauge;
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Lanes claimed by this worker and not yet through.
+    pub fn lanes_in_flight(&self) -> usize {
+        self.inner.lanes_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Runs until `shutdown`: claims whenever a lane has room, so a lane waiting on a slow call
+    /// holds only itself. The row each lane is handling when shutdown fires is finished first;
+    /// the lanes' later rows are given back.
     pub async fn run(self, shutdown: CancellationToken) {
-        let poll = Duration::from_millis(Ord::max(self.config.poll_interval_ms, 1));
-        tracing::info!(instance = %self.instance, "inbox worker started");
+        let poll = Duration::from_millis(Ord::max(self.inner.config.poll_interval_ms, 1));
+        tracing::info!(instance = %self.inner.instance, lanes = self.inner.config.lanes, "inbox worker started");
+        let mut lanes = JoinSet::new();
         while !shutdown.is_cancelled() {
-            match self.drain(&shutdown).await {
-                Ok(_) => {}
+            while let Some(ended) = lanes.try_join_next() {
+                if let Ok(Err(e)) = ended {
+                    tracing::warn!(error = %e, "an inbox lane stopped on a database error; its rows are given back");
+                }
+            }
+            match self.claim_into(&mut lanes, &shutdown).await {
+                // A full batch: more may be due at once.
+                Ok(true) => continue,
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "inbox worker cannot reach the database; will retry")
                 }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.wake.notified() => {}
+                _ = self.inner.wake.notified() => {}
+                _ = self.inner.lane_done.notified() => {}
                 _ = tokio::time::sleep(jittered(poll)) => {}
             }
         }
-        tracing::info!(instance = %self.instance, "inbox worker stopped");
+        while lanes.join_next().await.is_some() {}
+        tracing::info!(instance = %self.inner.instance, "inbox worker stopped");
     }
 
-    /// Claims and handles rows until none is due; returns how many were handled. A batch shorter
-    /// than `claim_batch` took everything due, so the worker does not ask again (a row stored
-    /// meanwhile wakes it anew).
+    /// Claims a batch when every claimed lane has started and a lane has room, and starts its
+    /// lanes. True when the batch was full (more may be due).
+    async fn claim_into(
+        &self,
+        lanes: &mut JoinSet<Result<usize, DbErr>>,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, DbErr> {
+        let inner = &self.inner;
+        if inner.lanes_waiting.load(Ordering::Relaxed) > 0 || inner.permits.available_permits() == 0 {
+            return Ok(false);
+        }
+        if inner.stranded.load(Ordering::Relaxed) {
+            // Rows of an unanswered claim are given back before claiming again, and only with no
+            // lane in flight (they are all this worker's).
+            if inner.lanes_in_flight.load(Ordering::Relaxed) > 0 {
+                return Ok(false);
+            }
+            inner.release_stranded().await?;
+        }
+        let claimed = inner.claim().await?;
+        let full = claimed.len() as u64 >= inner.config.claim_batch;
+        for lane in into_lanes(claimed) {
+            self.start_lane(lanes, lane, shutdown.clone());
+        }
+        Ok(full)
+    }
+
+    fn start_lane(&self, lanes: &mut JoinSet<Result<usize, DbErr>>, lane: Lane, shutdown: CancellationToken) {
+        let inner = self.inner.clone();
+        inner.lanes_in_flight.fetch_add(1, Ordering::Relaxed);
+        inner.lanes_gauge.inc();
+        inner.lanes_waiting.fetch_add(1, Ordering::Relaxed);
+        lanes.spawn(async move {
+            let permit = inner.permits.clone().acquire_owned().await;
+            inner.lanes_waiting.fetch_sub(1, Ordering::Relaxed);
+            let result = inner.run_lane(lane, &shutdown).await;
+            drop(permit);
+            inner.lanes_in_flight.fetch_sub(1, Ordering::Relaxed);
+            inner.lanes_gauge.dec();
+            inner.lane_done.notify_one();
+            result
+        });
+    }
+
+    /// Claims and handles rows until none is due (every lane of a batch through before the next
+    /// claim); returns how many were handled. A batch shorter than `claim_batch` took everything
+    /// due, so the worker does not ask again.
     pub async fn drain(&self, shutdown: &CancellationToken) -> Result<usize, DbErr> {
         let mut total = 0;
         loop {
             let handled = self.run_once(shutdown).await?;
-            total += handled;
-            if (handled as u64) < self.config.claim_batch || shutdown.is_cancelled() {
+            total += handled.0;
+            if (handled.1 as u64) < self.inner.config.claim_batch || shutdown.is_cancelled() {
                 return Ok(total);
             }
         }
     }
 
-    /// Claims one batch and handles it; returns how many rows were handled.
-    pub async fn run_once(&self, shutdown: &CancellationToken) -> Result<usize, DbErr> {
-        self.release_stranded().await?;
-        // Until the batch is through, a database error leaves claims behind (the handlers are
-        // idempotent, so a row handled but not recorded may run again).
-        self.stranded.store(true, Ordering::Relaxed);
-        let claimed = self.claim().await?;
-        let mut handled = 0;
-        let mut rows = claimed.into_iter();
-        for row in rows.by_ref() {
-            self.handle_row(row).await?;
-            handled += 1;
-            if shutdown.is_cancelled() {
-                break;
+    /// Claims one batch and handles its lanes side by side; returns how many rows were handled
+    /// and how many were claimed.
+    async fn run_once(&self, shutdown: &CancellationToken) -> Result<(usize, usize), DbErr> {
+        self.inner.release_stranded().await?;
+        let claimed = self.inner.claim().await?;
+        let count = claimed.len();
+        let mut lanes = JoinSet::new();
+        for lane in into_lanes(claimed) {
+            self.start_lane(&mut lanes, lane, shutdown.clone());
+        }
+        let (mut handled, mut failure) = (0, None);
+        while let Some(joined) = lanes.join_next().await {
+            match joined.expect("a lane does not panic") {
+                Ok(n) => handled += n,
+                Err(e) => failure = Some(e),
             }
         }
-        let unhandled: Vec<i64> = rows.map(|row| row.id).collect();
-        if !unhandled.is_empty() {
-            self.release(&unhandled).await?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((handled, count)),
         }
-        self.stranded.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Inner {
+    /// One lane's rows in order; returns how many were handled. What shutdown leaves, and the rest
+    /// of a lane whose outcome could not be recorded, is given back (the failed row too: handlers
+    /// are idempotent), so the lane's order holds.
+    async fn run_lane(&self, lane: Lane, shutdown: &CancellationToken) -> Result<usize, DbErr> {
+        let mut handled = 0;
+        let mut rows = lane.into_iter();
+        while !shutdown.is_cancelled() {
+            let Some(row) = rows.next() else { break };
+            let id = row.id;
+            if let Err(e) = self.handle_row(row).await {
+                let left: Vec<i64> = std::iter::once(id).chain(rows.map(|r| r.id)).collect();
+                let _ = self.release(&left).await;
+                return Err(e);
+            }
+            handled += 1;
+        }
+        let left: Vec<i64> = rows.map(|row| row.id).collect();
+        if !left.is_empty() {
+            self.release(&left).await?;
+        }
         Ok(handled)
     }
 
@@ -212,7 +353,18 @@ impl InboxWorker {
             duration_ms: i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             batch: self.config.claim_batch,
         };
-        claim::claim::<inbox::Entity, Status>(&self.db, &CLAIM, lease, now_ms()).await
+        self.stranded.store(true, Ordering::Relaxed);
+        let claimed = claim::claim_in_lanes::<inbox::Entity, Status>(
+            &self.db,
+            &CLAIM,
+            inbox::Column::Lane,
+            lease,
+            now_ms(),
+            CLAIM_TURN,
+        )
+        .await?;
+        self.stranded.store(false, Ordering::Relaxed);
+        Ok(claimed)
     }
 
     /// Gives claimed rows back untouched (shutdown between rows).
@@ -231,7 +383,7 @@ impl InboxWorker {
         let started = std::time::Instant::now();
         if row.attempts <= 1 {
             let waited = now_ms().saturating_sub(row.received_at);
-            self.answers.observe_taken(row.id, u64::try_from(waited).unwrap_or(0));
+            self.answers.observe_taken(u64::try_from(waited).unwrap_or(0));
         }
         let result = if row.attempts > self.config.max_attempts {
             Err(HandlerError::Permanent(format!(

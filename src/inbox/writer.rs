@@ -152,9 +152,9 @@ async fn insert_batch(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result<
 /// PostgreSQL: the rows travel as one array per column, so every batch, whatever its size, runs the
 /// same prepared statement (a `VALUES` list would be parsed and planned anew for each batch size).
 const INSERT_UNNEST: &str = r#"INSERT INTO inbox
-    (dedupe_key, kind, from_user, agent_id, create_time, payload, status, attempts, next_attempt_at, received_at)
-SELECT k, t, u, a, c, p, 'pending', 0, $7, $7
-FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[]) AS r(k, t, u, a, c, p)
+    (dedupe_key, kind, from_user, agent_id, create_time, payload, lane, status, attempts, next_attempt_at, received_at)
+SELECT k, t, u, a, c, p, l, 'pending', 0, $8, $8
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[]) AS r(k, t, u, a, c, p, l)
 ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id, dedupe_key"#;
 
@@ -168,6 +168,7 @@ async fn insert_postgres(db: &DatabaseConnection, rows: &[&NewCallback]) -> Resu
         .bind(rows.iter().map(|r| r.agent_id).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.create_time).collect::<Vec<_>>())
         .bind(column(|r| &r.payload))
+        .bind(rows.iter().map(|r| r.lane.as_deref()).collect::<Vec<_>>())
         .bind(now_ms())
         .fetch_all(db.get_postgres_connection_pool())
         .await
@@ -188,6 +189,7 @@ async fn insert_values(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result
             inbox::Column::AgentId,
             inbox::Column::CreateTime,
             inbox::Column::Payload,
+            inbox::Column::Lane,
             inbox::Column::Status,
             inbox::Column::Attempts,
             inbox::Column::NextAttemptAt,
@@ -203,6 +205,7 @@ async fn insert_values(db: &DatabaseConnection, rows: &[&NewCallback]) -> Result
             row.agent_id.into(),
             row.create_time.into(),
             row.payload.clone().into(),
+            row.lane.clone().into(),
             Status::Pending.as_str().into(),
             0i32.into(),
             now.into(),

@@ -157,6 +157,7 @@ pub async fn send_agenda(s: &Services, date: NaiveDate, now: i64) -> Result<Agen
             body,
             reminders: Vec::new(),
             numbered: shown.iter().map(|r| r.id).collect(),
+            answers: Vec::new(),
         };
         let txn = begin_write(&s.db).await?;
         if runs::try_start(&txn, "agenda", &owner, &period).await? {

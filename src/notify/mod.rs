@@ -36,6 +36,17 @@ pub struct Payload {
     /// pushed reminders in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub numbered: Vec<i64>,
+    /// For chat answers sent through the message API: each answer and its key, in order. Answers
+    /// waiting for one member are merged into one numbered message ([`enqueue_answer`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<QueuedAnswer>,
+}
+
+/// One chat answer in a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedAnswer {
+    pub key: String,
+    pub text: String,
 }
 
 /// A reminder as it was when the message was written: a changed due time means a stale message.
@@ -51,6 +62,7 @@ impl Payload {
             body,
             reminders: Vec::new(),
             numbered: Vec::new(),
+            answers: Vec::new(),
         }
     }
 
@@ -230,8 +242,86 @@ fn parts(payload: &Payload) -> Vec<Payload> {
                 Vec::new()
             },
             numbered: payload.numbered.clone(),
+            answers: Vec::new(),
         })
         .collect()
+}
+
+/// Where chat answers' keys begin: only they are merged.
+const ANSWER_KEY: &str = "reply:";
+
+/// Queues the answer to a chat message (`key`: `reply:<message>`) for `recipient`, once whatever
+/// the replays. When an answer to the same member is still waiting (never attempted), this one
+/// joins it as one numbered message, so that a burst of answers spends one of the member's
+/// messages a minute instead of one each; a message would grow past WeCom's limit gets a new one.
+/// Call inside the transaction of the change, then [`Notifier::wake`] after commit.
+pub async fn enqueue_answer(db: &impl ConnectionTrait, key: &str, recipient: &str, text: &str) -> Result<(), DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    debug_assert!(key.starts_with(ANSWER_KEY));
+    let answer = QueuedAnswer {
+        key: key.to_owned(),
+        text: text.to_owned(),
+    };
+    let mut waiting = outbox::Entity::find()
+        .filter(outbox::Column::Recipient.eq(recipient))
+        .filter(outbox::Column::Status.eq(MessageState::Pending))
+        .filter(outbox::Column::FirstAttemptAt.is_null())
+        .filter(outbox::Column::DedupeKey.starts_with(ANSWER_KEY))
+        .order_by_desc(outbox::Column::Id);
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // The sender skips it meanwhile (its claim skips locked rows).
+        waiting = waiting.lock_exclusive();
+    }
+    if let Some(row) = waiting.one(db).await?
+        && let Ok(mut payload) = Payload::parse(&row.body)
+        && !payload.answers.is_empty()
+    {
+        if payload.answers.iter().any(|a| a.key == key) {
+            return Ok(());
+        }
+        payload.answers.push(answer.clone());
+        let merged = numbered_answers(&payload.answers);
+        if merged.len() <= MAX_CONTENT_BYTES {
+            payload.body = MessageBody::text(merged);
+            let updated = outbox::Entity::update_many()
+                .col_expr(
+                    outbox::Column::Body,
+                    sea_orm::sea_query::Expr::val(serde_json::to_string(&payload).expect("a payload serializes")),
+                )
+                .filter(outbox::Column::Id.eq(row.id))
+                .filter(outbox::Column::Status.eq(MessageState::Pending))
+                .filter(outbox::Column::FirstAttemptAt.is_null())
+                .exec(db)
+                .await?;
+            if updated.rows_affected == 1 {
+                return Ok(());
+            }
+        }
+    }
+    let payload = Payload {
+        answers: vec![answer],
+        ..Payload::of(MessageBody::text(text))
+    };
+    if payload.body.content().is_some_and(|c| c.len() > MAX_CONTENT_BYTES) {
+        // Too long to merge with anything: sent in parts like any long message.
+        enqueue(db, key, recipient, &MessageBody::text(text)).await?;
+    } else {
+        insert(db, key, recipient, &payload).await?;
+    }
+    Ok(())
+}
+
+/// Several answers as one message: numbered, in the order the messages came.
+fn numbered_answers(answers: &[QueuedAnswer]) -> String {
+    if let [only] = answers {
+        return only.text.clone();
+    }
+    answers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{}. {}", i + 1, a.text))
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 async fn insert(
@@ -271,6 +361,7 @@ mod tests {
             body: MessageBody::markdown(lines.join("\n")),
             reminders: Vec::new(),
             numbered: vec![1, 2, 3],
+            answers: Vec::new(),
         };
         let parts = parts(&payload);
         assert!(parts.len() > 1);

@@ -540,7 +540,7 @@ impl TestApp {
         let s = self.services();
         let worker = wecom_scrm::inbox::InboxWorker::new(
             self.app_db.clone(),
-            self.config.inbox.clone(),
+            self.config.inbox_worker(),
             Arc::new(wecom_scrm::events::EventHandler::new(s.clone())),
             Arc::new(tokio::sync::Notify::new()),
             "test-driver".into(),

@@ -301,6 +301,7 @@ async fn the_first_callback_on_a_freshly_migrated_database_is_stored() {
             agent_id: None,
             create_time: 0,
             payload: text(),
+            lane: None,
         };
         assert!(
             matches!(writer.store(row).await, Ok(store::StoreOutcome::Stored(_))),

@@ -17,6 +17,7 @@ mod demo;
 mod health;
 mod helpers;
 mod inbox;
+mod lanes;
 mod pushes;
 mod sync;
 mod transfer;

@@ -32,6 +32,9 @@ pub struct Model {
     pub reply: Option<String>,
     /// How the answer went out: `passive` (in the callback response) or `message` (message API).
     pub reply_mode: Option<String>,
+    /// Whose turn it is: rows of one lane (`u:<member>` for a member's chat, `c:<customer>` for a
+    /// customer's contact events) are handled in arrival order; none for rows without an order.
+    pub lane: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

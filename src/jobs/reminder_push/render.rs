@@ -75,6 +75,7 @@ pub async fn render(s: &Services, group: &[reminder::Model], now: i64) -> Result
             body: MessageBody::markdown(cut_to(&lines.join("\n"), MAX_CONTENT_BYTES)),
             reminders: refs(&[r]),
             numbered: Vec::new(),
+            answers: Vec::new(),
         }]);
     }
     let items: Vec<(String, &reminder::Model)> = group
@@ -158,6 +159,7 @@ async fn as_cards(
             body: MessageBody::template_card(card),
             reminders: refs_of(group),
             numbered: Vec::new(),
+            answers: Vec::new(),
         }]);
     }
     let chunks: Vec<&[reminder::Model]> = group.chunks(MAX_OPTIONS).collect();
@@ -209,6 +211,7 @@ async fn as_cards(
             body: MessageBody::template_card(card),
             reminders: refs_of(chunk),
             numbered: if parts > 1 { everyone.clone() } else { Vec::new() },
+            answers: Vec::new(),
         });
     }
     Ok(payloads)
@@ -259,6 +262,7 @@ fn pack(total: usize, items: Vec<(String, &reminder::Model)>) -> Vec<Payload> {
                     })
                     .collect(),
                 numbered: if parts > 1 { everyone.clone() } else { Vec::new() },
+                answers: Vec::new(),
             }
         })
         .collect()
