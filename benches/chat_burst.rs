@@ -1,0 +1,183 @@
+//! A chat burst through the real binary: `BENCH_REPS` reps (50) each send `BENCH_NOTES` notes (20)
+//! at once — every message its own request, all in flight together, as WeCom delivers them — to
+//! `wecom-scrm serve` on a random port, with a fake WeCom for the message API. Reports how many
+//! answers came in the callback's own response (passive replies), how many through the message API
+//! (merged per rep: one message may carry several numbered answers), and when the last answer
+//! arrived, counted from the first request. Every note must be answered exactly once.
+//!
+//! cargo bench --bench chat_burst
+//! Environment: SCRM_BENCH_DATABASE_URL / SCRM_BENCH_REDIS_URL (default SQLite + in-process cache),
+//! BENCH_REPS, BENCH_NOTES, BENCH_SERVICE__<KEY> (passed to the service as SCRM_<KEY>).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{AGENT_ID, BenchDb, CORP_ID, ServiceProcess, free_port, service_command, service_env, wait_ready};
+use wecom_scrm::wecom::api::types::{ExternalContact, ExternalContactDetail, FollowUser};
+use wecom_scrm::wecom::compose::text_message;
+
+fn main() {
+    common::run_bench(run());
+}
+
+async fn run() {
+    let reps_wanted = common::env_number("BENCH_REPS", 50);
+    let notes = common::env_number("BENCH_NOTES", 20);
+    let departments = reps_wanted.div_ceil(10);
+    let reps: Vec<String> = common::reps(departments, 10)
+        .into_iter()
+        .take(reps_wanted as usize)
+        .collect();
+    let bench_db = BenchDb::from_env();
+    let mut org = common::org(departments, 10);
+    for (r, rep) in reps.iter().enumerate() {
+        org.external_contacts.push(ExternalContactDetail {
+            external_contact: ExternalContact {
+                external_userid: format!("wmburst{r}"),
+                name: format!("客户{r}"),
+                contact_type: 1,
+                ..Default::default()
+            },
+            follow_user: vec![FollowUser {
+                userid: rep.clone(),
+                createtime: 1_700_000_000,
+                add_way: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+    }
+    let (fake, prefix) = common::start_fixture(org).await;
+    let crypto = fake.crypto().clone();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = service_env(&bench_db, &fake.url(), &prefix, port);
+    println!(
+        "chat burst on {}{}: {} reps × {notes} notes at once",
+        bench_db.backend(),
+        if common::redis_url().is_empty() {
+            " + in-process cache"
+        } else {
+            " + Redis"
+        },
+        reps.len()
+    );
+    let synced = service_command("sync", &env)
+        .stdout(Stdio::null())
+        .status()
+        .expect("wecom-scrm sync runs");
+    assert!(synced.success(), "sync failed");
+    let mut service = ServiceProcess(
+        service_command("serve", &env)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("wecom-scrm serve starts"),
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(2048)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a client");
+    wait_ready(&client, &base, &mut service.0).await;
+
+    let now = chrono::Utc::now().timestamp();
+    let mut msg_id = 7_900_000_000_000_000_000u64;
+    let mut requests = Vec::new();
+    for i in 0..notes {
+        for (r, rep) in reps.iter().enumerate() {
+            msg_id += 1;
+            let inner = text_message(
+                CORP_ID,
+                rep,
+                &format!("记 @客户{r} 第{i}次沟通，客户关心交付周期"),
+                msg_id,
+                AGENT_ID,
+                now,
+            );
+            let sealed = crypto.seal_callback(&inner, &AGENT_ID.to_string(), &now.to_string(), &msg_id.to_string());
+            requests.push((
+                format!(
+                    "{base}/wecom/callback?msg_signature={}&timestamp={}&nonce={}",
+                    sealed.msg_signature, sealed.timestamp, sealed.nonce
+                ),
+                sealed.body,
+            ));
+        }
+    }
+    let total = requests.len();
+    let started = Instant::now();
+    let start_ms = wecom_scrm::db::now_ms();
+    let sent: Vec<_> = requests
+        .into_iter()
+        .map(|(url, body)| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .header("content-type", "application/xml")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("the callback is answered");
+                assert!(response.status().is_success(), "{}", response.status());
+                let passive = !response.text().await.expect("a body").is_empty();
+                (passive, started.elapsed())
+            })
+        })
+        .collect();
+    let mut passive = 0usize;
+    let mut last_passive = Duration::ZERO;
+    for task in sent {
+        let (answered, at) = task.await.expect("a request task");
+        if answered {
+            passive += 1;
+            last_passive = last_passive.max(at);
+        }
+    }
+    // The rest comes through the message API: wait until every note has its answer.
+    let answers_sent = || {
+        let messages: Vec<_> = reps.iter().flat_map(|rep| fake.messages_to(rep)).collect();
+        let count: usize = messages.iter().map(|m| answers_in(&m.body.display_text())).sum();
+        let last = messages.iter().map(|m| m.at).max();
+        (count, last)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (by_message, last_message_ms) = loop {
+        let (count, last) = answers_sent();
+        if passive + count >= total || Instant::now() > deadline {
+            break (count, last);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let messages_sent: usize = reps.iter().map(|rep| fake.messages_to(rep).len()).sum();
+    let last_message = last_message_ms.map_or(Duration::ZERO, |at| {
+        Duration::from_millis(u64::try_from(at - start_ms).unwrap_or(0))
+    });
+    let last = last_passive.max(last_message);
+    println!();
+    println!("| backend | reps × notes | in the response | through the message API (messages) | last answer |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {} | {} × {notes} | {passive} ({:.0} %) | {by_message} ({messages_sent}) | {:.2} s |",
+        bench_db.backend(),
+        reps.len(),
+        passive as f64 * 100.0 / total as f64,
+        last.as_secs_f64()
+    );
+    let answered = passive + by_message;
+    service.0.kill().ok();
+    assert_eq!(answered, total, "every note answered exactly once");
+}
+
+/// How many answers a message carries: merged answers are numbered `1. …`, `2. …` at the start of
+/// a paragraph.
+fn answers_in(text: &str) -> usize {
+    let numbered = text
+        .split("\n\n")
+        .enumerate()
+        .filter(|(i, part)| part.starts_with(&format!("{}. ", i + 1)))
+        .count();
+    numbered.max(1)
+}
