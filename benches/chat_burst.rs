@@ -46,7 +46,6 @@ async fn run() {
                 add_way: 1,
                 ..Default::default()
             }],
-            ..Default::default()
         });
     }
     let (fake, prefix) = common::start_fixture(org).await;
