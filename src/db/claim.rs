@@ -49,9 +49,9 @@ where
     claim_where::<E, S>(db, cols, lease, now, Condition::all()).await
 }
 
-/// Like [`claim`], for rows that also satisfy `only`.
+/// Like [`claim`], for rows that also satisfy `only` (in the caller's transaction, if one).
 pub async fn claim_where<E, S>(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     cols: &ClaimColumns<E::Column, S>,
     lease: Lease<'_>,
     now: i64,
@@ -87,23 +87,19 @@ where
     E::Column: ColumnTrait + Copy,
     S: Into<sea_orm::Value> + Copy,
 {
-    let free = lane_free::<E, S>(cols, lane, now);
-    let statement = claim_statement::<E, S>(db.get_database_backend(), cols, lease, now, Condition::all().add(free));
-    let mut claimed = if db.get_database_backend() == DbBackend::Postgres {
-        let txn = db.begin().await?;
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [turn.into()],
-        ))
-        .await?;
-        let claimed = statement.exec_with_returning(&txn).await?;
-        txn.commit().await?;
-        claimed
-    } else {
-        statement.exec_with_returning(db).await?
-    };
-    claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
+    let free = Condition::all().add(lane_free::<E, S>(cols, lane, now));
+    if db.get_database_backend() != DbBackend::Postgres {
+        return claim_where::<E, S>(db, cols, lease, now, free).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [turn.into()],
+    ))
+    .await?;
+    let claimed = claim_where::<E, S>(&txn, cols, lease, now, free).await?;
+    txn.commit().await?;
     Ok(claimed)
 }
 
@@ -114,17 +110,15 @@ where
     E::Column: ColumnTrait + Copy,
     S: Into<sea_orm::Value> + Copy,
 {
-    use sea_orm::IdenStatic;
-    let table = E::default().table_name().to_owned();
-    let (lane, status, until) = (lane.as_str(), cols.status.as_str(), cols.locked_until.as_str());
-    let busy = Query::select()
+    let busy = Alias::new("busy");
+    let subquery = Query::select()
         .expr(Expr::val(1))
-        .from_as(E::default().table_ref(), Alias::new("busy"))
-        .and_where(Expr::col((Alias::new("busy"), Alias::new(lane))).equals((Alias::new(table), Alias::new(lane))))
-        .and_where(Expr::col((Alias::new("busy"), Alias::new(status))).eq(cols.claimed))
-        .and_where(Expr::col((Alias::new("busy"), Alias::new(until))).gte(now))
+        .from_as(E::default().table_ref(), busy.clone())
+        .and_where(Expr::col((busy.clone(), lane)).equals((E::default(), lane)))
+        .and_where(Expr::col((busy.clone(), cols.status)).eq(cols.claimed))
+        .and_where(Expr::col((busy, cols.locked_until)).gte(now))
         .to_owned();
-    Expr::exists(busy).not()
+    Expr::exists(subquery).not()
 }
 
 /// The `UPDATE` that claims due rows (run with `RETURNING`).

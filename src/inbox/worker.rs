@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use prometheus_client::metrics::gauge::Gauge;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, UpdateMany};
 use tokio::sync::{Notify, Semaphore};
@@ -123,16 +124,14 @@ struct Inner {
     /// claimed without hearing back are given back as soon as it answers again (with no lane in
     /// flight), rather than when their lease runs out.
     stranded: AtomicBool,
-    /// At most this many lanes run at once.
+    /// At most `lanes` lanes run at once, each holding a permit.
+    lanes: usize,
     permits: Arc<Semaphore>,
-    /// Lanes claimed and not yet finished (running or waiting for a permit), and of those the ones
-    /// waiting: a new claim is made only when none waits.
-    lanes_in_flight: AtomicUsize,
-    lanes_waiting: AtomicUsize,
+    /// Lanes claimed and not yet through (running or waiting for a permit); also `/metrics`'
+    /// `scrm_inbox_lanes_in_flight`.
+    in_flight: Gauge,
     /// A lane finished: there may be room for more.
     lane_done: Notify,
-    /// `lanes_in_flight` for `/metrics`.
-    lanes_gauge: prometheus_client::metrics::gauge::Gauge,
 }
 
 /// A claimed lane: its rows in arrival order.
@@ -173,25 +172,24 @@ impl InboxWorker {
                 instance,
                 answers,
                 stranded: AtomicBool::new(false),
+                lanes,
                 permits: Arc::new(Semaphore::new(lanes)),
-                lanes_in_flight: AtomicUsize::new(0),
-                lanes_waiting: AtomicUsize::new(0),
+                in_flight: Gauge::default(),
                 lane_done: Notify::new(),
-                lanes_gauge: Default::default(),
             }),
         }
     }
 
-    /// Reports the lanes in flight to `gauge` (`/metrics`).
-    pub fn with_lanes_gauge(self, gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+    /// Counts the lanes in flight on `gauge` (`/metrics`).
+    pub fn with_lanes_gauge(self, gauge: Gauge) -> Self {
         let mut inner = Arc::into_inner(self.inner).expect("configured before it runs");
-        inner.lanes_gauge = gauge;
+        inner.in_flight = gauge;
         Self { inner: Arc::new(inner) }
     }
 
     /// Lanes claimed by this worker and not yet through.
-    pub fn lanes_in_flight(&self) -> usize {
-        self.inner.lanes_in_flight.load(Ordering::Relaxed)
+    fn lanes_in_flight(&self) -> usize {
+        usize::try_from(self.inner.in_flight.get()).unwrap_or(0)
     }
 
     /// Runs until `shutdown`: claims whenever a lane has room, so a lane waiting on a slow call
@@ -199,7 +197,7 @@ impl InboxWorker {
     /// the lanes' later rows are given back.
     pub async fn run(self, shutdown: CancellationToken) {
         let poll = Duration::from_millis(Ord::max(self.inner.config.poll_interval_ms, 1));
-        tracing::info!(instance = %self.inner.instance, lanes = self.inner.config.lanes, "inbox worker started");
+        tracing::info!(instance = %self.inner.instance, lanes = self.inner.lanes, "inbox worker started");
         let mut lanes = JoinSet::new();
         while !shutdown.is_cancelled() {
             while let Some(ended) = lanes.try_join_next() {
@@ -226,21 +224,22 @@ impl InboxWorker {
         tracing::info!(instance = %self.inner.instance, "inbox worker stopped");
     }
 
-    /// Claims a batch when every claimed lane has started and a lane has room, and starts its
-    /// lanes. True when the batch was full (more may be due).
+    /// Claims a batch while fewer lanes are in flight than may run (so every claimed lane soon
+    /// has its permit), and starts its lanes. True when the batch was full (more may be due).
     async fn claim_into(
         &self,
         lanes: &mut JoinSet<Result<usize, DbErr>>,
         shutdown: &CancellationToken,
     ) -> Result<bool, DbErr> {
         let inner = &self.inner;
-        if inner.lanes_waiting.load(Ordering::Relaxed) > 0 || inner.permits.available_permits() == 0 {
+        let in_flight = self.lanes_in_flight();
+        if in_flight >= inner.lanes {
             return Ok(false);
         }
         if inner.stranded.load(Ordering::Relaxed) {
             // Rows of an unanswered claim are given back before claiming again, and only with no
             // lane in flight (they are all this worker's).
-            if inner.lanes_in_flight.load(Ordering::Relaxed) > 0 {
+            if in_flight > 0 {
                 return Ok(false);
             }
             inner.release_stranded().await?;
@@ -255,16 +254,12 @@ impl InboxWorker {
 
     fn start_lane(&self, lanes: &mut JoinSet<Result<usize, DbErr>>, lane: Lane, shutdown: CancellationToken) {
         let inner = self.inner.clone();
-        inner.lanes_in_flight.fetch_add(1, Ordering::Relaxed);
-        inner.lanes_gauge.inc();
-        inner.lanes_waiting.fetch_add(1, Ordering::Relaxed);
+        inner.in_flight.inc();
         lanes.spawn(async move {
             let permit = inner.permits.clone().acquire_owned().await;
-            inner.lanes_waiting.fetch_sub(1, Ordering::Relaxed);
             let result = inner.run_lane(lane, &shutdown).await;
             drop(permit);
-            inner.lanes_in_flight.fetch_sub(1, Ordering::Relaxed);
-            inner.lanes_gauge.dec();
+            inner.in_flight.dec();
             inner.lane_done.notify_one();
             result
         });
@@ -313,23 +308,29 @@ impl Inner {
     /// of a lane whose outcome could not be recorded, is given back (the failed row too: handlers
     /// are idempotent), so the lane's order holds.
     async fn run_lane(&self, lane: Lane, shutdown: &CancellationToken) -> Result<usize, DbErr> {
-        let mut handled = 0;
+        let (mut handled, mut left, mut failure) = (0, Vec::new(), None);
         let mut rows = lane.into_iter();
         while !shutdown.is_cancelled() {
             let Some(row) = rows.next() else { break };
             let id = row.id;
             if let Err(e) = self.handle_row(row).await {
-                let left: Vec<i64> = std::iter::once(id).chain(rows.map(|r| r.id)).collect();
-                let _ = self.release(&left).await;
-                return Err(e);
+                left.push(id);
+                failure = Some(e);
+                break;
             }
             handled += 1;
         }
-        let left: Vec<i64> = rows.map(|row| row.id).collect();
-        if !left.is_empty() {
-            self.release(&left).await?;
+        left.extend(rows.map(|row| row.id));
+        let released = if left.is_empty() {
+            Ok(())
+        } else {
+            self.release(&left).await
+        };
+        match failure {
+            // The failure is the news; a release that failed too leaves the rows to their lease.
+            Some(e) => Err(e),
+            None => released.map(|()| handled),
         }
-        Ok(handled)
     }
 
     async fn release_stranded(&self) -> Result<(), DbErr> {
