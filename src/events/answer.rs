@@ -37,6 +37,10 @@ pub(super) async fn answer_once(
         // Answered before a crash or a replay: only make sure the answer went out.
         if row.reply_mode.is_none() {
             let mode = deliver(s, row, userid, reply, fallback).await?;
+            mode_update(mode)
+                .filter(inbox::Column::Id.eq(row.id))
+                .exec(&s.db)
+                .await?;
             s.metrics.answered(mode);
         }
         return Ok(Outcome::Processed("already answered".into()));
@@ -84,15 +88,23 @@ pub(super) async fn answer_once(
 async fn finish(s: &Services, row: &inbox::Model, mode: &'static str) -> Result<Outcome, HandlerError> {
     s.metrics.answered(mode);
     let note = format!("answered ({mode})");
-    let set_mode = || inbox::Entity::update_many().col_expr(inbox::Column::ReplyMode, Expr::val(mode));
-    if !finish_within(&s.db, row, set_mode(), &note).await? {
+    if !finish_within(&s.db, row, mode_update(mode), &note).await? {
         // Another worker holds the row now: it must find the answer delivered.
-        set_mode().filter(inbox::Column::Id.eq(row.id)).exec(&s.db).await?;
+        mode_update(mode)
+            .filter(inbox::Column::Id.eq(row.id))
+            .exec(&s.db)
+            .await?;
     }
     Ok(Outcome::Committed(note))
 }
 
-/// Sends the answer once: to the waiting request, or the fallback's way. Records the mode.
+/// Records how an answer went out (`reply_mode`), on the rows the caller filters.
+fn mode_update(mode: &'static str) -> sea_orm::UpdateMany<inbox::Entity> {
+    inbox::Entity::update_many().col_expr(inbox::Column::ReplyMode, Expr::val(mode))
+}
+
+/// Sends the answer once: to the waiting request, or the fallback's way; returns how (the caller
+/// records it).
 async fn deliver(
     s: &Services,
     row: &inbox::Model,
@@ -100,17 +112,11 @@ async fn deliver(
     reply: &str,
     fallback: Fallback<'_>,
 ) -> Result<&'static str, HandlerError> {
-    let mode = if s.answers.offer(&row.dedupe_key, Some(reply.to_owned())) {
-        "passive"
+    if s.answers.offer(&row.dedupe_key, Some(reply.to_owned())) {
+        Ok("passive")
     } else {
-        deliver_without_waiter(s, row, userid, reply, fallback).await?
-    };
-    inbox::Entity::update_many()
-        .col_expr(inbox::Column::ReplyMode, Expr::val(mode))
-        .filter(inbox::Column::Id.eq(row.id))
-        .exec(&s.db)
-        .await?;
-    Ok(mode)
+        deliver_without_waiter(s, row, userid, reply, fallback).await
+    }
 }
 
 async fn deliver_without_waiter(
@@ -126,8 +132,7 @@ async fn deliver_without_waiter(
             // merged into an earlier answer's message and has no row of its own.
             let txn = begin_write(&s.db).await?;
             queue_answer(&txn, row, userid, reply).await?;
-            inbox::Entity::update_many()
-                .col_expr(inbox::Column::ReplyMode, Expr::val("message"))
+            mode_update("message")
                 .filter(inbox::Column::Id.eq(row.id))
                 .exec(&txn)
                 .await?;
