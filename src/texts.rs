@@ -80,22 +80,40 @@ pub fn start_of_day(ms: i64, tz: Tz) -> i64 {
         .map_or(ms, |d| d.timestamp_millis())
 }
 
+/// The instant a local wall-clock time names in `tz`: the earlier of two when the clock went back;
+/// a time skipped by the clock going forward moves forward an hour.
+pub fn local_instant(at: chrono::NaiveDateTime, tz: Tz) -> Option<DateTime<Tz>> {
+    tz.from_local_datetime(&at)
+        .earliest()
+        .or_else(|| tz.from_local_datetime(&(at + chrono::Duration::hours(1))).earliest())
+}
+
 /// Start of a local calendar date, in unix milliseconds.
 pub fn date_start(date: chrono::NaiveDate, tz: Tz) -> i64 {
     let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
-    tz.from_local_datetime(&midnight)
-        .earliest()
-        // A date whose midnight was skipped by a clock change starts an hour later.
-        .or_else(|| {
-            tz.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
-                .earliest()
-        })
-        .map_or_else(|| midnight.and_utc().timestamp_millis(), |d| d.timestamp_millis())
+    local_instant(midnight, tz).map_or_else(|| midnight.and_utc().timestamp_millis(), |d| d.timestamp_millis())
 }
 
 /// The local calendar date of `ms`.
 pub fn local_date(ms: i64, tz: Tz) -> chrono::NaiveDate {
     local(ms, tz).date_naive()
+}
+
+/// The value of a Chinese digit as written day to day (`零`/`〇` to `九`, `两` for 2).
+pub fn chinese_digit(c: char) -> Option<u32> {
+    Some(match c {
+        '零' | '〇' => 0,
+        '一' => 1,
+        '二' | '两' => 2,
+        '三' => 3,
+        '四' => 4,
+        '五' => 5,
+        '六' => 6,
+        '七' => 7,
+        '八' => 8,
+        '九' => 9,
+        _ => return None,
+    })
 }
 
 /// Text cut to `max` characters with an ellipsis, for one-line previews.

@@ -7,7 +7,7 @@
 //! (`card_actions`): a double click, or WeCom retrying one, finds the action taken and answers as
 //! the first time. The answer is short: it replaces the buttons' text on the card.
 
-use chrono::{Duration, TimeZone};
+use chrono::Duration;
 use chrono_tz::Tz;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
@@ -16,7 +16,7 @@ use crate::crm::audit::Actor;
 use crate::crm::reminders::{self, Change};
 use crate::db::entity::card_action;
 use crate::db::entity::reminder::{self, ReminderStatus};
-use crate::texts::{Lang, local, preview};
+use crate::texts::{Lang, local, local_instant, preview};
 use crate::wecom::api::card::{Button, SelectOption, Selection};
 use crate::wecom::callback::CardClick;
 
@@ -177,13 +177,13 @@ pub async fn click(
 fn tomorrow_at(now: i64, tz: Tz, hour: u32) -> i64 {
     let tomorrow = local(now, tz).date_naive() + Duration::days(1);
     let at = tomorrow.and_hms_opt(hour.min(23), 0, 0).unwrap_or_default();
-    tz.from_local_datetime(&at)
-        .earliest()
-        .map_or(now + Duration::days(1).num_milliseconds(), |t| t.timestamp_millis())
+    local_instant(at, tz).map_or(now + Duration::days(1).num_milliseconds(), |t| t.timestamp_millis())
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+
     use super::*;
 
     #[test]

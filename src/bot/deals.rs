@@ -313,7 +313,7 @@ impl Ctx<'_> {
         let f = forecast::forecast(self.db, &self.s.config, &scope, &months, Some(("member", self.me)), tz).await?;
         let en = self.lang.en();
         let month_name = |key: &str| -> String {
-            let m: u32 = key.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(0);
+            let m = forecast::month_number(key);
             if en {
                 [
                     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

@@ -13,7 +13,7 @@
 //! - Anything in the past, and anything that is not a real time, is an error — never a silently
 //!   wrong reminder.
 
-use chrono::{DateTime, Datelike, Days, Duration, Months, NaiveDate, NaiveTime, TimeZone, Weekday};
+use chrono::{DateTime, Datelike, Days, Duration, Months, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
 use super::holidays::{self, Holiday};
@@ -459,12 +459,7 @@ fn resolve(spec: &Spec, now: DateTime<Tz>, default_hour: u32) -> Result<DateTime
         let time = NaiveTime::from_hms_opt(hour, minute, 0)
             .ok_or_else(|| TimeError::Invalid(format!("{hour}:{minute:02}")))?;
         // A time skipped by a daylight-saving change moves forward an hour.
-        tz.from_local_datetime(&date.and_time(time))
-            .earliest()
-            .or_else(|| {
-                tz.from_local_datetime(&(date.and_time(time) + Duration::hours(1)))
-                    .earliest()
-            })
+        crate::texts::local_instant(date.and_time(time), tz)
             .ok_or_else(|| TimeError::Invalid("that time does not exist in this time zone".into()))
     };
     // The first candidate on `date` that is later than now.
@@ -701,19 +696,7 @@ impl<'a> Cursor<'a> {
             return Some(n);
         }
         let start = self.pos;
-        let digit = |c: char| match c {
-            '零' | '〇' => Some(0),
-            '一' => Some(1),
-            '二' | '两' => Some(2),
-            '三' => Some(3),
-            '四' => Some(4),
-            '五' => Some(5),
-            '六' => Some(6),
-            '七' => Some(7),
-            '八' => Some(8),
-            '九' => Some(9),
-            _ => None,
-        };
+        let digit = crate::texts::chinese_digit;
         let chars: Vec<char> = self.rest().chars().take(3).collect();
         let (value, used) = match chars.as_slice() {
             [a, '十', b, ..] if digit(*a).is_some() && digit(*b).is_some() => (digit(*a)? * 10 + digit(*b)?, 3),
@@ -1453,6 +1436,8 @@ pub fn rfc3339(at: &DateTime<Tz>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+
     use super::*;
 
     fn now() -> DateTime<Tz> {

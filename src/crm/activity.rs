@@ -15,7 +15,7 @@ use sea_orm::{
 use crate::db::entity::job_run::RunStatus;
 use crate::db::entity::{follow_up, follow_up_day};
 use crate::db::runs;
-use crate::texts::local_date;
+use crate::texts::date_key;
 
 const JOB: &str = "follow_up_days";
 /// The run record's scope; its period is the zone the table's days are in.
@@ -23,17 +23,12 @@ const ZONE: &str = "zone";
 const PAGE: u64 = 50_000;
 const INSERT_BATCH: usize = 1_000;
 
-/// The local day of `at` as the table keys it.
-pub fn day_key(at: i64, tz: Tz) -> String {
-    local_date(at, tz).format("%Y-%m-%d").to_string()
-}
-
 /// Adds `delta` (1 for a note, -1 for one taken back) to `userid`'s count on the local day of `at`.
 pub async fn count_note(db: &impl ConnectionTrait, userid: &str, at: i64, tz: Tz, delta: i64) -> Result<(), DbErr> {
     use follow_up_day::Column as C;
     follow_up_day::Entity::insert(follow_up_day::ActiveModel {
         userid: Set(userid.to_owned()),
-        day: Set(day_key(at, tz)),
+        day: Set(date_key(at, tz)),
         follow_ups: Set(Ord::max(delta, 0)),
     })
     .on_conflict(
@@ -119,7 +114,7 @@ async fn fill(db: &impl ConnectionTrait, tz: Tz) -> Result<u64, DbErr> {
         let Some(last) = page.last() else { break };
         after = last.0;
         for (_, author, at) in page {
-            *counts.entry((author, day_key(at, tz))).or_default() += 1;
+            *counts.entry((author, date_key(at, tz))).or_default() += 1;
         }
     }
     let rows = counts.len() as u64;
@@ -140,22 +135,28 @@ async fn fill(db: &impl ConnectionTrait, tz: Tz) -> Result<u64, DbErr> {
     Ok(rows)
 }
 
-/// `(userid, day, follow-ups)` from `from_day` (`YYYY-MM-DD`) on, of `members` or everyone.
+/// `(userid, day, follow-ups)` from the local day of `from` on, of `members` or everyone.
 pub async fn since(
     db: &impl ConnectionTrait,
     members: Option<&[String]>,
-    from_day: &str,
-) -> Result<Vec<(String, String, i64)>, DbErr> {
-    let mut query = follow_up_day::Entity::find().filter(follow_up_day::Column::Day.gte(from_day));
+    from: i64,
+    tz: Tz,
+) -> Result<Vec<(String, chrono::NaiveDate, i64)>, DbErr> {
+    let mut query = follow_up_day::Entity::find().filter(follow_up_day::Column::Day.gte(date_key(from, tz)));
     if let Some(members) = members {
         query = query.filter(follow_up_day::Column::Userid.is_in(members.iter().cloned()));
     }
-    query
+    let rows: Vec<(String, String, i64)> = query
         .select_only()
         .column(follow_up_day::Column::Userid)
         .column(follow_up_day::Column::Day)
         .column(follow_up_day::Column::FollowUps)
         .into_tuple()
         .all(db)
-        .await
+        .await?;
+    // Days are written by `date_key` only; one that does not read as a date is not ours to count.
+    Ok(rows
+        .into_iter()
+        .filter_map(|(userid, day, n)| Some((userid, day.parse().ok()?, n)))
+        .collect())
 }

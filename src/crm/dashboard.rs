@@ -164,13 +164,10 @@ async fn activity(
         Scope::Members(m) => Some(m.as_slice()),
         Scope::Everyone => None,
     };
-    let notes: Vec<(String, i64, i64)> = activity::since(db, members, &activity::day_key(since, tz))
+    let notes: Vec<(String, i64, i64)> = activity::since(db, members, since, tz)
         .await?
         .into_iter()
-        .filter_map(|(member, day, n)| {
-            let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok()?;
-            Some((member, index_of(day), n))
-        })
+        .map(|(member, day, n)| (member, index_of(day), n))
         .collect();
     // New customers bucket by the zone's offset now (a DST change moves a bucket edge by an hour).
     let offset = local(since, tz).naive_local().and_utc().timestamp_millis() - since;

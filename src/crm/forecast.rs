@@ -102,6 +102,11 @@ pub fn month_start(key: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)
 }
 
+/// The month of `key` (`YYYY-MM`), 1–12; 0 when it is not a month key.
+pub fn month_number(key: &str) -> u32 {
+    month_start(key).map_or(0, |d| d.month())
+}
+
 /// `amount × percent / 100`, rounded to the nearest fen (halves away from zero).
 pub fn weigh(amount: i64, percent: u8) -> i64 {
     let scaled = i128::from(amount) * i128::from(percent);

@@ -211,20 +211,10 @@ fn decimal_fen(number: &str, multiplier: i64) -> Option<Result<i64, AmountError>
 /// Chinese numerals: `八十万`, `一百二十万`, `三千五百`, `一亿二千万`, and the spoken shorthand
 /// `两万五` (25,000) / `十二万五` (125,000), where a last digit counts in the next unit down.
 fn chinese(text: &str) -> Option<i64> {
+    // Day-to-day digits, and the financial forms written on contracts and invoices.
     let digit = |c: char| -> Option<i64> {
-        Some(match c {
-            '零' | '〇' => 0,
-            '一' | '壹' => 1,
-            '二' | '两' | '贰' => 2,
-            '三' | '叁' => 3,
-            '四' | '肆' => 4,
-            '五' | '伍' => 5,
-            '六' | '陆' => 6,
-            '七' | '柒' => 7,
-            '八' | '捌' => 8,
-            '九' | '玖' => 9,
-            _ => return None,
-        })
+        let financial = "壹贰叁肆伍陆柒捌玖".chars().position(|f| f == c).map(|i| i as u32 + 1);
+        crate::texts::chinese_digit(c).or(financial).map(i64::from)
     };
     let unit = |c: char| -> Option<i64> {
         Some(match c {

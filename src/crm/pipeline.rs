@@ -20,18 +20,21 @@ use crate::db::entity::{customer, deal_stage};
 
 /// Whether a deal in `stage` is open, won or lost.
 pub fn status_of(stages: &[String], stage: &str) -> DealStatus {
-    let n = stages.len();
-    match stages.iter().position(|s| s == stage) {
-        Some(i) if n >= 2 && i == n - 2 => DealStatus::Won,
-        Some(i) if n >= 1 && i == n - 1 => DealStatus::Lost,
-        _ => DealStatus::Open,
+    if stages.len() >= 2 && stage == won_stage(stages) {
+        DealStatus::Won
+    } else if !stages.is_empty() && stage == lost_stage(stages) {
+        DealStatus::Lost
+    } else {
+        DealStatus::Open
     }
 }
 
+/// The stage that wins a deal: the last but one.
 pub fn won_stage(stages: &[String]) -> &str {
     stages.get(stages.len().saturating_sub(2)).map_or("", String::as_str)
 }
 
+/// The stage that loses a deal: the last.
 pub fn lost_stage(stages: &[String]) -> &str {
     stages.last().map_or("", String::as_str)
 }

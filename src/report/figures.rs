@@ -7,9 +7,9 @@ use chrono::{Duration, NaiveDate};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
-use crate::crm::customers;
 use crate::crm::figures::{self, Figures};
 use crate::crm::risk::Risk;
+use crate::crm::{customers, pipeline, stages};
 use crate::db::entity::customer;
 use crate::services::Services;
 use crate::texts::date_start;
@@ -42,7 +42,7 @@ pub async fn org_figures(
     let previous_start = date_start(date - Duration::days(1), tz);
     let week_start = date_start(date - Duration::days(7), tz);
     let as_of = now.min(end);
-    let won = won_stage(&crate::crm::stages::current(&s.db, &s.config).await?);
+    let won = pipeline::won_stage(&stages::current(&s.db, &s.config).await?).to_owned();
     let window = |from: i64, to: i64, at: i64| {
         let won = won.clone();
         async move {
@@ -59,10 +59,6 @@ pub async fn org_figures(
         week: window(week_start, start, week_start).await?,
         as_of,
     })
-}
-
-fn won_stage(stages: &[String]) -> String {
-    stages.get(stages.len().saturating_sub(2)).cloned().unwrap_or_default()
 }
 
 pub(super) fn team_total(figures: &HashMap<String, Figures>, team: &[String]) -> Figures {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::pages::{Message, message_page, render};
 use super::user::PageUser;
 use crate::crm::dashboard::{self, Dashboard, Viewer};
+use crate::crm::forecast;
 use crate::crm::money::Amount;
 use crate::db::now_ms;
 use crate::http::AppState;
@@ -102,7 +103,7 @@ fn months(d: &Dashboard, lang: Lang) -> Vec<MonthBars> {
             let x = i as f64 * slot + slot * 0.2;
             let width = slot * 0.6;
             let (won_h, weighted_h) = (scale(m.won_fen), scale(m.weighted_fen));
-            let month: u32 = m.month.get(5..7).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let month = forecast::month_number(&m.month);
             MonthBars {
                 label: if lang.en() {
                     m.month.clone()
