@@ -22,12 +22,12 @@ mod common;
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{AGENT_ID, BenchDb, CORP_ID, ServiceProcess, free_port, service_command, service_env, wait_ready};
+use common::{AGENT_ID, BenchDb, CORP_ID, free_port, service_env, wait_ready};
 use futures::StreamExt as _;
 use sea_orm::{ConnectionTrait, Statement};
 use wecom_scrm::wecom::api::types::{ExternalContact, ExternalContactDetail, FollowUser};
@@ -112,25 +112,10 @@ async fn run() {
     let base = format!("http://127.0.0.1:{port}");
     let env = service_env(&bench_db, &fake.url(), &prefix, port);
     println!(
-        "callback load on {}{}: {seconds} s per scenario, {connections} connections, {WRK_THREADS} wrk threads",
-        bench_db.backend(),
-        if common::redis_url().is_empty() {
-            " + in-process cache"
-        } else {
-            " + Redis"
-        }
+        "callback load on {}: {seconds} s per scenario, {connections} connections, {WRK_THREADS} wrk threads",
+        common::stack(&bench_db)
     );
-    let status = service_command("sync", &env)
-        .stdout(Stdio::null())
-        .status()
-        .expect("wecom-scrm sync runs");
-    assert!(status.success(), "sync failed");
-    let mut service = ServiceProcess(
-        service_command("serve", &env)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("wecom-scrm serve starts"),
-    );
+    let mut service = common::synced_service(&env);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()

@@ -11,10 +11,9 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{AGENT_ID, BenchDb, CORP_ID, ServiceProcess, free_port, service_command, service_env, wait_ready};
+use common::{AGENT_ID, BenchDb, CORP_ID, free_port, service_env, wait_ready};
 use wecom_scrm::wecom::api::types::{ExternalContact, ExternalContactDetail, FollowUser};
 use wecom_scrm::wecom::compose::text_message;
 
@@ -54,26 +53,11 @@ async fn run() {
     let base = format!("http://127.0.0.1:{port}");
     let env = service_env(&bench_db, &fake.url(), &prefix, port);
     println!(
-        "chat burst on {}{}: {} reps × {notes} notes at once",
-        bench_db.backend(),
-        if common::redis_url().is_empty() {
-            " + in-process cache"
-        } else {
-            " + Redis"
-        },
+        "chat burst on {}: {} reps × {notes} notes at once",
+        common::stack(&bench_db),
         reps.len()
     );
-    let synced = service_command("sync", &env)
-        .stdout(Stdio::null())
-        .status()
-        .expect("wecom-scrm sync runs");
-    assert!(synced.success(), "sync failed");
-    let mut service = ServiceProcess(
-        service_command("serve", &env)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("wecom-scrm serve starts"),
-    );
+    let mut service = common::synced_service(&env);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(2048)
         .timeout(Duration::from_secs(10))

@@ -83,17 +83,7 @@ async fn run() {
         ),
     )
     .await;
-    seed(
-        &db,
-        "follow-ups",
-        format!(
-            "{} INSERT INTO follow_ups (customer_id, author_userid, content, created_at) \
-             SELECT (i - 1) % {customers} + 1, {}, '电话沟通，客户关心价格和交付周期', {now} - (i % 43200) * 60000 FROM s",
-            series(follow_ups),
-            owner_of("i")
-        ),
-    )
-    .await;
+    seed_follow_ups(&db, follow_ups, customers, departments, per_department, now).await;
     // Close dates over this month and the next three; one in eight deals won, one in eight lost
     // (closed this month), the rest open over the four open stages.
     let months: Vec<String> = (0..4)

@@ -81,17 +81,7 @@ async fn run() {
         ),
     )
     .await;
-    seed(
-        &db,
-        "follow-ups",
-        format!(
-            "{} INSERT INTO follow_ups (customer_id, author_userid, content, created_at) \
-             SELECT (i - 1) % {customers} + 1, {}, '电话沟通，客户关心价格和交付周期', {now} - (i % 43200) * 60000 FROM s",
-            series(follow_ups),
-            owner_of("i")
-        ),
-    )
-    .await;
+    seed_follow_ups(&db, follow_ups, customers, departments, per_department, now).await;
     seed(
         &db,
         "reminders",

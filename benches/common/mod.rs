@@ -166,6 +166,33 @@ pub async fn seed(db: &DatabaseConnection, what: &str, sql: String) {
     );
 }
 
+/// `n` follow-ups over the 30 days before `now` (one a minute, round and round), the i-th on
+/// customer `(i - 1) % customers + 1` by that customer's rep as [`rep_of`] spreads them.
+pub async fn seed_follow_ups(
+    db: &DatabaseConnection,
+    n: u64,
+    customers: u64,
+    departments: u64,
+    reps_per_department: u64,
+    now: i64,
+) {
+    let author = rep_of(
+        &format!("((i - 1) % {customers} + 1)"),
+        departments,
+        reps_per_department,
+    );
+    seed(
+        db,
+        "follow-ups",
+        format!(
+            "{} INSERT INTO follow_ups (customer_id, author_userid, content, created_at) \
+             SELECT (i - 1) % {customers} + 1, {author}, '电话沟通，客户关心价格和交付周期', {now} - (i % 43200) * 60000 FROM s",
+            series(n)
+        ),
+    )
+    .await;
+}
+
 /// The userid for row number `i` (1-based) spread over `reps`, as an SQL expression.
 pub fn rep_of(i: &str, departments: u64, reps_per_department: u64) -> String {
     let total = departments * reps_per_department;
@@ -242,6 +269,32 @@ pub fn service_command(subcommand: &str, env: &[(String, String)]) -> Command {
     }
     command.arg(subcommand).envs(env.iter().cloned());
     command
+}
+
+/// The release binary serving with `env`, after a `sync` has imported the fake WeCom's org and
+/// customers (as a first deployment does).
+pub fn synced_service(env: &[(String, String)]) -> ServiceProcess {
+    let synced = service_command("sync", env)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("wecom-scrm sync runs");
+    assert!(synced.success(), "sync failed");
+    ServiceProcess(
+        service_command("serve", env)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("wecom-scrm serve starts"),
+    )
+}
+
+/// What the benchmark runs on, e.g. `PostgreSQL + Redis`.
+pub fn stack(db: &BenchDb) -> String {
+    let cache = if redis_url().is_empty() {
+        "in-process cache"
+    } else {
+        "Redis"
+    };
+    format!("{} + {cache}", db.backend())
 }
 
 pub async fn wait_ready(client: &reqwest::Client, base: &str, service: &mut Child) {

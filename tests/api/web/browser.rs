@@ -17,7 +17,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use wecom_scrm::db::entity::{follow_up, reminder};
 
-use super::{free_port, spawn_web};
+use super::{forecast_as_leader, free_port, spawn_web};
 use crate::helpers::customer_id;
 
 /// The named binary, from `env` if set, else the first of `candidates` found; panics naming it.
@@ -215,21 +215,7 @@ async fn a_leader_opens_the_dashboard_and_its_figures_are_the_forecast_s() {
     }
     app.say("rep2", "赢单 @刘洋").await;
     app.say("rep2", "1").await;
-    let now = wecom_scrm::db::now_ms();
-    let token = wecom_scrm::tokens::create(&app.db, "lead1-app", "manager", Some("lead1"), now)
-        .await
-        .unwrap()
-        .token;
-    let api: serde_json::Value = app
-        .client
-        .get(app.url("/api/v1/forecast"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = forecast_as_leader(&app, "lead1").await;
     let driver = Driver::start();
     let client = browser(&driver).await;
     let result = dashboard(&app, &client, &api).await;

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use super::{signed_in, spawn_web};
+use super::{forecast_as_leader, signed_in, spawn_web};
 
 /// Deals and notes of two teams: lead1's (rep1, rep2) and lead2's (rep3).
 async fn seed(app: &crate::helpers::TestApp) {
@@ -33,21 +33,7 @@ fn attribute(html: &str, name: &str) -> String {
 async fn a_leader_sees_the_team_an_admin_the_org_and_a_rep_is_refused() {
     let app = spawn_web(|c| c.web.dashboard_admins = vec!["boss".into()]).await;
     seed(&app).await;
-    let now = wecom_scrm::db::now_ms();
-    let token = wecom_scrm::tokens::create(&app.db, "lead1-app", "manager", Some("lead1"), now)
-        .await
-        .unwrap()
-        .token;
-    let api: serde_json::Value = app
-        .client
-        .get(app.url("/api/v1/forecast"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = forecast_as_leader(&app, "lead1").await;
 
     let lead = signed_in(&app, "lead1").await;
     let page = lead.get(&app.url("/web/dashboard")).await;

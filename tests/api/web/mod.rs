@@ -18,6 +18,24 @@ use wecom_scrm::wecom::fake::Signer;
 
 use crate::helpers::{TestApp, http_client, spawn_imported};
 
+/// `GET /api/v1/forecast` with a manager token of `leader`: the figures their dashboard must show.
+pub async fn forecast_as_leader(app: &TestApp, leader: &str) -> serde_json::Value {
+    let now = wecom_scrm::db::now_ms();
+    let token = wecom_scrm::tokens::create(&app.db, &format!("{leader}-app"), "manager", Some(leader), now)
+        .await
+        .unwrap()
+        .token;
+    app.client
+        .get(app.url("/api/v1/forecast"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A port free right now, so the app's public URL can be configured before it starts.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
