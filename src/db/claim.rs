@@ -69,18 +69,23 @@ where
     Ok(claimed)
 }
 
+/// How long a lane claim waits for its turn, or may sit idle holding it, on PostgreSQL.
+const TURN_TIMEOUT: &str = "10s";
+
 /// Like [`claim`], keeping the order within lanes: a row is taken only while no row of its lane
 /// (the value of `lane`; rows without one are in none) is claimed by anyone under a live lease, so
 /// a lane's rows are handled by one worker at a time, oldest first. Several rows of one free lane
 /// may be taken together. On PostgreSQL claims take turns (a transaction-scoped advisory lock on
-/// `turn`): two claimers could otherwise both see a lane free and take different rows of it.
+/// `turn` within the current schema, so deployments or tests sharing a database in schemas of
+/// their own do not wait on each other): two claimers could otherwise both see a lane free and
+/// take different rows of it.
 pub async fn claim_in_lanes<E, S>(
     db: &DatabaseConnection,
     cols: &ClaimColumns<E::Column, S>,
     lane: E::Column,
     lease: Lease<'_>,
     now: i64,
-    turn: i64,
+    turn: i32,
 ) -> Result<Vec<E::Model>, DbErr>
 where
     E: EntityTrait,
@@ -92,10 +97,13 @@ where
         return claim_where::<E, S>(db, cols, lease, now, free).await;
     }
     let txn = db.begin().await?;
-    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1)",
-        [turn.into()],
+    // One round trip. The timeouts keep one stuck claimer (a frozen instance holding the turn)
+    // from stopping every other: a waiter gives up and tries again later, and a holder idle in
+    // its claim is disconnected by the server, which frees the turn.
+    txn.execute_unprepared(&format!(
+        "SET LOCAL lock_timeout = '{TURN_TIMEOUT}'; \
+         SET LOCAL idle_in_transaction_session_timeout = '{TURN_TIMEOUT}'; \
+         SELECT pg_advisory_xact_lock({turn}, hashtext(current_schema()))"
     ))
     .await?;
     let claimed = claim_where::<E, S>(&txn, cols, lease, now, free).await?;

@@ -29,9 +29,9 @@ pub(crate) const CLAIM: ClaimColumns<inbox::Column, Status> = ClaimColumns {
     order: &[],
 };
 
-/// The advisory lock inbox claims take turns on (PostgreSQL), so two instances never both take
-/// rows of one lane.
-pub(crate) const CLAIM_TURN: i64 = 0x5c4d_1b0c_1a4e_0001;
+/// The advisory lock inbox claims take turns on (PostgreSQL, with the schema as its second key), so
+/// two instances never both take rows of one lane.
+pub(crate) const CLAIM_TURN: i32 = 0x5c4d_1b0c;
 
 pub use crate::db::entity::inbox::InboxStatus as Status;
 
