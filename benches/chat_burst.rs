@@ -144,7 +144,7 @@ async fn run() {
     println!("|---|---|---|---|---|");
     println!(
         "| {} | {} × {notes} | {passive} ({:.0} %) | {by_message} ({messages_sent}) | {:.2} s |",
-        bench_db.backend(),
+        common::stack(&bench_db),
         reps.len(),
         passive as f64 * 100.0 / total as f64,
         last.as_secs_f64()
@@ -157,10 +157,12 @@ async fn run() {
 /// How many answers a message carries: merged answers are numbered `1. …`, `2. …` at the start of
 /// a paragraph.
 fn answers_in(text: &str) -> usize {
-    let numbered = text
-        .split("\n\n")
-        .enumerate()
-        .filter(|(i, part)| part.starts_with(&format!("{}. ", i + 1)))
-        .count();
-    numbered.max(1)
+    // An answer may hold paragraphs of its own: count the numbers as they follow each other.
+    let mut next = 1;
+    for part in text.split("\n\n") {
+        if part.starts_with(&format!("{next}. ")) {
+            next += 1;
+        }
+    }
+    Ord::max(next - 1, 1)
 }

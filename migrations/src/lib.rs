@@ -16,6 +16,7 @@ mod m20261204_000009_card_actions;
 mod m20261205_000010_deals;
 mod m20261206_000011_follow_up_days;
 mod m20261206_000012_inbox_lanes;
+mod m20261207_000013_outbox_digest;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_deals::Migration),
             Box::new(m20261206_000011_follow_up_days::Migration),
             Box::new(m20261206_000012_inbox_lanes::Migration),
+            Box::new(m20261207_000013_outbox_digest::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@
 //! retry horizon, and records the outcome — each step one transaction, in which what the message
 //! carries (the reminders of a push, through [`DeliveryHooks`]) moves with it.
 
+mod distinct;
 pub mod limit;
 mod sender;
 

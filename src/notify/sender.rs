@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::distinct;
 use super::limit::{self, MemberWindows, SEND_WITHIN};
 use super::{DeliveryHooks, Message, Outcome, Payload, Verdict};
 use crate::clock::{Backoff, Clock};
@@ -286,7 +287,7 @@ impl Notifier {
                 return self.settle_without_send(message, outcome, now).await;
             }
         };
-        let message = Message { row, payload };
+        let mut message = Message { row, payload };
         let txn = begin_write(&inner.db).await?;
         if !self.renew(&txn, message.row.id, now).await? {
             txn.rollback().await?;
@@ -326,15 +327,26 @@ impl Notifier {
             self.after_commit(&message, &outcome, now).await;
             return Ok(Prepared::Settled(outcome));
         }
-        outbox::Entity::update_many()
+        let mut stamp = outbox::Entity::update_many()
             .col_expr(outbox::Column::AttemptedAt, Expr::val(now))
             .col_expr(
                 outbox::Column::FirstAttemptAt,
                 Expr::col(outbox::Column::FirstAttemptAt).if_null(now),
             )
-            .filter(outbox::Column::Id.eq(message.row.id))
-            .exec(&txn)
-            .await?;
+            .filter(outbox::Column::Id.eq(message.row.id));
+        if message.row.first_attempt_at.is_none() {
+            // Under the member's send lock (taken by `wait_needed`): no other message to them can
+            // take the same body meanwhile.
+            let since = now - millis(self.duplicate_window());
+            let (row, body) = (&message.row, &mut message.payload.body);
+            let (digest, varied) = distinct::make_distinct(&txn, row.id, &row.recipient, since, body).await?;
+            stamp = stamp.col_expr(outbox::Column::SentDigest, Expr::val(digest));
+            if varied {
+                let stored = serde_json::to_string(&message.payload).expect("a payload serializes");
+                stamp = stamp.col_expr(outbox::Column::Body, Expr::val(stored));
+            }
+        }
+        stamp.exec(&txn).await?;
         txn.commit().await?;
         let first = message.row.first_attempt_at.is_none();
         Ok(Prepared::Ready(Box::new(Ready {

@@ -320,6 +320,12 @@ fn constant_time_eq(expected: &Signature, given: &[u8]) -> bool {
     bool::from(difference.ct_eq(&0))
 }
 
+/// The SHA-1 of `data` in lowercase hex, as WeCom's signatures are written.
+pub fn sha1_hex(data: impl AsRef<[u8]>) -> String {
+    let digest = hex_lower(&Sha1::digest(data.as_ref()));
+    String::from_utf8_lossy(&digest).into_owned()
+}
+
 fn hex_lower(bytes: &[u8]) -> Signature {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 40];

@@ -1,7 +1,5 @@
 //! WeCom's web protocol without I/O: the sign-in (OAuth2) address and the JS-SDK signature.
 
-use sha1::{Digest, Sha1};
-
 /// The page URL WeCom signs: everything before the first `#`, taken as is (no decoding or
 /// encoding — the client signs exactly what `location.href.split('#')[0]` gives).
 pub fn signed_url(url: &str) -> &str {
@@ -15,10 +13,7 @@ pub fn signature(ticket: &str, nonce: &str, timestamp: i64, url: &str) -> String
         "jsapi_ticket={ticket}&noncestr={nonce}&timestamp={timestamp}&url={}",
         signed_url(url)
     );
-    Sha1::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::crypto::sha1_hex(text)
 }
 
 /// Where a page sends a browser to sign in silently (`snsapi_base`): WeCom answers with a redirect

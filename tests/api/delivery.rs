@@ -1,7 +1,7 @@
 //! One regression test per road by which a push was lost, stuck or repeated before deliveries became
 //! one state machine: a re-routed push colliding with its failed one, a hand-over while queued, an
 //! outcome recorded apart from its reminders, a resend outside WeCom's duplicate window or after
-//! the lease ran out, a merge too long for WeCom, the per-member limit with the cache down, the
+//! the lease ran out, identical messages swallowed by WeCom's duplicate check, a merge too long for WeCom, the per-member limit with the cache down, the
 //! dispatcher's heartbeat during a long pass, `summary send` sending more than its own, and
 //! deliveries stuck unnoticed. The tests drive the dispatcher and the sender themselves.
 
@@ -300,6 +300,39 @@ async fn the_dispatcher_shows_progress_during_a_long_pass() {
     }
     assert_eq!(pass.await.unwrap(), 150);
     assert!(beats.len() >= 3, "the heartbeat moved within the pass: {beats:?}");
+}
+
+#[tokio::test]
+async fn identical_messages_to_one_member_both_arrive_and_a_resend_still_arrives_once() {
+    let app = spawn_driven(|_| {}).await;
+    // Two notes on one customer answered the same way: WeCom's duplicate check must not take the
+    // second for a resend of the first.
+    let answer = MessageBody::text("✅ 已记录跟进 · 孙丽");
+    for key in ["reply:a", "reply:b"] {
+        notify::enqueue(&app.db, key, "rep1", &answer).await.unwrap();
+    }
+    app.drive_deliveries().await;
+    let seen = texts_to(&app, "rep1");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for text in &seen {
+        assert_eq!(text.trim_end_matches('\u{200B}'), "✅ 已记录跟进 · 孙丽");
+    }
+    let rows = messages(&app).await;
+    assert!(rows.iter().all(|m| m.status == MessageState::Sent), "{rows:?}");
+    assert_ne!(rows[0].sent_digest, rows[1].sent_digest);
+    // The second's response was lost: its resend is the same request, which WeCom drops.
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::val(MessageState::Pending))
+        .col_expr(outbox::Column::NextAttemptAt, Expr::val(now_ms() - 1))
+        .filter(outbox::Column::Id.eq(rows[1].id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.drive_deliveries().await;
+    assert_eq!(texts_to(&app, "rep1").len(), 2, "the resend is recognised");
+    assert_eq!(app.fake().suppressed_duplicates(), 1);
+    let again = messages(&app).await;
+    assert_eq!(again[1].body, rows[1].body, "sent as stored");
 }
 
 #[tokio::test]

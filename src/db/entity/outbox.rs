@@ -30,6 +30,9 @@ pub struct Model {
     pub attempted_at: Option<i64>,
     /// When the first send attempt started: WeCom's duplicate check covers retries from here.
     pub first_attempt_at: Option<i64>,
+    /// A digest of the body as WeCom first received it: another message to the same member with
+    /// the same digest within the duplicate window would be swallowed, so it is varied first.
+    pub sent_digest: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

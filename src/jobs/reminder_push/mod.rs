@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use crate::wecom::crypto::sha1_hex;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
-use sha1::{Digest, Sha1};
 use tokio_util::sync::CancellationToken;
 
 pub use self::settle::ReminderDeliveries;
@@ -204,10 +204,7 @@ fn push_key(owner: &str, reminders: &[&reminder::Model]) -> String {
         .iter()
         .map(|r| format!("{}@{}#{},", r.id, r.due_at, r.attempts))
         .collect();
-    let digest: String = Sha1::digest(format!("{owner}\n{identity}").as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = sha1_hex(format!("{owner}\n{identity}"));
     format!("reminders:{owner}:{digest}")
 }
 
