@@ -17,6 +17,7 @@ mod m20261205_000010_deals;
 mod m20261206_000011_follow_up_days;
 mod m20261206_000012_inbox_lanes;
 mod m20261207_000013_outbox_digest;
+mod m20261207_000014_inbox_open_rows;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_follow_up_days::Migration),
             Box::new(m20261206_000012_inbox_lanes::Migration),
             Box::new(m20261207_000013_outbox_digest::Migration),
+            Box::new(m20261207_000014_inbox_open_rows::Migration),
         ]
     }
 }

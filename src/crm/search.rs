@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use pinyin::ToPinyin;
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, LikeExpr, Query};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, LikeExpr, Query, UnionType};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::members::visible_userids;
@@ -85,11 +85,21 @@ pub async fn search_among(
     }
     let visible = visible.to_vec();
     let pattern = LikeExpr::new(format!("%{}%", escape_like(&q))).escape('\\');
-    let followed_by_visible = Query::select()
+    // The customers of `visible` first (each side by its own index), the text matched among them:
+    // as `owner IN … OR id IN (followed)`, the planner walked every customer by recency instead.
+    let theirs = Query::select()
         .column(follower::Column::CustomerId)
         .from(follower::Entity)
         .and_where(follower::Column::Userid.is_in(visible.clone()))
         .and_where(follower::Column::RemovedAt.is_null())
+        .union(
+            UnionType::Distinct,
+            Query::select()
+                .column(customer::Column::Id)
+                .from(customer::Entity)
+                .and_where(customer::Column::OwnerUserid.is_in(visible.clone()))
+                .to_owned(),
+        )
         .to_owned();
     let remark_matches = Query::select()
         .column(follower::Column::CustomerId)
@@ -98,11 +108,7 @@ pub async fn search_among(
         .and_where(Expr::col(follower::Column::SearchText).like(pattern.clone()))
         .to_owned();
     let candidates = customer::Entity::find()
-        .filter(
-            Condition::any()
-                .add(customer::Column::OwnerUserid.is_in(visible.clone()))
-                .add(customer::Column::Id.in_subquery(followed_by_visible)),
-        )
+        .filter(customer::Column::Id.in_subquery(theirs))
         .filter(
             Condition::any()
                 .add(Expr::col(customer::Column::SearchText).like(pattern))
