@@ -302,6 +302,10 @@ pub struct OutboxConfig {
     pub lease_secs: u64,
     pub max_attempts: i32,
     pub retry_base_ms: u64,
+    /// A chat answer that missed its response waits this long for the member's next answers, so
+    /// that a burst goes out as one numbered message (fewer of the 30 messages a minute WeCom lets
+    /// the app send a member, fewer sends). Such an answer is late already; this is small beside it.
+    pub answer_gather_ms: u64,
 }
 
 impl Default for OutboxConfig {
@@ -312,6 +316,7 @@ impl Default for OutboxConfig {
             lease_secs: 60,
             max_attempts: 10,
             retry_base_ms: 2000,
+            answer_gather_ms: 500,
         }
     }
 }

@@ -58,7 +58,7 @@ pub(super) async fn answer_once(
             return finish(s, row, mode).await;
         };
         // The change, its answer queued for the message API and the row's outcome commit together.
-        queue_answer(&txn, row, userid, &reply).await?;
+        queue_answer(s, &txn, row, userid, &reply).await?;
         let note = "answered (message)";
         let set_mode = set_reply.col_expr(inbox::Column::ReplyMode, Expr::val("message"));
         if !finish_within(&txn, row, set_mode, note).await? {
@@ -68,7 +68,7 @@ pub(super) async fn answer_once(
             ));
         }
         txn.commit().await?;
-        s.notifier.wake();
+        s.notifier.wake_after(gather(s));
         s.metrics.answered("message");
         return Ok(Outcome::Committed(note.into()));
     };
@@ -131,13 +131,13 @@ async fn deliver_without_waiter(
             // Queued with its mode recorded: a replay then finds it answered, even when it was
             // merged into an earlier answer's message and has no row of its own.
             let txn = begin_write(&s.db).await?;
-            queue_answer(&txn, row, userid, reply).await?;
+            queue_answer(s, &txn, row, userid, reply).await?;
             mode_update("message")
                 .filter(inbox::Column::Id.eq(row.id))
                 .exec(&txn)
                 .await?;
             txn.commit().await?;
-            s.notifier.wake();
+            s.notifier.wake_after(gather(s));
             Ok("message")
         }
         Fallback::CardUpdate { response_code } => {
@@ -152,9 +152,21 @@ async fn deliver_without_waiter(
     }
 }
 
+/// How long an answer queued for the message API waits for the member's next ones
+/// (`outbox.answer_gather_ms`).
+fn gather(s: &Services) -> std::time::Duration {
+    std::time::Duration::from_millis(s.config.outbox.answer_gather_ms)
+}
+
 /// Queues the answer for the message API (merged with the member's answers still waiting), once
 /// per message whatever the replays.
-async fn queue_answer(db: &impl ConnectionTrait, row: &inbox::Model, userid: &str, reply: &str) -> Result<(), DbErr> {
+async fn queue_answer(
+    s: &Services,
+    db: &impl ConnectionTrait,
+    row: &inbox::Model,
+    userid: &str,
+    reply: &str,
+) -> Result<(), DbErr> {
     let key = format!("reply:{}", row.dedupe_key);
-    notify::enqueue_answer(db, &key, userid, reply).await
+    notify::enqueue_answer(db, &key, userid, reply, gather(s)).await
 }

@@ -215,7 +215,7 @@ pub async fn enqueue_payload(
         } else {
             format!("{key}#{}", i + 1)
         };
-        if let Some(id) = insert(db, &key, recipient, &part).await? {
+        if let Some(id) = insert(db, &key, recipient, &part, now_ms()).await? {
             ids.push(id);
         }
     }
@@ -256,7 +256,13 @@ const ANSWER_KEY: &str = "reply:";
 /// joins it as one numbered message, so that a burst of answers spends one of the member's
 /// messages a minute instead of one each; a message would grow past WeCom's limit gets a new one.
 /// Call inside the transaction of the change, then [`Notifier::wake`] after commit.
-pub async fn enqueue_answer(db: &impl ConnectionTrait, key: &str, recipient: &str, text: &str) -> Result<(), DbErr> {
+pub async fn enqueue_answer(
+    db: &impl ConnectionTrait,
+    key: &str,
+    recipient: &str,
+    text: &str,
+    gather: Duration,
+) -> Result<(), DbErr> {
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
     debug_assert!(key.starts_with(ANSWER_KEY));
     let answer = QueuedAnswer {
@@ -307,7 +313,8 @@ pub async fn enqueue_answer(db: &impl ConnectionTrait, key: &str, recipient: &st
         // Too long to merge with anything: sent in parts like any long message.
         enqueue(db, key, recipient, &MessageBody::text(text)).await?;
     } else {
-        insert(db, key, recipient, &payload).await?;
+        let gather_ms = i64::try_from(gather.as_millis()).unwrap_or(i64::MAX);
+        insert(db, key, recipient, &payload, now_ms().saturating_add(gather_ms)).await?;
     }
     Ok(())
 }
@@ -325,11 +332,13 @@ fn numbered_answers(answers: &[QueuedAnswer]) -> String {
         .join("\n\n")
 }
 
+/// Queues a message due at `due`.
 async fn insert(
     db: &impl ConnectionTrait,
     key: &str,
     recipient: &str,
     payload: &Payload,
+    due: i64,
 ) -> Result<Option<i64>, DbErr> {
     let now = now_ms();
     let inserted = outbox::Entity::insert(outbox::ActiveModel {
@@ -338,7 +347,7 @@ async fn insert(
         body: Set(serde_json::to_string(payload).expect("a payload serializes")),
         status: Set(MessageState::Pending),
         attempts: Set(0),
-        next_attempt_at: Set(now),
+        next_attempt_at: Set(due),
         created_at: Set(now),
         ..Default::default()
     })

@@ -137,6 +137,15 @@ impl Notifier {
         self.inner.wake.notify_one();
     }
 
+    /// Wakes the sender once `delay` has passed (a message queued to be due then).
+    pub fn wake_after(&self, delay: Duration) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            inner.wake.notify_one();
+        });
+    }
+
     pub async fn run(self, shutdown: CancellationToken) {
         let poll = Duration::from_millis(Ord::max(self.inner.config.poll_interval_ms, 1));
         while !shutdown.is_cancelled() {

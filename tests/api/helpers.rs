@@ -189,6 +189,8 @@ pub fn test_config(db: &TestDb) -> Config {
     config.inbox.retry_base_ms = 50;
     config.outbox.poll_interval_ms = 200;
     config.outbox.retry_base_ms = 50;
+    // Answers that miss their response go out at once; the gathering has a test of its own.
+    config.outbox.answer_gather_ms = 0;
     config.wecom.retry_base_ms = 10;
     // Tests that exercise the schedule or reminder pushes turn them on.
     config.jobs.enabled = false;

@@ -171,6 +171,29 @@ async fn a_slow_lane_holds_only_itself() {
     assert!(slow.len() == 2 && slow[0] < slow[1], "{slow:?}");
 }
 
+/// With everything running, answers that miss their response within `outbox.answer_gather_ms` of
+/// each other go out as one message.
+#[tokio::test]
+async fn answers_missing_their_response_are_gathered_into_one_message() {
+    let app = spawn_imported(|c| {
+        c.bot.max_waiting_replies = 0;
+        c.outbox.answer_gather_ms = 1500;
+    })
+    .await;
+    let target = app.url("/wecom/callback");
+    for text in ["记 @张伟 第一次拜访", "记 @张伟 第二次拜访", "记 @张伟 第三次拜访"] {
+        let xml = compose::text_message(CORP_ID, "rep1", text, next_msg_id(), AGENT_ID, now_secs());
+        let answer = app.fake().send_callback(&target, &xml).await.unwrap();
+        assert_eq!((answer.status, answer.reply), (200, None), "nobody waits for the answer");
+    }
+    app.wait_until_settled(Duration::from_secs(10)).await;
+    app.wait_for_notifications().await;
+    let sent = app.fake().messages_to("rep1");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let text = sent[0].body.display_text();
+    assert!(text.starts_with("1. ") && text.contains("\n\n3. "), "{text}");
+}
+
 /// Answers that go through the message API while earlier ones for the same member still wait
 /// are one numbered message; a WeCom retry adds nothing.
 #[tokio::test]
