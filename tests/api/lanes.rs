@@ -184,7 +184,11 @@ async fn answers_missing_their_response_are_gathered_into_one_message() {
     for text in ["记 @张伟 第一次拜访", "记 @张伟 第二次拜访", "记 @张伟 第三次拜访"] {
         let xml = compose::text_message(CORP_ID, "rep1", text, next_msg_id(), AGENT_ID, now_secs());
         let answer = app.fake().send_callback(&target, &xml).await.unwrap();
-        assert_eq!((answer.status, answer.reply), (200, None), "nobody waits for the answer");
+        assert_eq!(
+            (answer.status, answer.reply),
+            (200, None),
+            "nobody waits for the answer"
+        );
     }
     app.wait_until_settled(Duration::from_secs(10)).await;
     app.wait_for_notifications().await;
