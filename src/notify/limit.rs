@@ -53,7 +53,9 @@ pub async fn wait_needed(
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            // Within the current schema: deployments or tests sharing a database in schemas of
+            // their own have members of the same name, and must not wait on each other.
+            "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1, 0))",
             [format!("scrm:member-window:{recipient}").into()],
         ))
         .await?;
