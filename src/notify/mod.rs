@@ -255,7 +255,9 @@ const ANSWER_KEY: &str = "reply:";
 /// the replays. When an answer to the same member is still waiting (never attempted), this one
 /// joins it as one numbered message, so that a burst of answers spends one of the member's
 /// messages a minute instead of one each; a message would grow past WeCom's limit gets a new one.
-/// Call inside the transaction of the change, then [`Notifier::wake`] after commit.
+/// A new message is due `gather` after it is queued, so that answers following it soon join it.
+/// Call inside the transaction of the change, then [`Notifier::wake_after`] with the same `gather`
+/// after commit.
 pub async fn enqueue_answer(
     db: &impl ConnectionTrait,
     key: &str,
