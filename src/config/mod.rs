@@ -1,5 +1,5 @@
 //! Configuration, built once at start-up: code defaults < `config/default.toml` < `--config FILE` <
-//! environment (`SCRM_<SECTION>__<KEY>`). Secrets are [`SecretString`]s, so neither `Debug` nor a log
+//! environment (`SCRM_<SECTION>__<KEY>`). Secrets are [`SecretString`](secrecy::SecretString)s, so neither `Debug` nor a log
 //! line can print them. [`Config::validate`] checks meaning (not just types) and names the key at
 //! fault in both its TOML and its environment spelling.
 
