@@ -1,7 +1,7 @@
 //! Configuration, built once at start-up: code defaults < `config/default.toml` < `--config FILE` <
-//! environment (`SCRM_<SECTION>__<KEY>`). Secrets are [`SecretString`](secrecy::SecretString)s, so neither `Debug` nor a log
-//! line can print them. [`Config::validate`] checks meaning (not just types) and names the key at
-//! fault in both its TOML and its environment spelling.
+//! environment (`SCRM_<SECTION>__<KEY>`). Secrets are [`SecretString`](secrecy::SecretString)s, so
+//! neither `Debug` nor a log line can print them. [`Config::validate`] checks meaning (not just
+//! types) and names the key at fault in both its TOML and its environment spelling.
 
 use std::fmt;
 use std::net::SocketAddr;
