@@ -7,7 +7,9 @@
 //!
 //! cargo bench --bench chat_burst
 //! Environment: SCRM_BENCH_DATABASE_URL / SCRM_BENCH_REDIS_URL (default SQLite + in-process cache),
-//! BENCH_REPS, BENCH_NOTES, BENCH_SERVICE__<KEY> (passed to the service as SCRM_<KEY>).
+//! BENCH_REPS, BENCH_NOTES, BENCH_RATE (notes a second, reps taking turns; 0 = all at once),
+//! BENCH_SERVICE__<KEY> (passed to the service as SCRM_<KEY>). The answers given in the response
+//! are timed from each request's own send: at a steady rate that is the callback → answer latency.
 
 mod common;
 
@@ -24,6 +26,7 @@ fn main() {
 async fn run() {
     let reps_wanted = common::env_number("BENCH_REPS", 50);
     let notes = common::env_number("BENCH_NOTES", 20);
+    let rate = common::env_number("BENCH_RATE", 0);
     let departments = reps_wanted.div_ceil(10);
     let reps: Vec<String> = common::reps(departments, 10)
         .into_iter()
@@ -92,11 +95,18 @@ async fn run() {
     let total = requests.len();
     let started = Instant::now();
     let start_ms = wecom_scrm::db::now_ms();
+    // At once, or (BENCH_RATE) one request every 1/rate s, reps taking turns: an open loop, as
+    // WeCom sends whatever the answers.
+    let spacing = (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64));
     let sent: Vec<_> = requests
         .into_iter()
-        .map(|(url, body)| {
+        .enumerate()
+        .map(|(i, (url, body))| {
             let client = client.clone();
+            let due = started + spacing.map_or(Duration::ZERO, |gap| gap * i as u32);
             tokio::spawn(async move {
+                tokio::time::sleep_until(due.into()).await;
+                let sent_at = Instant::now();
                 let response = client
                     .post(url)
                     .header("content-type", "application/xml")
@@ -106,17 +116,19 @@ async fn run() {
                     .expect("the callback is answered");
                 assert!(response.status().is_success(), "{}", response.status());
                 let passive = !response.text().await.expect("a body").is_empty();
-                (passive, started.elapsed())
+                (passive, started.elapsed(), sent_at.elapsed())
             })
         })
         .collect();
     let mut passive = 0usize;
     let mut last_passive = Duration::ZERO;
+    let mut passive_latencies = Vec::new();
     for task in sent {
-        let (answered, at) = task.await.expect("a request task");
+        let (answered, at, took) = task.await.expect("a request task");
         if answered {
             passive += 1;
             last_passive = last_passive.max(at);
+            passive_latencies.push(took);
         }
     }
     // The rest comes through the message API: wait until every note has its answer.
@@ -139,14 +151,28 @@ async fn run() {
         Duration::from_millis(u64::try_from(at - start_ms).unwrap_or(0))
     });
     let last = last_passive.max(last_message);
+    passive_latencies.sort();
+    let percentile = |p: f64| {
+        let at = ((passive_latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
+        passive_latencies.get(at).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let pace = if rate > 0 {
+        format!("{rate} notes/s")
+    } else {
+        "at once".to_owned()
+    };
     println!();
-    println!("| backend | reps × notes | in the response | through the message API (messages) | last answer |");
-    println!("|---|---|---|---|---|");
     println!(
-        "| {} | {} × {notes} | {passive} ({:.0} %) | {by_message} ({messages_sent}) | {:.2} s |",
+        "| backend | reps × notes | sent | in the response | answer in the response p50 / p99 | through the message API (messages) | last answer |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} × {notes} | {pace} | {passive} ({:.0} %) | {:.0} / {:.0} ms | {by_message} ({messages_sent}) | {:.2} s |",
         common::stack(&bench_db),
         reps.len(),
         passive as f64 * 100.0 / total as f64,
+        percentile(0.5),
+        percentile(0.99),
         last.as_secs_f64()
     );
     let answered = passive + by_message;
