@@ -19,7 +19,7 @@ const VARIATION: char = '\u{200B}';
 const MAX_VARIATIONS: usize = 64;
 
 /// What WeCom compares, reduced to a digest.
-pub fn digest(body: &MessageBody) -> String {
+fn digest(body: &MessageBody) -> String {
     sha1_hex(serde_json::to_string(body).unwrap_or_default())
 }
 

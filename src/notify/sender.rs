@@ -139,6 +139,9 @@ impl Notifier {
 
     /// Wakes the sender once `delay` has passed (a message queued to be due then).
     pub fn wake_after(&self, delay: Duration) {
+        if delay.is_zero() {
+            return self.wake();
+        }
         let inner = self.inner.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
@@ -343,7 +346,8 @@ impl Notifier {
                 Expr::col(outbox::Column::FirstAttemptAt).if_null(now),
             )
             .filter(outbox::Column::Id.eq(message.row.id));
-        if message.row.first_attempt_at.is_none() {
+        let first = message.row.first_attempt_at.is_none();
+        if first {
             // Under the member's send lock (taken by `wait_needed`): no other message to them can
             // take the same body meanwhile.
             let since = now - millis(self.duplicate_window());
@@ -357,7 +361,6 @@ impl Notifier {
         }
         stamp.exec(&txn).await?;
         txn.commit().await?;
-        let first = message.row.first_attempt_at.is_none();
         Ok(Prepared::Ready(Box::new(Ready {
             message,
             stamped: now,

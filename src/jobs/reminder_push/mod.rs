@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use crate::wecom::crypto::sha1_hex;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +27,7 @@ use crate::db::entity::reminder::{DeliveryState, ReminderStatus};
 use crate::db::{begin_write, put_state};
 use crate::notify;
 use crate::services::Services;
+use crate::wecom::crypto::sha1_hex;
 
 const CLAIM: ClaimColumns<reminder::Column, DeliveryState> = ClaimColumns {
     id: reminder::Column::Id,
