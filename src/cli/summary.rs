@@ -1,9 +1,11 @@
 //! `wecom-scrm summary send`: the managers' daily summary at once, from the command line — sent
 //! (once per recipient and date, like the scheduled one) or printed with `--dry-run`.
 
+use std::time::{Duration, Instant};
+
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
 use super::CliError;
 use crate::app::cli_services;
@@ -31,6 +33,28 @@ pub struct SendArgs {
     /// Print the summaries instead of sending them.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// How long to wait for a running service that took one of this run's messages first (its
+/// sender polls too) to finish its attempt, so that the answer says what happened.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(15);
+
+/// The rows of `ids` once none is in the middle of an attempt, or as they are after
+/// [`IN_FLIGHT_WAIT`].
+async fn settled(db: &DatabaseConnection, ids: &[i64]) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
+    let deadline = Instant::now() + IN_FLIGHT_WAIT;
+    loop {
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+            .order_by_asc(outbox::Column::Id)
+            .all(db)
+            .await?;
+        let in_flight = rows.iter().any(|r| r.status == MessageState::Sending);
+        if !in_flight || Instant::now() >= deadline {
+            return Ok(rows);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 pub async fn run(config: Config, command: SummaryCommand) -> Result<(), CliError> {
@@ -75,12 +99,7 @@ pub async fn run(config: Config, command: SummaryCommand) -> Result<(), CliError
     s.notifier.deliver_only(&ids).await.map_err(database)?;
     let mut problems = 0;
     for (userid, ids) in &report.queued {
-        let rows = outbox::Entity::find()
-            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
-            .order_by_asc(outbox::Column::Id)
-            .all(&s.db)
-            .await
-            .map_err(database)?;
+        let rows = settled(&s.db, ids).await.map_err(database)?;
         let state = |status: MessageState| rows.iter().filter(|r| r.status == status).count();
         let (sent, failed) = (state(MessageState::Sent), state(MessageState::Failed));
         if failed > 0 {
