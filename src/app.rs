@@ -82,6 +82,7 @@ impl App {
                 &seed.name,
                 seed.welcome.as_deref(),
                 seed.plan.as_deref(),
+                seed.assign.as_ref().map(|a| a.to_text()).as_deref(),
                 now,
             )
             .await

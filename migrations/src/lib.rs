@@ -18,6 +18,7 @@ mod m20261206_000011_follow_up_days;
 mod m20261206_000012_inbox_lanes;
 mod m20261207_000013_outbox_digest;
 mod m20261207_000014_inbox_open_rows;
+mod m20261208_000015_lead_pool;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_inbox_lanes::Migration),
             Box::new(m20261207_000013_outbox_digest::Migration),
             Box::new(m20261207_000014_inbox_open_rows::Migration),
+            Box::new(m20261208_000015_lead_pool::Migration),
         ]
     }
 }

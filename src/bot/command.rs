@@ -31,10 +31,14 @@ pub enum Verb {
     Win,
     Lose,
     Forecast,
+    Pool,
+    Claim,
+    Release,
+    Score,
 }
 
 /// Every verb with its English and Chinese aliases (the first of each is the one shown).
-pub const VERBS: [(Verb, &[&str], &[&str]); 22] = [
+pub const VERBS: [(Verb, &[&str], &[&str]); 26] = [
     (Verb::Help, &["help", "?"], &["帮助", "？"]),
     (Verb::Find, &["find", "search"], &["查", "查找", "搜索"]),
     (Verb::Use, &["use", "select"], &["选", "切换", "选择"]),
@@ -65,6 +69,10 @@ pub const VERBS: [(Verb, &[&str], &[&str]); 22] = [
     (Verb::Win, &["win", "won"], &["赢单", "成交"]),
     (Verb::Lose, &["lose", "lost"], &["输单", "丢单"]),
     (Verb::Forecast, &["forecast", "pipeline"], &["预测", "业绩预测"]),
+    (Verb::Pool, &["pool"], &["公海", "公海池", "线索池"]),
+    (Verb::Claim, &["claim"], &["领取", "认领"]),
+    (Verb::Release, &["release", "giveback"], &["退回", "退回公海", "放弃"]),
+    (Verb::Score, &["score"], &["评分", "打分"]),
 ];
 
 /// Commands of several English words, read as one (`team todo` is `teamtodo`).

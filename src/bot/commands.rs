@@ -50,6 +50,10 @@ impl Ctx<'_> {
             Verb::Deal => self.deal(target, args).await,
             Verb::Win | Verb::Lose => self.close_deal(verb, target, args).await,
             Verb::Forecast => self.forecast().await,
+            Verb::Pool => self.pool(target, args).await,
+            Verb::Claim => self.claim(target, args).await,
+            Verb::Release => self.release(target, args).await,
+            Verb::Score => self.score(target, args).await,
         }
     }
 
@@ -577,6 +581,26 @@ impl Ctx<'_> {
             Undone::DealStage { title, restored } => self.t(
                 &format!("↩️ 已撤销修改：商机「{title}」恢复为「{restored}」"),
                 &format!("↩️ Undone: deal “{title}” back to “{restored}”"),
+            ),
+            Undone::Lead {
+                claim: true,
+                name,
+                done: true,
+            } => self.t(
+                &format!("↩️ 已撤销领取：{name} 回到公海"),
+                &format!("↩️ Claim undone: {name} is back in the pool"),
+            ),
+            Undone::Lead {
+                claim: false,
+                name,
+                done: true,
+            } => self.t(
+                &format!("↩️ 已撤销退回：{name} 仍由你负责"),
+                &format!("↩️ Release undone: {name} is yours again"),
+            ),
+            Undone::Lead { name, .. } => self.t(
+                &format!("{name} 已被他人处理，无法撤销。"),
+                &format!("{name} has moved on meanwhile; nothing to undo."),
             ),
             Undone::Field { field, restored } => {
                 let restored = match (field, restored) {

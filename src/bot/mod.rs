@@ -12,6 +12,7 @@ pub mod command;
 mod commands;
 mod deals;
 mod holidays;
+mod pool;
 pub mod replies;
 pub mod session;
 mod team;
@@ -374,6 +375,10 @@ impl Ctx<'_> {
                     self.command(Verb::Use, Some(Target::Query(n.to_string())), String::new())
                         .await
                 }
+                Some(List::Pool(_)) => Ok(self.t(
+                    &format!("要领取第 {n} 条线索吗？回复「领取 {n}」。"),
+                    &format!("Claim lead {n}? Reply `claim {n}`."),
+                )),
                 Some(List::Reminders(_)) => Ok(self.t(
                     &format!("要对第 {n} 条提醒做什么？回复「完成 {n}」「推迟 {n} 明天9点」或「取消 {n}」。"),
                     &format!("What about reminder {n}? Reply `done {n}`, `snooze {n} tomorrow 9am` or `cancel {n}`."),

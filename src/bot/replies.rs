@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::command::{Lang, VERBS, Verb};
+use crate::crm::score::Segment;
 use crate::db::entity::{customer, follow_up, reminder};
 use crate::texts;
 
@@ -107,6 +108,10 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Win => "赢单 [@客户] [金额] — 商机成交",
         Verb::Lose => "输单 [@客户] <原因> — 商机丢单",
         Verb::Forecast => "预测 — 我的商机管道、本月和下月的加权预测、本月目标",
+        Verb::Pool => "公海 [关键字] — 没有负责人的线索",
+        Verb::Claim => "领取 <序号> — 从公海领取线索",
+        Verb::Release => "退回 [@客户] <原因> — 把线索退回公海",
+        Verb::Score => "评分 [@客户] — 客户评分和分层，逐项说明",
     };
     let en = match verb {
         Verb::Help => "help [command]",
@@ -133,6 +138,10 @@ fn usage(verb: Verb, lang: Lang) -> String {
         Verb::Win => "win [@customer] [amount] — the deal is won",
         Verb::Lose => "lose [@customer] <reason> — the deal is lost",
         Verb::Forecast => "forecast — my pipeline, the weighted forecast for this month and next, the month's target",
+        Verb::Pool => "pool [keyword] — leads owned by no one",
+        Verb::Claim => "claim <n> — take a lead from the pool",
+        Verb::Release => "release [@customer] <reason> — give a lead back to the pool",
+        Verb::Score => "score [@customer] — the customer's score and segment, factor by factor",
     };
     if lang.en() { en.into() } else { zh.into() }
 }
@@ -153,6 +162,9 @@ fn help_for(verb: Verb, lang: Lang) -> String {
         Verb::Deal => "商机 @张伟 50万 12月31日 二期项目\n商机 12.5万\n商机",
         Verb::Win => "赢单 @张伟\n赢单 48万",
         Verb::Lose => "输单 @张伟 预算砍掉了",
+        Verb::Pool => "公海\n公海 华为",
+        Verb::Claim => "领取 2",
+        Verb::Release => "退回 @张伟 联系不上，号码是空号",
         _ => "",
     };
     let examples_en = match verb {
@@ -170,6 +182,9 @@ fn help_for(verb: Verb, lang: Lang) -> String {
         Verb::Deal => "deal @zw 500k dec 31 phase two\ndeal 125k\ndeal",
         Verb::Win => "win @zw\nwin 480k",
         Verb::Lose => "lose @zw budget cut",
+        Verb::Pool => "pool\npool huawei",
+        Verb::Claim => "claim 2",
+        Verb::Release => "release @zw number out of service",
         _ => "",
     };
     let examples = if lang.en() { examples_en } else { examples_zh };
@@ -240,6 +255,16 @@ pub fn card(
                 tags.join(", ")
             }
         ));
+        if let Some(segment) = c.segment.as_deref().and_then(Segment::from_key) {
+            lines.push(format!(
+                "Score: {} ({}) · `score` explains it",
+                c.score,
+                segment.label(true)
+            ));
+        }
+        if c.pooled_at.is_some() {
+            lines.push("🌊 In the pool: `pool` lists it to claim".into());
+        }
         if let Some(why) = risk {
             lines.push(format!("⚠️ At risk: {why}"));
         }
@@ -267,6 +292,16 @@ pub fn card(
                 tags.join("、")
             }
         ));
+        if let Some(segment) = c.segment.as_deref().and_then(Segment::from_key) {
+            lines.push(format!(
+                "评分：{}（{}）· 发「评分」看明细",
+                c.score,
+                segment.label(false)
+            ));
+        }
+        if c.pooled_at.is_some() {
+            lines.push("🌊 在公海中：发「公海」可领取".into());
+        }
         if let Some(why) = risk {
             lines.push(format!("⚠️ 流失风险：{why}"));
         }

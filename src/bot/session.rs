@@ -25,6 +25,8 @@ pub struct Session {
 pub enum List {
     Customers(Vec<i64>),
     Reminders(Vec<i64>),
+    /// Leads in the pool, as `公海` listed them (`领取 n`).
+    Pool(Vec<i64>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

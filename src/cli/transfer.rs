@@ -108,20 +108,12 @@ pub async fn import(config: &Config, db: &DatabaseConnection, args: ImportArgs) 
             " ".repeat((WIDTH - filled) as usize)
         );
     };
-    let report = transfer::import_customers(
-        db,
-        &Scope::All,
-        &Actor::Cli,
-        &config.plans,
-        &file,
-        now_ms(),
-        &mut progress,
-    )
-    .await
-    .map_err(|e| match e {
-        ImportError::Db(e) => CliError::Failed(format!("database: {e}")),
-        other => CliError::Usage(format!("{}: {other}", args.file.display())),
-    })?;
+    let report = transfer::import_customers(db, &Scope::All, &Actor::Cli, config, &file, now_ms(), &mut progress)
+        .await
+        .map_err(|e| match e {
+            ImportError::Db(e) => CliError::Failed(format!("database: {e}")),
+            other => CliError::Usage(format!("{}: {other}", args.file.display())),
+        })?;
     eprintln!();
     println!(
         "{} rows: {} created, {} updated, {} unchanged, {} rejected",
@@ -131,6 +123,12 @@ pub async fn import(config: &Config, db: &DatabaseConnection, args: ImportArgs) 
         report.unchanged,
         report.rejected.len()
     );
+    if report.assigned + report.pooled > 0 {
+        println!(
+            "without an owner: {} assigned by the rules, {} left in the pool (公海)",
+            report.assigned, report.pooled
+        );
+    }
     for r in &report.rejected {
         println!("line {}: {}: {}", r.line, r.field, r.reason);
     }

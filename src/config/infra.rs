@@ -354,6 +354,8 @@ pub struct JobsConfig {
     pub agenda_time: String,
     /// When the managers' daily summary goes out (org timezone, HH:MM).
     pub summary_time: String,
+    /// When every customer's score is recomputed, every day (org timezone, HH:MM).
+    pub score_time: String,
     /// Days the agenda and the summary go out: 1 = Monday … 7 = Sunday.
     pub workdays: Vec<u32>,
 }
@@ -375,6 +377,7 @@ impl Default for JobsConfig {
             stuck_after_secs: 900,
             agenda_time: "09:00".into(),
             summary_time: "18:00".into(),
+            score_time: "02:00".into(),
             workdays: vec![1, 2, 3, 4, 5],
         }
     }

@@ -20,9 +20,11 @@ pub const DEFAULT_FILE: &str = "config/default.toml";
 const NON_CONFIG_ENV: &[&str] = &["test_database_url", "test_redis_url", "config"];
 
 mod infra;
+mod leads;
 mod sales;
 
 pub use self::infra::*;
+pub use self::leads::*;
 pub use self::sales::*;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +42,12 @@ pub struct Config {
     pub bot: BotConfig,
     pub sales: SalesConfig,
     pub summary: SummaryConfig,
+    /// Who gets leads without an owner.
+    pub assignment: AssignmentRules,
+    /// The lead pool (公海).
+    pub pool: PoolRules,
+    /// The customer score and its segments.
+    pub scoring: ScoringConfig,
     /// Follow-up plans by lead status.
     pub plans: Vec<Plan>,
     /// Stale-lead nudges by stage.
@@ -65,6 +73,9 @@ impl Default for Config {
             bot: Default::default(),
             sales: Default::default(),
             summary: Default::default(),
+            assignment: Default::default(),
+            pool: Default::default(),
+            scoring: Default::default(),
             plans: default_plans(),
             stale: default_stale_rules(),
             channels: Vec::new(),
@@ -241,10 +252,17 @@ impl Config {
         for (key, value) in [
             ("jobs.agenda_time", &self.jobs.agenda_time),
             ("jobs.summary_time", &self.jobs.summary_time),
+            ("jobs.score_time", &self.jobs.score_time),
         ] {
             if JobsConfig::time_of(value).is_none() {
                 problem(key, format!("{value:?} is not a time like 09:00"));
             }
+        }
+        if let Err(e) = self.pool.check() {
+            problem("pool", e);
+        }
+        if let Err(e) = self.scoring.check() {
+            problem("scoring", e);
         }
         if self.jobs.workdays.iter().any(|d| !(1..=7).contains(d)) {
             problem("jobs.workdays", "days are 1 (Monday) to 7 (Sunday)".into());

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::AssignRule;
+
 /// A lead status: what follow-up plans and channels name in the configuration, and what a customer
 /// carries. Stored and configured by its key; chat accepts every spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,4 +269,9 @@ pub struct ChannelSeed {
     /// qualified, on_hold or inactive (or their Chinese names).
     #[serde(default)]
     pub plan: Option<String>,
+    /// Who owns the channel's new customers: `round_robin` or `least_loaded` (among the department
+    /// of the rep they added), or a list of userids taking turns; absent: the rep they added.
+    #[serde(default)]
+    #[schema(value_type = Option<AssignRule>)]
+    pub assign: Option<AssignRule>,
 }

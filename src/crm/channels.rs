@@ -24,6 +24,7 @@ pub async fn upsert(
     name: &str,
     welcome_template: Option<&str>,
     plan: Option<&str>,
+    assign: Option<&str>,
     now: i64,
 ) -> Result<(), DbErr> {
     channel::Entity::insert(channel::ActiveModel {
@@ -31,6 +32,7 @@ pub async fn upsert(
         name: Set(name.to_owned()),
         welcome_template: Set(welcome_template.map(str::to_owned)),
         follow_up_plan: Set(plan.map(str::to_owned)),
+        assign: Set(assign.map(str::to_owned)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -40,6 +42,7 @@ pub async fn upsert(
             .update_columns([
                 channel::Column::Name,
                 channel::Column::WelcomeTemplate,
+                channel::Column::Assign,
                 channel::Column::UpdatedAt,
             ])
             .to_owned(),
@@ -64,6 +67,8 @@ pub struct ChannelFields {
     pub name: String,
     pub welcome_template: Option<String>,
     pub plan: Option<String>,
+    /// The assignment rule as stored ([`crate::config::AssignRule::to_text`]).
+    pub assign: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +94,7 @@ pub async fn create(
         name: Set(fields.name.clone()),
         welcome_template: Set(fields.welcome_template.clone()),
         follow_up_plan: Set(fields.plan.clone()),
+        assign: Set(fields.assign.clone()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -121,6 +127,7 @@ pub async fn update(
     row.name = Set(fields.name.clone());
     row.welcome_template = Set(fields.welcome_template.clone());
     row.follow_up_plan = Set(fields.plan.clone());
+    row.assign = Set(fields.assign.clone());
     row.updated_at = Set(now);
     let after = row.update(db).await?;
     let detail = serde_json::json!({ "before": describe(&before), "after": describe(&after) });

@@ -195,7 +195,14 @@ pub async fn upsert_contacts(
                     customer::Column::SearchText,
                     customer::Column::UpdatedAt,
                 ])
-                .value(customer::Column::OwnerUserid, keep_first("owner_userid"))
+                // A lead in the pool stays there until claimed or assigned, whoever it adds.
+                .value(
+                    customer::Column::OwnerUserid,
+                    Expr::cust(format!(
+                        "CASE WHEN \"{table}\".\"pooled_at\" IS NOT NULL THEN NULL \
+                         ELSE COALESCE(\"{table}\".\"owner_userid\", \"excluded\".\"owner_userid\") END"
+                    )),
+                )
                 .value(customer::Column::FirstState, keep_first("first_state"))
                 .value(customer::Column::FirstAddedBy, keep_first("first_added_by"))
                 .value(customer::Column::FirstAddedAt, keep_first("first_added_at"))

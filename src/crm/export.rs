@@ -180,6 +180,12 @@ pub(crate) fn sample_customer() -> customer::Model {
         at_risk_since: None,
         search_text: String::new(),
         last_follow_up_at: None,
+        pooled_at: None,
+        pool_reason: None,
+        previous_owner: None,
+        owner_since: None,
+        stage_moved_at: None,
+        segment: None,
         created_at: 0,
         updated_at: 0,
     }

@@ -74,6 +74,12 @@ pub struct CustomerFilter {
     /// At risk or not, as [`Risk`] defines it.
     pub at_risk: Option<bool>,
     pub updated_since: Option<i64>,
+    /// In this segment (its key: important, main, normal, at_risk).
+    pub segment: Option<String>,
+    /// Scoring at least this.
+    pub min_score: Option<i64>,
+    /// Highest score first (then id, descending) instead of id order.
+    pub by_score: bool,
 }
 
 /// One page of customers in id order, after the customer `after`; at most `limit`.
@@ -120,6 +126,32 @@ pub async fn customers(
     }
     if let Some(since) = filter.updated_since {
         query = query.filter(C::UpdatedAt.gte(since));
+    }
+    if let Some(segment) = &filter.segment {
+        query = query.filter(C::Segment.eq(segment.as_str()));
+    }
+    if let Some(min) = filter.min_score {
+        query = query.filter(C::Score.gte(min));
+    }
+    if filter.by_score {
+        // The cursor is the last row's id; its score (read now) continues the order.
+        if let Some(after) = after {
+            let score = customer::Entity::find_by_id(after)
+                .one(db)
+                .await?
+                .map_or(i32::MAX, |c| c.score);
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(C::Score.lt(score))
+                    .add(sea_orm::Condition::all().add(C::Score.eq(score)).add(C::Id.lt(after))),
+            );
+        }
+        return query
+            .order_by_desc(C::Score)
+            .order_by_desc(C::Id)
+            .limit(limit)
+            .all(db)
+            .await;
     }
     if let Some(after) = after {
         query = query.filter(C::Id.gt(after));

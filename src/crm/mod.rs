@@ -3,6 +3,7 @@
 //! transaction) and plain values; they never see HTTP or chat.
 
 pub mod activity;
+pub mod assign;
 pub mod audit;
 pub mod card;
 pub mod channels;
@@ -18,8 +19,10 @@ pub mod members;
 pub mod money;
 pub mod pipeline;
 pub mod plans;
+pub mod pool;
 pub mod reminders;
 pub mod risk;
+pub mod score;
 pub mod search;
 pub mod stages;
 pub mod team;

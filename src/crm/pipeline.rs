@@ -417,6 +417,7 @@ pub async fn sync_customer_stage(
     };
     customer::Entity::update_many()
         .col_expr(customer::Column::Stage, Expr::val(shown.stage.clone()))
+        .col_expr(customer::Column::StageMovedAt, Expr::val(now))
         .col_expr(customer::Column::UpdatedAt, Expr::val(now))
         .filter(customer::Column::Id.eq(customer_id))
         .filter(

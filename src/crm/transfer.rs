@@ -9,7 +9,8 @@ use sea_orm::{
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::Plan;
+use crate::config::{AssignRule, Config, Plan};
+use crate::crm::assign::{self, Among};
 use crate::crm::audit::{self, Actor};
 use crate::crm::export::BOM;
 use crate::crm::listing::Scope;
@@ -64,6 +65,10 @@ pub struct ImportReport {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// New leads without an owner given to a rep by the assignment rules (`assignment.leads`).
+    pub assigned: u64,
+    /// New leads without an owner left in the pool (the rule is the pool, or nobody was eligible).
+    pub pooled: u64,
     pub rejected: Vec<RejectedRow>,
 }
 
@@ -86,10 +91,31 @@ struct Lead {
     company: String,
     position: String,
     phone: String,
-    owner: String,
+    /// `None`: the assignment rules find one (or the pool keeps it).
+    owner: Option<String>,
     /// As written; a known channel's state or name, or the state an exported customer came with.
     channel_text: Option<String>,
     channel: Option<channel::Model>,
+}
+
+/// How new leads without an owner are placed: the rules and stages in force when the import starts.
+struct Placing {
+    rule: AssignRule,
+    among: Among,
+    max_open_leads: u32,
+    stages: Vec<String>,
+}
+
+impl Placing {
+    async fn for_leads(db: &impl ConnectionTrait, config: &Config) -> Result<Self, DbErr> {
+        let rules = crate::crm::pool::rules(db, config).await?;
+        Ok(Self {
+            among: Among::configured(&rules.assignment),
+            max_open_leads: rules.assignment.max_open_leads,
+            rule: rules.assignment.leads,
+            stages: crate::crm::stages::current(db, config).await?,
+        })
+    }
 }
 
 /// Rows written per transaction: a 3,000-card file is a handful of commits.
@@ -97,12 +123,13 @@ const BATCH: usize = 200;
 
 /// Imports leads from CSV. Rows that fail validation are reported and left out; the others are
 /// created, or update the customer they match (by 客户ID, else the phone, else name and company),
-/// so importing the same file again changes nothing. `progress` hears (rows done, rows).
+/// so importing the same file again changes nothing. A new lead without an owner goes by the
+/// assignment rules (`assignment.leads`: a rep, or the pool). `progress` hears (rows done, rows).
 pub async fn import_customers(
     db: &DatabaseConnection,
     scope: &Scope,
     actor: &Actor,
-    plans_config: &[Plan],
+    config: &Config,
     file: &[u8],
     now: i64,
     progress: &mut (dyn FnMut(u64, u64) + Send),
@@ -123,14 +150,12 @@ pub async fn import_customers(
     if !columns.contains_key(&Column::Name) {
         return Err(ImportError::MissingColumn("name", "姓名, name"));
     }
-    if !columns.contains_key(&Column::Owner) {
-        return Err(ImportError::MissingColumn("owner", "负责人, owner"));
-    }
     let members: Vec<member::Model> = member::Entity::find()
         .filter(member::Column::Active.eq(true))
         .all(db)
         .await?;
     let channels = channels::list(db).await?;
+    let placing = Placing::for_leads(db, config).await?;
 
     let mut report = ImportReport::default();
     let mut leads = Vec::new();
@@ -176,8 +201,15 @@ pub async fn import_customers(
     for batch in leads.chunks(BATCH) {
         let txn = begin_write(db).await?;
         for lead in batch {
-            match write(&txn, scope, actor, plans_config, lead, now).await? {
-                Written::Created => report.created += 1,
+            match write(&txn, (scope, actor), (&config.plans, &placing), lead, now).await? {
+                Written::Created(placed) => {
+                    report.created += 1;
+                    match placed {
+                        Placed::Named => {}
+                        Placed::Assigned => report.assigned += 1,
+                        Placed::Pooled => report.pooled += 1,
+                    }
+                }
                 Written::Updated => report.updated += 1,
                 Written::Unchanged => report.unchanged += 1,
                 Written::Refused(field, reason) => report.rejected.push(RejectedRow {
@@ -226,26 +258,18 @@ fn validate(
     }
     let phone = normalize_phone(&cell(Column::Phone))?;
     let owner_text = cell(Column::Owner);
-    if owner_text.is_empty() {
-        return Err(("负责人", "an owner (userid or name) is required".into()));
-    }
-    let matching: Vec<&member::Model> = members
-        .iter()
-        .filter(|m| m.userid == owner_text || m.name == owner_text)
-        .collect();
-    let owner = match matching.as_slice() {
-        [one] => one.userid.clone(),
-        [] => return Err(("负责人", format!("no active member {owner_text:?}"))),
-        _ => {
+    let owner = if owner_text.is_empty() {
+        // A token limited to departments cannot leave a lead to rules reaching beyond them.
+        if !matches!(scope, Scope::All) {
             return Err((
                 "负责人",
-                format!("{owner_text:?} names several members; use the userid"),
+                "an owner is required with a token limited to departments".into(),
             ));
         }
+        None
+    } else {
+        Some(member_named(&owner_text, scope, members)?)
     };
-    if !scope.includes_member(&owner) {
-        return Err(("负责人", format!("{owner} is outside this token's departments")));
-    }
     let channel_text = Some(cell(Column::Channel)).filter(|t| !t.is_empty());
     let channel = channel_text
         .as_ref()
@@ -267,6 +291,28 @@ fn validate(
         channel_text,
         channel,
     })
+}
+
+/// The active member `owner_text` names (a userid, or a name only one member has) within `scope`.
+fn member_named(owner_text: &str, scope: &Scope, members: &[member::Model]) -> Result<String, (&'static str, String)> {
+    let matching: Vec<&member::Model> = members
+        .iter()
+        .filter(|m| m.userid == owner_text || m.name == owner_text)
+        .collect();
+    let owner = match matching.as_slice() {
+        [one] => one.userid.clone(),
+        [] => return Err(("负责人", format!("no active member {owner_text:?}"))),
+        _ => {
+            return Err((
+                "负责人",
+                format!("{owner_text:?} names several members; use the userid"),
+            ));
+        }
+    };
+    if !scope.includes_member(&owner) {
+        return Err(("负责人", format!("{owner} is outside this token's departments")));
+    }
+    Ok(owner)
 }
 
 /// The natural key of a lead with this phone number, if it is one.
@@ -357,8 +403,16 @@ fn normalize_phone(text: &str) -> Result<String, (&'static str, String)> {
     Ok(phone)
 }
 
+/// Where a new lead went.
+enum Placed {
+    /// To the owner its row named.
+    Named,
+    Assigned,
+    Pooled,
+}
+
 enum Written {
-    Created,
+    Created(Placed),
     Updated,
     Unchanged,
     Refused(&'static str, String),
@@ -366,9 +420,8 @@ enum Written {
 
 async fn write(
     db: &impl ConnectionTrait,
-    scope: &Scope,
-    actor: &Actor,
-    plans_config: &[Plan],
+    (scope, actor): (&Scope, &Actor),
+    (plans_config, placing): (&[Plan], &Placing),
     lead: &Lead,
     now: i64,
 ) -> Result<Written, DbErr> {
@@ -420,7 +473,8 @@ async fn write(
             position: Set(lead.position.clone()),
             phone: Set(lead.phone.clone()),
             import_key: Set(Some(lead.key.clone())),
-            owner_userid: Set(Some(lead.owner.clone())),
+            owner_userid: Set(lead.owner.clone()),
+            owner_since: Set(lead.owner.as_ref().map(|_| now)),
             first_state: Set(state),
             lead_status: Set(status.clone()),
             tags: Set("[]".into()),
@@ -443,14 +497,34 @@ async fn write(
             actor,
             "customer.import",
             Some(created.id),
-            Some(&lead.owner),
+            lead.owner.as_deref(),
             detail,
         )
         .await?;
-        if let Some(status) = status {
+        let (created, placed) = match &lead.owner {
+            Some(_) => (created, Placed::Named),
+            None => {
+                let to_rule = (&placing.rule, placing.among, placing.max_open_leads);
+                let owner = assign::place(db, actor, to_rule, &placing.stages, (&created, None), "导入", now).await?;
+                let placed = if owner.is_some() {
+                    Placed::Assigned
+                } else {
+                    Placed::Pooled
+                };
+                let now_placed = customer::Entity::find_by_id(created.id)
+                    .one(db)
+                    .await?
+                    .unwrap_or(created);
+                (now_placed, placed)
+            }
+        };
+        // A plan's reminders need an owner; a pooled lead gets them when claimed.
+        if let Some(status) = status
+            && created.owner_userid.is_some()
+        {
             plans::apply(db, plans_config, &created, &status, now).await?;
         }
-        return Ok(Written::Created);
+        return Ok(Written::Created(placed));
     };
     let in_scope = match scope {
         Scope::All => true,
@@ -466,7 +540,10 @@ async fn write(
         || existing.corp_name != lead.company
         || existing.position != lead.position
         || existing.phone != lead.phone
-        || existing.owner_userid.as_deref() != Some(lead.owner.as_str())
+        || lead
+            .owner
+            .as_ref()
+            .is_some_and(|o| existing.owner_userid.as_ref() != Some(o))
         || (state.is_some() && existing.first_state != state);
     if !changed {
         return Ok(Written::Unchanged);
@@ -476,12 +553,20 @@ async fn write(
         "owner": existing.owner_userid, "channel": existing.first_state,
     });
     let id = existing.id;
+    let existing_owner = existing.owner_userid.clone();
     let mut row: customer::ActiveModel = existing.into();
     row.name = Set(lead.name.clone());
     row.corp_name = Set(lead.company.clone());
     row.position = Set(lead.position.clone());
     row.phone = Set(lead.phone.clone());
-    row.owner_userid = Set(Some(lead.owner.clone()));
+    if let Some(owner) = &lead.owner {
+        if existing_owner.as_ref() != Some(owner) {
+            row.owner_since = Set(Some(now));
+            // A lead in the pool given an owner by name leaves it.
+            row.pooled_at = Set(None);
+        }
+        row.owner_userid = Set(Some(owner.clone()));
+    }
     if state.is_some() {
         row.first_state = Set(state);
     }
@@ -495,7 +580,15 @@ async fn write(
             "owner": after.owner_userid, "channel": after.first_state,
         },
     });
-    audit::record(db, actor, "customer.import_update", Some(id), Some(&lead.owner), detail).await?;
+    audit::record(
+        db,
+        actor,
+        "customer.import_update",
+        Some(id),
+        after.owner_userid.as_deref(),
+        detail,
+    )
+    .await?;
     Ok(Written::Updated)
 }
 

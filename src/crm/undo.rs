@@ -11,7 +11,7 @@ use super::{followups, reminders};
 use crate::db::entity::reminder::DeliveryState;
 use crate::db::entity::{audit as audit_log, customer, reminder};
 
-const UNDOABLE: [&str; 10] = [
+const UNDOABLE: [&str; 12] = [
     "deal.created",
     "deal.stage",
     "followup.created",
@@ -22,6 +22,8 @@ const UNDOABLE: [&str; 10] = [
     "customer.stage",
     "customer.status",
     "customer.rating",
+    "lead.claimed",
+    "lead.returned",
 ];
 
 /// What was taken back.
@@ -50,6 +52,13 @@ pub enum Undone {
     DealStage {
         title: String,
         restored: String,
+    },
+    /// A claim taken back (the lead is in the pool again), or a return (the lead is the member's
+    /// again); `done` false when the lead moved on meanwhile and nothing changed.
+    Lead {
+        claim: bool,
+        name: String,
+        done: bool,
     },
 }
 
@@ -144,6 +153,21 @@ pub async fn undo_last(
                 .map(str::to_owned);
             super::pipeline::undo_create(db, stages, id, before, now).await?;
             Undone::DealCreated { title: text("title") }
+        }
+        "lead.claimed" | "lead.returned" => {
+            let claim = entry.action == "lead.claimed";
+            let id = entry.customer_id.unwrap_or_default();
+            let done = if claim {
+                super::pool::undo_claim(db, id, userid, &detail, now).await?
+            } else {
+                super::pool::undo_return(db, id, userid, &detail, now).await?
+            };
+            let name = customer::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .map(|c| super::customers::display(&c))
+                .unwrap_or_default();
+            Undone::Lead { claim, name, done }
         }
         "deal.stage" => {
             let id = detail.get("deal_id").and_then(Value::as_i64).unwrap_or_default();

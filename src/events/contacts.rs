@@ -6,10 +6,12 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Tran
 use serde_json::json;
 
 use super::{texts, wecom_error};
+use crate::config::AssignRule;
+use crate::crm::assign::{self, Among};
 use crate::crm::audit::{self, Actor};
 use crate::crm::customers::{self, FollowerChange, FollowerInput, RemovedBy};
 use crate::crm::deals::{self, Field};
-use crate::crm::{channels, members, plans};
+use crate::crm::{channels, members, plans, pool};
 use crate::db::entity::job_run::RunStatus;
 use crate::db::entity::{customer, follower, inbox};
 use crate::db::runs;
@@ -182,6 +184,28 @@ async fn added(
         )
         .await?;
         plans::apply(&txn, &s.config.plans, &customer, status, now_ms()).await?;
+    }
+    // A new customer of a channel with an assignment rule is owned by whom the rule picks (the
+    // rep they added stays their WeCom contact); told by `jobs::leads`.
+    if upserted.customer_created
+        && !half
+        && let Some(rule) = channel.as_ref().and_then(|c| c.assign.as_deref())
+        && let Ok(rule) = AssignRule::parse(rule)
+    {
+        let rules = pool::rules(&txn, &s.config).await?;
+        let among = match assign::home_department(&txn, &event.user_id).await? {
+            Some(department) => Among::Department(department),
+            None => Among::configured(&rules.assignment),
+        };
+        let stages = crate::crm::stages::current(&txn, &s.config).await?;
+        let to_rule = (&rule, among, rules.assignment.max_open_leads);
+        if let Some((userid, method)) = assign::choose(&txn, to_rule, &stages, None).await?
+            && userid != event.user_id
+        {
+            let reason = format!("渠道「{source}」");
+            assign::assign(&txn, &Actor::Wecom, &customer, &userid, method, &reason, now_ms()).await?;
+            notes.push(format!("assigned to {userid} ({method})"));
+        }
     }
     let fresh = upserted.follower != FollowerChange::Updated;
     if fresh {

@@ -5,8 +5,14 @@ use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use super::{texts, wecom_error};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::config::DepartureRule;
+use crate::crm::assign::{self, Among};
 use crate::crm::audit::{self, Actor};
 use crate::crm::members::{self, Handover, MemberChange, STATUS_LEFT};
+use crate::crm::{pool, stages};
+use crate::db::entity::customer;
 use crate::db::entity::inbox;
 use crate::db::{begin_write, now_ms};
 use crate::inbox::{HandlerError, Outcome};
@@ -103,6 +109,7 @@ pub async fn apply_departure(
 ) -> Result<Option<Handover>, HandlerError> {
     let fallback = Some(s.config.customers.handover_fallback.as_str()).filter(|f| !f.is_empty());
     let txn = begin_write(&s.db).await?;
+    let placed = place_departed_customers(s, &txn, userid, at, actor).await?;
     let Some(handover) = members::depart(&txn, userid, at, fallback, actor).await? else {
         txn.rollback().await?;
         return Ok(None);
@@ -128,7 +135,8 @@ pub async fn apply_departure(
     }
     txn.commit().await?;
     s.notifier.wake();
-    tracing::info!(userid, successor = ?handover.successor, customers = handover.customers, "member departed");
+    tracing::info!(userid, successor = ?handover.successor, customers = handover.customers,
+        by_assignment_rule = placed, "member departed");
 
     if s.config.customers.resigned_transfer
         && let Some(successor) = &handover.successor
@@ -151,6 +159,44 @@ pub async fn apply_departure(
         audit::record(&s.db, actor, "member.resigned_transfer", None, Some(userid), detail).await?;
     }
     Ok(Some(handover))
+}
+
+/// With `assignment.departed` set to a rule, the departing rep's customers go by it (among their
+/// department) or to the pool, before the rest of the handover; returns how many. Each new owner
+/// is told by `jobs::leads`.
+async fn place_departed_customers(
+    s: &Services,
+    txn: &sea_orm::DatabaseTransaction,
+    userid: &str,
+    at: i64,
+    actor: &Actor,
+) -> Result<usize, HandlerError> {
+    let rules = pool::rules(txn, &s.config).await?;
+    let DepartureRule::Assign(rule) = &rules.assignment.departed else {
+        return Ok(0);
+    };
+    let already_left = crate::db::entity::member::Entity::find_by_id(userid.to_owned())
+        .one(txn)
+        .await?
+        .is_some_and(|m| !m.active);
+    if already_left {
+        return Ok(0);
+    }
+    let stages = stages::current(txn, &s.config).await?;
+    let among = match assign::home_department(txn, userid).await? {
+        Some(department) => Among::Department(department),
+        None => Among::configured(&rules.assignment),
+    };
+    let owned = customer::Entity::find()
+        .filter(customer::Column::OwnerUserid.eq(userid))
+        .all(txn)
+        .await?;
+    let to_rule = (rule, among, rules.assignment.max_open_leads);
+    for lead in &owned {
+        // The departing rep is no candidate: they are marked inactive only afterwards.
+        assign::place(txn, actor, to_rule, &stages, (lead, Some(userid)), "离职交接", at).await?;
+    }
+    Ok(owned.len())
 }
 
 fn describe(h: &Handover) -> String {

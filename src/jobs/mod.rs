@@ -4,6 +4,7 @@
 
 pub mod cards;
 pub mod daily;
+pub mod leads;
 pub mod reminder_push;
 pub mod scheduler;
 pub mod summary;

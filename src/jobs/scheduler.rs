@@ -10,7 +10,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{daily, summary};
+use super::{daily, leads, summary};
 use crate::crm::audit::Actor;
 use crate::db::entity::customer;
 use crate::db::entity::job_run::RunStatus;
@@ -72,6 +72,12 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
             jobs.agenda_time.clone(),
             |s, date| {
                 Box::pin(async move {
+                    // Rotting leads go back to the pool first, so that their nudges and agenda
+                    // lines go with them; owners of leads due by the next run are warned.
+                    let next_run = next_run_ms(&s);
+                    let recycled = leads::recycle(&s, date, now_ms(), next_run)
+                        .await
+                        .map_err(|e| Chain(&e).to_string())?;
                     // Nudges first: the reminders they create are on the agenda that follows.
                     let stale = daily::nudge_stale(&s, now_ms())
                         .await
@@ -83,10 +89,17 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
                         .await
                         .map_err(|e| Chain(&e).to_string())?;
                     Ok(format!(
-                        "stale {stale:?}, agenda {agenda:?}, large deals slipping {slipping}"
+                        "pool {recycled:?}, stale {stale:?}, agenda {agenda:?}, large deals slipping {slipping}"
                     ))
                 })
             },
+        )),
+        tokio::spawn(daily_at(
+            s.clone(),
+            shutdown.clone(),
+            "scores",
+            jobs.score_time.clone(),
+            |s, date| Box::pin(async move { leads::score_pass(&s, date).await.map_err(|e| Chain(&e).to_string()) }),
         )),
         tokio::spawn(daily_at(
             s,
@@ -126,7 +139,12 @@ async fn daily_at(
         tracing::error!(job = name, time, "not a time of day; the job is off");
         return;
     };
-    let workdays = s.config.jobs.workdays.clone();
+    // The nightly score pass runs every day; the messages on workdays.
+    let workdays = if name == "scores" {
+        (1..=7).collect()
+    } else {
+        s.config.jobs.workdays.clone()
+    };
     let mut done: Option<NaiveDate> = None;
     loop {
         let local = local_now(&s);
@@ -151,6 +169,13 @@ async fn daily_at(
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// When the morning run (`jobs.agenda_time` on a workday) comes next, as an instant.
+fn next_run_ms(s: &Services) -> i64 {
+    let time = crate::config::JobsConfig::time_of(&s.config.jobs.agenda_time).unwrap_or_default();
+    let next = next_occurrence(local_now(s), time, &s.config.jobs.workdays);
+    crate::texts::local_instant(next, s.tz()).map_or_else(|| now_ms() + 86_400_000, |t| t.timestamp_millis())
 }
 
 fn local_now(s: &Services) -> NaiveDateTime {

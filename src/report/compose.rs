@@ -271,6 +271,7 @@ pub async fn render_for(
         let risk = at_risk(s, &r.team, org.as_of, &names).await?;
         let mut lines = compose(r, &org, &risk, &names, s.tz(), Format::Markdown, Lang::Zh);
         lines.extend(super::pipeline::lines(s, r, date, true, Lang::Zh).await?);
+        lines.extend(super::segments::lines(s, r, date, true, &names, Lang::Zh).await?);
         let mut parts = split_lines(&lines, MAX_PART_BYTES - 16);
         let n = parts.len();
         if n > 1 {
@@ -302,6 +303,7 @@ pub async fn for_chat(s: &Services, userid: &str, lang: Lang, now: i64) -> Resul
     let risk = at_risk(s, &recipient.team, org.as_of, &names).await?;
     let mut lines = compose(&recipient, &org, &risk, &names, s.tz(), Format::Text, lang);
     lines.extend(super::pipeline::lines(s, &recipient, date, false, lang).await?);
+    lines.extend(super::segments::lines(s, &recipient, date, false, &names, lang).await?);
     Ok(Some(lines.join("\n")))
 }
 

@@ -6,6 +6,7 @@ mod compose;
 mod figures;
 pub mod pipeline;
 mod recipients;
+mod segments;
 
 pub use self::compose::{Format, Rendered, compose, for_chat, render, render_for};
 pub use self::figures::{AtRisk, OrgFigures, RiskItem, at_risk, org_figures};

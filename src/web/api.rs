@@ -207,6 +207,12 @@ pub struct CardJson {
     status_label: Option<String>,
     rating: Option<String>,
     tags: Vec<String>,
+    /// The behaviour score and its segment (important, main, normal, at_risk) with its name.
+    score: i32,
+    segment: Option<String>,
+    segment_label: Option<&'static str>,
+    /// In the lead pool (公海): owned by no one.
+    in_pool: bool,
     /// The last 10 follow-ups, newest first.
     follow_ups: Vec<FollowUpJson>,
     /// Open reminders, soonest first.
@@ -249,6 +255,14 @@ pub(super) fn card_json(card: &Card, access: Access, tz: Tz, lang: Lang) -> Card
         status_label: c.lead_status.as_deref().map(|s| deals::status_label(s, lang.en())),
         rating: c.rating.clone(),
         tags: card.tags.clone(),
+        score: c.score,
+        segment: c.segment.clone(),
+        segment_label: c
+            .segment
+            .as_deref()
+            .and_then(crate::crm::score::Segment::from_key)
+            .map(|s| s.label(lang.en())),
+        in_pool: c.pooled_at.is_some(),
         follow_ups: card
             .follow_ups
             .iter()

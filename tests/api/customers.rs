@@ -40,6 +40,7 @@ async fn spawn() -> TestApp {
             name: "展会二维码".into(),
             welcome: Some("您好{name}，感谢在展会扫码，我是{rep}。".into()),
             plan: None,
+            assign: None,
         }];
     })
     .await

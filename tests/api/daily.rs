@@ -103,6 +103,7 @@ async fn a_customer_added_through_a_channel_with_a_plan_gets_it() {
             name: "展会二维码".into(),
             welcome: None,
             plan: Some("hot".into()),
+            assign: None,
         }];
     })
     .await;

@@ -18,6 +18,7 @@ mod health;
 mod helpers;
 mod inbox;
 mod lanes;
+mod pool;
 mod pushes;
 mod sync;
 mod transfer;

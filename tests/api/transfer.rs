@@ -29,6 +29,7 @@ async fn spawn() -> (TestApp, String, String) {
             name: "广交会".into(),
             welcome: None,
             plan: Some("hot".into()),
+            assign: None,
         }];
     })
     .await
@@ -282,6 +283,7 @@ async fn a_lead_becomes_the_wecom_contact_who_adds_a_rep_with_its_phone() {
             name: "广交会".into(),
             welcome: None,
             plan: None,
+            assign: None,
         }];
     })
     .await;

@@ -13,6 +13,10 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub welcome_template: Option<String>,
     pub follow_up_plan: Option<String>,
+    /// Who owns its new customers: `"round_robin"`, `"least_loaded"` or a JSON list of userids;
+    /// `None`: the rep they added.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub assign: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

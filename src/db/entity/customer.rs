@@ -43,6 +43,20 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub search_text: String,
     pub last_follow_up_at: Option<i64>,
+    /// In the pool (公海) since then; `None` when not in the pool. A pooled customer has no owner.
+    pub pooled_at: Option<i64>,
+    /// Why it went to the pool (the rep's words, or the recycle rule).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub pool_reason: Option<String>,
+    /// Who owned it before it went to the pool (their claim waits out the cooldown).
+    pub previous_owner: Option<String>,
+    /// Since when the current owner has it (a claim or an assignment); the recycle rules count
+    /// from here at the earliest.
+    pub owner_since: Option<i64>,
+    /// When its stage last moved.
+    pub stage_moved_at: Option<i64>,
+    /// 重要 / 主要 / 一般 / 风险 as their keys (important, main, normal, at_risk).
+    pub segment: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -15,6 +15,7 @@ pub mod follower;
 pub mod inbox;
 pub mod job_run;
 pub mod kv_state;
+pub mod lead_assignment;
 pub mod member;
 pub mod member_department;
 pub mod outbox;

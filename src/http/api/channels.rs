@@ -35,6 +35,10 @@ pub struct Channel {
     pub welcome: Option<String>,
     /// The lead status its customers enter (and so the follow-up plan).
     pub plan: Option<String>,
+    /// Who owns its new customers: `round_robin`, `least_loaded` or a list of userids; absent: the
+    /// rep they added.
+    #[schema(value_type = Option<crate::config::AssignRule>)]
+    pub assign: Option<crate::config::AssignRule>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -89,6 +93,16 @@ fn validate(input: ChannelSeed) -> Result<ChannelFields, Problem> {
         name,
         welcome_template: welcome,
         plan,
+        assign: match input.assign {
+            Some(crate::config::AssignRule::Pool) => {
+                return Err(Problem::Invalid(vec![FieldError {
+                    field: "/assign".into(),
+                    message: "a channel's customers have the rep they added; use round_robin, least_loaded or a list"
+                        .into(),
+                }]));
+            }
+            other => other.map(|rule| rule.to_text()),
+        },
     })
 }
 
@@ -99,6 +113,10 @@ fn channel_out(c: channel::Model, tz: chrono_tz::Tz) -> Channel {
         name: c.name,
         welcome: c.welcome_template,
         plan: c.follow_up_plan,
+        assign: c
+            .assign
+            .as_deref()
+            .and_then(|a| crate::config::AssignRule::parse(a).ok()),
         created_at: time(c.created_at, tz),
         updated_at: time(c.updated_at, tz),
     }

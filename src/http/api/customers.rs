@@ -13,6 +13,7 @@ use super::{DEFAULT_LIMIT, MAX_LIMIT, paginate, time};
 use crate::crm::deals;
 use crate::crm::listing::{self, CustomerFilter};
 use crate::crm::risk::Risk;
+use crate::crm::score::Segment;
 use crate::db::entity::{customer, follow_up, follower, reminder};
 use crate::db::now_ms;
 use crate::http::AppState;
@@ -37,6 +38,16 @@ pub struct Customer {
     pub channel: Option<String>,
     pub at_risk: bool,
     pub at_risk_reason: Option<String>,
+    /// The behaviour score (0–100 with the default weights; `评分` in chat explains it).
+    pub score: i32,
+    /// important (重要), main (主要), normal (一般) or at_risk (风险); absent until first scored.
+    pub segment: Option<String>,
+    /// In the lead pool (公海) since then; absent when not in the pool.
+    pub pooled_at: Option<String>,
+    /// Why it went to the pool.
+    pub pool_reason: Option<String>,
+    /// Who owned it before the pool.
+    pub previous_owner: Option<String>,
     pub last_follow_up_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -118,6 +129,11 @@ impl Customer {
             channel: c.first_state.filter(|s| !s.is_empty()),
             at_risk: at_risk_reason.is_some(),
             at_risk_reason,
+            score: c.score,
+            segment: c.segment,
+            pooled_at: c.pooled_at.map(|t| time(t, tz)),
+            pool_reason: c.pool_reason,
+            previous_owner: c.previous_owner,
             last_follow_up_at: c.last_follow_up_at.map(|t| time(t, tz)),
             created_at: time(c.created_at, tz),
             updated_at: time(c.updated_at, tz),
@@ -168,7 +184,7 @@ fn follower_out(f: follower::Model, tz: chrono_tz::Tz) -> Follower {
 }
 
 /// The customer list's filters, shared with the export.
-pub const FILTER_PARAMETERS: [&str; 9] = [
+pub const FILTER_PARAMETERS: [&str; 12] = [
     "owner",
     "department",
     "stage",
@@ -178,6 +194,9 @@ pub const FILTER_PARAMETERS: [&str; 9] = [
     "channel",
     "at_risk",
     "updated_since",
+    "segment",
+    "min_score",
+    "sort",
 ];
 
 pub fn customer_filter(params: &Params) -> CustomerFilter {
@@ -191,6 +210,18 @@ pub fn customer_filter(params: &Params) -> CustomerFilter {
         channel: params.text("channel"),
         at_risk: params.bool("at_risk"),
         updated_since: params.time("updated_since"),
+        segment: params.text("segment").and_then(|text| match Segment::parse(&text) {
+            Some(segment) => Some(segment.key().to_owned()),
+            None => {
+                params.report(
+                    "segment",
+                    "must be important, main, normal or at_risk (重要, 主要, 一般, 风险)",
+                );
+                None
+            }
+        }),
+        min_score: params.int("min_score", 0..=1000),
+        by_score: params.choice("sort", &["id", "score"]).as_deref() == Some("score"),
     }
 }
 
@@ -213,6 +244,9 @@ pub fn customer_filter(params: &Params) -> CustomerFilter {
         ("channel" = Option<String>, Query, description = "came through this channel (QR code state)"),
         ("at_risk" = Option<bool>, Query, description = "at risk: deleted their rep (or the relation ended), or in an open stage without a follow-up for summary.at_risk_after_days — as in the managers' summary"),
         ("updated_since" = Option<String>, Query, description = "changed at or after this RFC 3339 time"),
+        ("segment" = Option<String>, Query, description = "in this segment: important (重要), main (主要), normal (一般) or at_risk (风险)"),
+        ("min_score" = Option<i64>, Query, description = "scoring at least this"),
+        ("sort" = Option<String>, Query, description = "`id` (default) or `score`: the highest score first"),
         ("limit" = Option<i64>, Query, description = "page size, 1 to 500 (default 50)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),

@@ -7,6 +7,7 @@ mod customers;
 mod deals;
 pub mod extract;
 mod org;
+mod pool;
 pub mod problem;
 mod records;
 mod transfer;
@@ -31,7 +32,7 @@ pub const JSON_BODY_LIMIT: usize = 256 * 1024;
 #[openapi(
     info(
         title = "wecom-scrm admin API",
-        description = "Customers, follow-ups, reminders, deals and the forecast, the org, channels, stages and the audit log \
+        description = "Customers, follow-ups, reminders, deals and the forecast, the lead pool and its rules, the org, channels, stages and the audit log \
                        of wecom-scrm. Every request carries `Authorization: Bearer <token>` \
                        (`wecom-scrm token create`). Errors are problem details (RFC 9457)."
     ),
@@ -72,6 +73,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(deals::get, deals::update))
         .routes(routes!(deals::get_forecast))
         .routes(routes!(deals::set_target))
+        .routes(routes!(pool::list, pool::put))
+        .routes(routes!(pool::assign))
+        .routes(routes!(pool::get_rules, pool::replace_rules))
         .split_for_parts()
 }
 

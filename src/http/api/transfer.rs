@@ -171,7 +171,7 @@ pub async fn import_customers(
         &state.db,
         &auth.scope,
         &auth.actor(),
-        &state.config.plans,
+        &state.config,
         &file,
         now_ms(),
         &mut |_, _| {},

@@ -82,6 +82,10 @@ impl Dispatcher {
         let repaired = sweep::sweep(&s.db, s.clock.now_ms()).await?;
         s.metrics.deliveries_repaired.inc_by(repaired.total());
         let queued = self.dispatch_due().await?;
+        // Leads assigned or recycled are told on the same beat.
+        crate::jobs::leads::tell_changes(s).await?;
+        // Scores follow each change on the same beat.
+        crate::jobs::leads::refresh_scores(s).await?;
         self.beat().await;
         Ok(queued)
     }
