@@ -10,11 +10,8 @@
 mod common;
 
 use sea_orm::{ConnectionTrait, Statement};
-use wecom_scrm::app::cli_services;
 use wecom_scrm::bot::command::Lang;
-use wecom_scrm::crm::audit::Actor;
 use wecom_scrm::report as summary;
-use wecom_scrm::sync;
 use wecom_scrm::texts::local_date;
 
 use common::*;
@@ -40,20 +37,13 @@ async fn run() {
         bench_db.backend()
     );
 
-    let (fake, prefix) = start_org(departments, per_department).await;
-    let s = cli_services(config(&bench_db, &fake.url(), &prefix))
-        .await
-        .expect("the services start");
+    let (_fake, s) = synced_services(&bench_db, departments, per_department).await;
     let db = s.db.clone();
-    sync::sync_org(&s, &Actor::Sync, &mut |_| {})
-        .await
-        .expect("the org syncs");
     let now = wecom_scrm::db::now_ms();
     let long_ago = now - 90 * DAY;
     let rep = |i: &str| rep_of(i, departments, per_department);
     let owner_of = |i: &str| rep(&format!("(({i} - 1) % {customers} + 1)"));
-    let stages = "CASE i % 6 WHEN 0 THEN '初步接触' WHEN 1 THEN '需求确认' WHEN 2 THEN '方案报价' \
-                  WHEN 3 THEN '商务谈判' WHEN 4 THEN '赢单' ELSE '输单' END";
+    let stages = STAGE_OF_ROW;
     seed(
         &db,
         "customers",

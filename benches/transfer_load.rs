@@ -54,6 +54,7 @@ async fn run() {
         name: "展会".into(),
         welcome: None,
         plan: None,
+        assign: None,
     }];
     let app = App::build(config).await.expect("the app starts");
     let base = format!("http://{}/api/v1", app.local_addr());

@@ -193,6 +193,26 @@ pub async fn seed_follow_ups(
     .await;
 }
 
+/// The default stages spread over seeded rows, row `i` in stage `i % 6`, as an SQL expression.
+pub const STAGE_OF_ROW: &str = "CASE i % 6 WHEN 0 THEN '初步接触' WHEN 1 THEN '需求确认' WHEN 2 THEN '方案报价' \
+                                WHEN 3 THEN '商务谈判' WHEN 4 THEN '赢单' ELSE '输单' END";
+
+/// The fake WeCom serving [`org`] and the services on `bench_db`, with the org synced.
+pub async fn synced_services(
+    bench_db: &BenchDb,
+    departments: u64,
+    reps_per_department: u64,
+) -> (FakeWecom, std::sync::Arc<wecom_scrm::services::Services>) {
+    let (fake, prefix) = start_org(departments, reps_per_department).await;
+    let s = wecom_scrm::app::cli_services(config(bench_db, &fake.url(), &prefix))
+        .await
+        .expect("the services start");
+    wecom_scrm::sync::sync_org(&s, &wecom_scrm::crm::audit::Actor::Sync, &mut |_| {})
+        .await
+        .expect("the org syncs");
+    (fake, s)
+}
+
 /// The userid for row number `i` (1-based) spread over `reps`, as an SQL expression.
 pub fn rep_of(i: &str, departments: u64, reps_per_department: u64) -> String {
     let total = departments * reps_per_department;

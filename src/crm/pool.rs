@@ -235,6 +235,20 @@ pub async fn to_pool(
     reason: &str,
     now: i64,
 ) -> Result<bool, DbErr> {
+    to_pool_if(db, actor, lead, (from, Condition::all()), action, reason, now).await
+}
+
+/// [`to_pool`], only while `still` holds for the lead (a recycle: still due when it moves, so a
+/// note written meanwhile keeps it).
+pub async fn to_pool_if(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    lead: &customer::Model,
+    (from, still): (Option<&str>, Condition),
+    action: LeadAction,
+    reason: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
     let mut update = customer::Entity::update_many()
         .col_expr(customer::Column::OwnerUserid, Expr::val(Option::<String>::None))
         .col_expr(customer::Column::PooledAt, Expr::val(now))
@@ -242,7 +256,8 @@ pub async fn to_pool(
         .col_expr(customer::Column::PreviousOwner, Expr::val(from))
         .col_expr(customer::Column::OwnerSince, Expr::val(Option::<i64>::None))
         .col_expr(customer::Column::UpdatedAt, Expr::val(now))
-        .filter(customer::Column::Id.eq(lead.id));
+        .filter(customer::Column::Id.eq(lead.id))
+        .filter(still);
     update = match from {
         Some(owner) => update.filter(customer::Column::OwnerUserid.eq(owner)),
         None => update
@@ -399,14 +414,9 @@ fn quiet_since(clocks: [customer::Column; 3], threshold: i64) -> Condition {
         .fold(Condition::all(), |all, clock| all.add(or_zero(clock).lt(threshold)))
 }
 
-/// Owned leads whose recycle falls before `by`, oldest clock first, at most `limit`.
-pub async fn due_for_recycle(
-    db: &impl ConnectionTrait,
-    rules: &PoolRules,
-    stages: &[String],
-    by: i64,
-    limit: u64,
-) -> Result<Vec<customer::Model>, DbErr> {
+/// Leads the recycle rules send back to the pool by `by` (owned, not exempt, quiet long enough);
+/// `None` when the rules recycle nothing.
+pub fn due_condition(rules: &PoolRules, stages: &[String], by: i64) -> Option<Condition> {
     use customer::Column as C;
     let mut due = Condition::any();
     if rules.recycle_after_days_without_follow_up > 0 {
@@ -418,26 +428,43 @@ pub async fn due_for_recycle(
         due = due.add(quiet_since([C::StageMovedAt, C::OwnerSince, C::CreatedAt], threshold));
     }
     if due.is_empty() {
-        return Ok(Vec::new());
+        return None;
     }
-    let mut query = customer::Entity::find()
-        .filter(C::OwnerUserid.is_not_null())
-        .filter(due);
+    let mut condition = Condition::all().add(C::OwnerUserid.is_not_null()).add(due);
     if rules.exempt_won && stages.len() >= 2 {
-        query = query.filter(
+        condition = condition.add(
             Condition::any()
                 .add(C::Stage.is_null())
                 .add(C::Stage.ne(won_stage(stages))),
         );
     }
     if !rules.exempt_ratings.is_empty() {
-        query = query.filter(
+        condition = condition.add(
             Condition::any()
                 .add(C::Rating.is_null())
                 .add(C::Rating.is_not_in(rules.exempt_ratings.iter().cloned())),
         );
     }
-    query.order_by_asc(C::Id).limit(limit).all(db).await
+    Some(condition)
+}
+
+/// Owned leads whose recycle falls before `by`, in id order, at most `limit`.
+pub async fn due_for_recycle(
+    db: &impl ConnectionTrait,
+    rules: &PoolRules,
+    stages: &[String],
+    by: i64,
+    limit: u64,
+) -> Result<Vec<customer::Model>, DbErr> {
+    let Some(due) = due_condition(rules, stages, by) else {
+        return Ok(Vec::new());
+    };
+    customer::Entity::find()
+        .filter(due)
+        .order_by_asc(customer::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
 }
 
 /// When the recycle rules send `lead` back to the pool (`None`: they never do).

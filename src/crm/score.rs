@@ -20,9 +20,11 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use serde::Serialize;
+use tokio::task::JoinSet;
 
 use super::pipeline::{lost_stage, won_stage};
 use crate::config::ScoringConfig;
@@ -403,10 +405,14 @@ pub struct PassReport {
 /// Customers scored per batch of the nightly pass.
 pub const PASS_BATCH: u64 = 5000;
 
-/// Recomputes every customer's score and segment, by id ranges; `progress` hears the customers
-/// done so far.
+/// Batches of the nightly pass scored side by side: the writes dominate, and PostgreSQL takes
+/// them from several connections at once.
+const PASS_WORKERS: usize = 4;
+
+/// Recomputes every customer's score and segment, by id ranges ([`PASS_BATCH`] customers each,
+/// [`PASS_WORKERS`] at a time); `progress` hears the customers done so far.
 pub async fn refresh_all(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     cfg: &ScoringConfig,
     stages: &[String],
     now: i64,
@@ -414,6 +420,16 @@ pub async fn refresh_all(
 ) -> Result<PassReport, DbErr> {
     let mut report = PassReport::default();
     let mut after = 0i64;
+    let mut running: JoinSet<Result<(u64, u64), DbErr>> = JoinSet::new();
+    let mut finish = |done: Result<Result<(u64, u64), DbErr>, tokio::task::JoinError>,
+                      report: &mut PassReport|
+     -> Result<(), DbErr> {
+        let (customers, changed) = done.map_err(|e| DbErr::Custom(format!("a scoring batch stopped: {e}")))??;
+        report.customers += customers;
+        report.changed += changed;
+        progress(report.customers);
+        Ok(())
+    };
     loop {
         let batch = customer::Entity::find()
             .filter(customer::Column::Id.gt(after))
@@ -422,17 +438,28 @@ pub async fn refresh_all(
             .all(db)
             .await?;
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-            return Ok(report);
+            break;
         };
         let range = (first.id, last.id);
         after = last.id;
-        let inputs = inputs_of(db, &batch, range, now).await?;
-        let scores: Vec<Score> = inputs.iter().map(|i| compute(cfg, stages, i, now)).collect();
-        let pairs: Vec<(&customer::Model, &Score)> = batch.iter().zip(scores.iter()).collect();
-        report.changed += store(db, &pairs).await?;
-        report.customers += batch.len() as u64;
-        progress(report.customers);
+        let (db, cfg, stages) = (db.clone(), cfg.clone(), stages.to_vec());
+        running.spawn(async move {
+            let inputs = inputs_of(&db, &batch, range, now).await?;
+            let scores: Vec<Score> = inputs.iter().map(|i| compute(&cfg, &stages, i, now)).collect();
+            let pairs: Vec<(&customer::Model, &Score)> = batch.iter().zip(scores.iter()).collect();
+            let changed = store(&db, &pairs).await?;
+            Ok((batch.len() as u64, changed))
+        });
+        if running.len() >= PASS_WORKERS
+            && let Some(done) = running.join_next().await
+        {
+            finish(done, &mut report)?;
+        }
     }
+    while let Some(done) = running.join_next().await {
+        finish(done, &mut report)?;
+    }
+    Ok(report)
 }
 
 /// Recomputes the customers changed after `after` (their `updated_at`, then id), at most `limit`;

@@ -187,21 +187,15 @@ pub async fn recycle(s: &Services, date: chrono::NaiveDate, now: i64, next_run: 
                 by_owner.entry(owner).or_default().push(lead);
             }
         }
+        let Some(still_due) = pool::due_condition(&rules, &stages, now) else {
+            break;
+        };
         for (owner, leads) in by_owner {
             let txn = begin_write(&s.db).await?;
             for lead in &leads {
                 let reason = recycle_reason(&rules, lead, now);
-                if pool::to_pool(
-                    &txn,
-                    &Actor::System,
-                    lead,
-                    Some(&owner),
-                    LeadAction::Recycled,
-                    &reason,
-                    now,
-                )
-                .await?
-                {
+                let from = (Some(owner.as_str()), still_due.clone());
+                if pool::to_pool_if(&txn, &Actor::System, lead, from, LeadAction::Recycled, &reason, now).await? {
                     moved += 1;
                 }
             }

@@ -68,7 +68,7 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
         tokio::spawn(daily_at(
             s.clone(),
             shutdown.clone(),
-            "agenda",
+            ("agenda", Days::Workdays),
             jobs.agenda_time.clone(),
             |s, date| {
                 Box::pin(async move {
@@ -97,14 +97,14 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
         tokio::spawn(daily_at(
             s.clone(),
             shutdown.clone(),
-            "scores",
+            ("scores", Days::Every),
             jobs.score_time.clone(),
             |s, date| Box::pin(async move { leads::score_pass(&s, date).await.map_err(|e| Chain(&e).to_string()) }),
         )),
         tokio::spawn(daily_at(
             s,
             shutdown,
-            "summary",
+            ("summary", Days::Workdays),
             jobs.summary_time.clone(),
             |s, date| {
                 Box::pin(async move {
@@ -122,6 +122,13 @@ pub fn spawn(s: Arc<Services>, shutdown: CancellationToken) -> Vec<JoinHandle<()
     ]
 }
 
+/// The days a daily job runs: the messages on `jobs.workdays`, the nightly work every day.
+#[derive(Debug, Clone, Copy)]
+enum Days {
+    Workdays,
+    Every,
+}
+
 type DailyJob = Box<dyn Fn(Arc<Services>, NaiveDate) -> JobFuture + Send + Sync>;
 
 /// Runs `job` once a day at `time` (org timezone) on the configured workdays — and at start when
@@ -130,7 +137,7 @@ type DailyJob = Box<dyn Fn(Arc<Services>, NaiveDate) -> JobFuture + Send + Sync>
 async fn daily_at(
     s: Arc<Services>,
     shutdown: CancellationToken,
-    name: &'static str,
+    (name, days): (&'static str, Days),
     time: String,
     job: impl Fn(Arc<Services>, NaiveDate) -> JobFuture + Send + Sync + 'static,
 ) {
@@ -139,11 +146,9 @@ async fn daily_at(
         tracing::error!(job = name, time, "not a time of day; the job is off");
         return;
     };
-    // The nightly score pass runs every day; the messages on workdays.
-    let workdays = if name == "scores" {
-        (1..=7).collect()
-    } else {
-        s.config.jobs.workdays.clone()
+    let workdays = match days {
+        Days::Workdays => s.config.jobs.workdays.clone(),
+        Days::Every => (1..=7).collect(),
     };
     let mut done: Option<NaiveDate> = None;
     loop {

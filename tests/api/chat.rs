@@ -66,11 +66,14 @@ async fn help_in_chinese_and_english() {
     let app = spawn().await;
     let zh = app.say("rep1", "帮助").await;
     assert!(zh.starts_with("可用命令") && zh.contains("记 [@客户] <内容>"), "{zh}");
+    // Every command is listed, and the list is not cut at WeCom's length limit.
+    assert!(zh.contains("公海 [关键字]") && zh.ends_with("看例子。"), "{zh}");
     let en = app.say("rep1", "/HELP").await;
     assert!(
         en.starts_with("Commands") && en.contains("note [@customer] <text>"),
         "{en}"
     );
+    assert!(en.contains("claim <n>") && en.ends_with("for examples."), "{en}");
     let one = app.say("rep1", "帮助 提醒").await;
     assert!(one.contains("提醒 明天下午3点 回电话"), "{one}");
     assert!(app.say("rep1", "?").await.starts_with("Commands"));

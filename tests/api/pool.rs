@@ -393,6 +393,22 @@ async fn rotting_leads_go_back_once_across_instances_after_a_warning() {
         .await
         .unwrap();
     assert_eq!((next.recycled, next.warned), (0, 0), "{next:?}");
+    // A lead listed as due but followed up before it moves stays: the update repeats the rule.
+    let liu = by_name(&app, "刘洋").await;
+    let stages = wecom_scrm::crm::stages::current(&app.db, &one.config).await.unwrap();
+    let due = pool::due_condition(&one.config.pool, &stages, now).unwrap();
+    let moved = pool::to_pool_if(
+        &app.db,
+        &Actor::System,
+        &liu,
+        (Some("rep1"), due),
+        LeadAction::Recycled,
+        "x",
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(!moved);
     second.stop().await;
 }
 
