@@ -556,3 +556,52 @@ async fn scores_follow_changes_explain_themselves_and_segment_the_customers() {
     assert!(summary.contains("客户分层") && summary.contains("→风险 1"), "{summary}");
     assert!(summary.contains("张伟(华为) · 张三"), "{summary}");
 }
+
+#[tokio::test]
+async fn rules_skip_inactive_members_and_those_at_the_cap() {
+    use wecom_scrm::crm::assign::{self, Among};
+    let app = spawn_imported(|_| {}).await;
+    let stages = wecom_scrm::crm::stages::current(&app.db, &app.services().config).await.unwrap();
+    let choose = |rule: AssignRule, cap: u32| {
+        let (db, stages) = (app.db.clone(), stages.clone());
+        async move {
+            assign::choose(&db, (&rule, Among::Department(2), cap), &stages, None)
+                .await
+                .unwrap()
+        }
+    };
+    // 销售一部: lead1 holds no open lead, rep1 two (张伟, 刘洋), rep2 none.
+    assert_eq!(
+        choose(AssignRule::LeastLoaded, 0).await,
+        Some(("lead1".to_owned(), "least_loaded"))
+    );
+    assert_eq!(choose(AssignRule::List(vec!["rep1".into()]), 2).await, None, "rep1 is at the cap");
+    assert_eq!(
+        choose(AssignRule::List(vec!["rep1".into(), "rep2".into()]), 2).await,
+        Some(("rep2".to_owned(), "list"))
+    );
+    // A member who left is never picked.
+    wecom_scrm::crm::members::depart(&app.db, "lead1", now_ms(), None, &Actor::Wecom)
+        .await
+        .unwrap();
+    assert_eq!(
+        choose(AssignRule::LeastLoaded, 0).await,
+        Some(("rep2".to_owned(), "least_loaded"))
+    );
+    // Nobody eligible: the lead waits in the pool.
+    let lead = by_name(&app, "陈静").await;
+    let rule = AssignRule::List(vec!["lead1".into()]);
+    let placed = assign::place(
+        &app.db,
+        &Actor::System,
+        (&rule, Among::Everyone, 0),
+        &stages,
+        (&lead, None),
+        "test",
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(placed, None);
+    assert!(by_name(&app, "陈静").await.pooled_at.is_some());
+}
