@@ -16,6 +16,7 @@ enum Customers {
     PreviousOwner,
     OwnerSince,
     StageMovedAt,
+    RecycleWarnedAt,
     Segment,
     Score,
 }
@@ -51,6 +52,10 @@ impl MigrationTrait for Migration {
             ColumnDef::new(Customers::PreviousOwner).string().null().to_owned(),
             ColumnDef::new(Customers::OwnerSince).big_integer().null().to_owned(),
             ColumnDef::new(Customers::StageMovedAt).big_integer().null().to_owned(),
+            ColumnDef::new(Customers::RecycleWarnedAt)
+                .big_integer()
+                .null()
+                .to_owned(),
             ColumnDef::new(Customers::Segment).string().null().to_owned(),
         ];
         for mut column in columns {
@@ -171,6 +176,7 @@ impl MigrationTrait for Migration {
             Customers::PreviousOwner,
             Customers::OwnerSince,
             Customers::StageMovedAt,
+            Customers::RecycleWarnedAt,
             Customers::Segment,
         ] {
             manager

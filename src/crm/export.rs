@@ -185,6 +185,7 @@ pub(crate) fn sample_customer() -> customer::Model {
         previous_owner: None,
         owner_since: None,
         stage_moved_at: None,
+        recycle_warned_at: None,
         segment: None,
         created_at: 0,
         updated_at: 0,

@@ -448,23 +448,55 @@ pub fn due_condition(rules: &PoolRules, stages: &[String], by: i64) -> Option<Co
     Some(condition)
 }
 
-/// Owned leads whose recycle falls before `by`, in id order, at most `limit`.
-pub async fn due_for_recycle(
+/// Leads whose owner was warned of the recycle in their current quiet spell: the warning came
+/// after their last follow-up, stage move and change of owner.
+pub fn warned_this_spell() -> Condition {
+    use customer::Column as C;
+    [C::LastFollowUpAt, C::StageMovedAt, C::OwnerSince]
+        .into_iter()
+        .fold(Condition::all().add(C::RecycleWarnedAt.is_not_null()), |all, clock| {
+            all.add(Expr::col(C::RecycleWarnedAt).gte(or_zero(clock)))
+        })
+}
+
+/// Leads the recycle sends back at a run starting `today` (the org's midnight): due, and warned
+/// in this spell at an earlier run — never without a warning the run before.
+pub fn ready_to_recycle(rules: &PoolRules, stages: &[String], now: i64, today: i64) -> Option<Condition> {
+    let due = due_condition(rules, stages, now)?;
+    Some(
+        due.add(warned_this_spell())
+            .add(customer::Column::RecycleWarnedAt.lt(today)),
+    )
+}
+
+/// Leads due by `by` whose owner has not been warned in this spell.
+pub fn to_warn(rules: &PoolRules, stages: &[String], by: i64) -> Option<Condition> {
+    Some(due_condition(rules, stages, by)?.add(warned_this_spell().not()))
+}
+
+/// Leads matching `condition`, in id order, at most `limit`.
+pub async fn leads_where(
     db: &impl ConnectionTrait,
-    rules: &PoolRules,
-    stages: &[String],
-    by: i64,
+    condition: Condition,
     limit: u64,
 ) -> Result<Vec<customer::Model>, DbErr> {
-    let Some(due) = due_condition(rules, stages, by) else {
-        return Ok(Vec::new());
-    };
     customer::Entity::find()
-        .filter(due)
+        .filter(condition)
         .order_by_asc(customer::Column::Id)
         .limit(limit)
         .all(db)
         .await
+}
+
+/// Records that the owners of `ids` were warned at `now` (only leads still to warn, `still`).
+pub async fn mark_warned(db: &impl ConnectionTrait, ids: &[i64], still: Condition, now: i64) -> Result<u64, DbErr> {
+    Ok(customer::Entity::update_many()
+        .col_expr(customer::Column::RecycleWarnedAt, Expr::val(now))
+        .filter(customer::Column::Id.is_in(ids.iter().copied()))
+        .filter(still)
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// When the recycle rules send `lead` back to the pool (`None`: they never do).

@@ -249,11 +249,27 @@ struct Counted {
     n: i64,
 }
 
-/// Counts per customer among `ids` (None: all) of `table` rows at or after `since`.
+/// Which customers a read is about: an id range (the nightly pass), or a list (the changed ones).
+#[derive(Clone, Copy)]
+enum Within<'a> {
+    Range(i64, i64),
+    Ids(&'a [i64]),
+}
+
+impl Within<'_> {
+    fn condition(self, column: impl ColumnTrait) -> sea_orm::sea_query::SimpleExpr {
+        match self {
+            Self::Range(from, to) => column.between(from, to),
+            Self::Ids(ids) => column.is_in(ids.iter().copied()),
+        }
+    }
+}
+
+/// Counts per customer `within` of what `what` counts, at or after `since`.
 async fn counts(
     db: &impl ConnectionTrait,
     what: CountOf,
-    range: Option<(i64, i64)>,
+    within: Within<'_>,
     since: i64,
 ) -> Result<HashMap<i64, i64>, DbErr> {
     use sea_orm::sea_query::ExprTrait as _;
@@ -266,9 +282,7 @@ async fn counts(
                 .and_where(follow_up::Column::CreatedAt.gte(since))
                 .and_where(follow_up::Column::DeletedAt.is_null())
                 .group_by_col(follow_up::Column::CustomerId);
-            if let Some((from, to)) = range {
-                q.and_where(follow_up::Column::CustomerId.between(from, to));
-            }
+            q.and_where(within.condition(follow_up::Column::CustomerId));
         }
         CountOf::Events => {
             q.column(audit::Column::CustomerId)
@@ -278,9 +292,7 @@ async fn counts(
                 .and_where(audit::Column::Action.is_in(CUSTOMER_EVENTS))
                 .and_where(audit::Column::CustomerId.is_not_null())
                 .group_by_col(audit::Column::CustomerId);
-            if let Some((from, to)) = range {
-                q.and_where(audit::Column::CustomerId.between(from, to));
-            }
+            q.and_where(within.condition(audit::Column::CustomerId));
         }
         CountOf::OpenDealFen => {
             q.column(deal::Column::CustomerId)
@@ -291,9 +303,7 @@ async fn counts(
                 .from(deal::Entity)
                 .and_where(deal::Column::Status.eq(DealStatus::Open))
                 .group_by_col(deal::Column::CustomerId);
-            if let Some((from, to)) = range {
-                q.and_where(deal::Column::CustomerId.between(from, to));
-            }
+            q.and_where(within.condition(deal::Column::CustomerId));
         }
     }
     let builder = db.get_database_backend();
@@ -308,16 +318,17 @@ enum CountOf {
     OpenDealFen,
 }
 
-/// The inputs of `customers` (ids within `range`) at `now`, read in three grouped queries.
+/// The inputs of `customers` (`within` says which, for the reads) at `now`, read in three grouped
+/// queries.
 async fn inputs_of(
     db: &impl ConnectionTrait,
     customers: &[customer::Model],
-    range: (i64, i64),
+    within: Within<'_>,
     now: i64,
 ) -> Result<Vec<Inputs>, DbErr> {
-    let follow_ups = counts(db, CountOf::FollowUps, Some(range), now - FOLLOW_UP_WINDOW_MS).await?;
-    let events = counts(db, CountOf::Events, Some(range), now - EVENT_WINDOW_MS).await?;
-    let deals = counts(db, CountOf::OpenDealFen, Some(range), 0).await?;
+    let follow_ups = counts(db, CountOf::FollowUps, within, now - FOLLOW_UP_WINDOW_MS).await?;
+    let events = counts(db, CountOf::Events, within, now - EVENT_WINDOW_MS).await?;
+    let deals = counts(db, CountOf::OpenDealFen, within, 0).await?;
     Ok(customers
         .iter()
         .map(|c| Inputs {
@@ -344,7 +355,7 @@ pub async fn refresh_one(
     customer: &customer::Model,
     now: i64,
 ) -> Result<Score, DbErr> {
-    let inputs = inputs_of(db, std::slice::from_ref(customer), (customer.id, customer.id), now).await?;
+    let inputs = inputs_of(db, std::slice::from_ref(customer), Within::Ids(&[customer.id]), now).await?;
     let score = compute(cfg, stages, &inputs[0], now);
     store(db, &[(customer, &score)]).await?;
     Ok(score)
@@ -444,7 +455,7 @@ pub async fn refresh_all(
         after = last.id;
         let (db, cfg, stages) = (db.clone(), cfg.clone(), stages.to_vec());
         running.spawn(async move {
-            let inputs = inputs_of(&db, &batch, range, now).await?;
+            let inputs = inputs_of(&db, &batch, Within::Range(range.0, range.1), now).await?;
             let scores: Vec<Score> = inputs.iter().map(|i| compute(&cfg, &stages, i, now)).collect();
             let pairs: Vec<(&customer::Model, &Score)> = batch.iter().zip(scores.iter()).collect();
             let changed = store(&db, &pairs).await?;
@@ -489,21 +500,11 @@ pub async fn refresh_changed(
     let Some(last) = changed.last().map(|c| (c.updated_at, c.id)) else {
         return Ok(None);
     };
-    let (first, end) = (
-        changed.iter().map(|c| c.id).min().unwrap_or(0),
-        changed.iter().map(|c| c.id).max().unwrap_or(0),
-    );
-    // One grouped read for the batch when its ids are close; one by one otherwise.
-    if end - first < 10 * limit as i64 {
-        let inputs = inputs_of(db, &changed, (first, end), now).await?;
-        let scores: Vec<Score> = inputs.iter().map(|i| compute(cfg, stages, i, now)).collect();
-        let pairs: Vec<(&customer::Model, &Score)> = changed.iter().zip(scores.iter()).collect();
-        store(db, &pairs).await?;
-    } else {
-        for c in &changed {
-            refresh_one(db, cfg, stages, c, now).await?;
-        }
-    }
+    let ids: Vec<i64> = changed.iter().map(|c| c.id).collect();
+    let inputs = inputs_of(db, &changed, Within::Ids(&ids), now).await?;
+    let scores: Vec<Score> = inputs.iter().map(|i| compute(cfg, stages, i, now)).collect();
+    let pairs: Vec<(&customer::Model, &Score)> = changed.iter().zip(scores.iter()).collect();
+    store(db, &pairs).await?;
     Ok(Some(last))
 }
 

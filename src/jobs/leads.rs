@@ -160,10 +160,11 @@ pub struct RecycleReport {
     pub already_ran: bool,
 }
 
-/// The morning pass of the recycle rules: leads due by `now` go back to the pool (their owners
-/// told by [`tell_changes`]); owners of leads due by `next_run` are warned today, once per owner
-/// and date. Runs once per date across instances; each lead moves in a conditional update, so
-/// even overlapping runs move it once.
+/// The morning pass of the recycle rules: leads due by `now` whose owner was warned at an earlier
+/// run go back to the pool (their owners told by [`tell_changes`]); owners of leads due by
+/// `next_run` not yet warned in this quiet spell are warned now — so a lead never goes without a
+/// warning the run before, and a note after the warning keeps it. Runs once per date across
+/// instances; each lead moves in a conditional update, so even overlapping runs move it once.
 pub async fn recycle(s: &Services, date: chrono::NaiveDate, now: i64, next_run: i64) -> Result<RecycleReport, DbErr> {
     let period = date.to_string();
     if !runs::try_start(&s.db, "pool_recycle", "", &period).await? {
@@ -174,9 +175,11 @@ pub async fn recycle(s: &Services, date: chrono::NaiveDate, now: i64, next_run: 
     }
     let rules = pool::rules(&s.db, &s.config).await?.pool;
     let stages = stages::current(&s.db, &s.config).await?;
+    let today = crate::texts::date_start(date, s.tz());
     let mut report = RecycleReport::default();
-    loop {
-        let due = pool::due_for_recycle(&s.db, &rules, &stages, now, RECYCLE_BATCH).await?;
+    // Only leads warned at an earlier run go back: the others are warned below and go at the next.
+    while let Some(ready) = pool::ready_to_recycle(&rules, &stages, now, today) {
+        let due = pool::leads_where(&s.db, ready.clone(), RECYCLE_BATCH).await?;
         if due.is_empty() {
             break;
         }
@@ -187,14 +190,12 @@ pub async fn recycle(s: &Services, date: chrono::NaiveDate, now: i64, next_run: 
                 by_owner.entry(owner).or_default().push(lead);
             }
         }
-        let Some(still_due) = pool::due_condition(&rules, &stages, now) else {
-            break;
-        };
         for (owner, leads) in by_owner {
             let txn = begin_write(&s.db).await?;
             for lead in &leads {
                 let reason = recycle_reason(&rules, lead, now);
-                let from = (Some(owner.as_str()), still_due.clone());
+                // Still ready when it moves: a note written meanwhile keeps it.
+                let from = (Some(owner.as_str()), ready.clone());
                 if pool::to_pool_if(&txn, &Actor::System, lead, from, LeadAction::Recycled, &reason, now).await? {
                     moved += 1;
                 }
@@ -237,7 +238,8 @@ fn recycle_reason(rules: &crate::config::PoolRules, lead: &customer::Model, now:
     }
 }
 
-/// Warns each owner, once per date, of their leads the rules recycle by `next_run`.
+/// Warns owners of their leads the rules recycle by `next_run` and that were not warned in this
+/// quiet spell: one message per owner, the leads marked warned in the same transaction.
 async fn warn_owners(
     s: &Services,
     rules: &crate::config::PoolRules,
@@ -245,18 +247,30 @@ async fn warn_owners(
     period: &str,
     (now, next_run): (i64, i64),
 ) -> Result<usize, DbErr> {
-    let soon = pool::due_for_recycle(&s.db, rules, stages, next_run, 100_000).await?;
-    let mut by_owner: BTreeMap<String, Vec<customer::Model>> = BTreeMap::new();
+    let Some(to_warn) = pool::to_warn(rules, stages, next_run) else {
+        return Ok(0);
+    };
+    let soon = pool::leads_where(&s.db, to_warn.clone(), 100_000).await?;
+    let mut by_owner: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for lead in soon {
         if let Some(owner) = lead.owner_userid.clone() {
-            by_owner.entry(owner).or_default().push(lead);
+            by_owner.entry(owner).or_default().push(lead.id);
         }
     }
     let tz = s.tz();
     let mut warned = 0;
-    for (owner, leads) in by_owner {
+    for (owner, ids) in by_owner {
         let txn = begin_write(&s.db).await?;
-        if !runs::try_start(&txn, "pool_warning", &owner, period).await? {
+        pool::mark_warned(&txn, &ids, to_warn.clone(), now).await?;
+        // What this transaction marked: a lead followed up meanwhile is left out.
+        let leads = customer::Entity::find()
+            .filter(customer::Column::Id.is_in(ids.clone()))
+            .filter(customer::Column::RecycleWarnedAt.eq(now))
+            .filter(customer::Column::OwnerUserid.eq(owner.as_str()))
+            .order_by_asc(customer::Column::Id)
+            .all(&txn)
+            .await?;
+        if leads.is_empty() {
             txn.rollback().await?;
             continue;
         }
@@ -267,7 +281,8 @@ async fn warn_owners(
             format!("⏳ 以下 {} 位客户如不跟进，将退回公海：", leads.len())
         }];
         for (i, lead) in leads.iter().take(LISTED).enumerate() {
-            let at = pool::recycle_at(rules, stages, lead).unwrap_or(next_run).max(now);
+            // It goes at the first run at or after its due time, the next one at the earliest.
+            let at = pool::recycle_at(rules, stages, lead).unwrap_or(next_run).max(next_run);
             let when = replies::when(at, tz, lang);
             lines.push(format!("{}. {} · {when}", i + 1, customers::display(lead)));
         }
@@ -279,22 +294,8 @@ async fn warn_owners(
         } else {
             "记一条跟进（记 @客户 …）即可保留。".into()
         });
-        notify::enqueue(
-            &txn,
-            &format!("pool_warning:{owner}:{period}"),
-            &owner,
-            &MessageBody::text(lines.join("\n")),
-        )
-        .await?;
-        runs::finish(
-            &txn,
-            "pool_warning",
-            &owner,
-            period,
-            RunStatus::Done,
-            &format!("{} leads", leads.len()),
-        )
-        .await?;
+        let key = format!("pool_warning:{owner}:{period}:{}", leads[0].id);
+        notify::enqueue(&txn, &key, &owner, &MessageBody::text(lines.join("\n"))).await?;
         txn.commit().await?;
         warned += 1;
     }

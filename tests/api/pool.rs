@@ -337,62 +337,72 @@ async fn rotting_leads_go_back_once_across_instances_after_a_warning() {
         .await
         .unwrap();
     let second = TestApp::start_real(app.test_db.share(), app.config.clone()).await;
-    let now = now_ms();
-    let today = local_date(now, app.services().tz());
     let (one, two) = (app.services(), second.services());
-    let (a, b) = tokio::join!(
-        leads::recycle(&one, today, now, now + DAY_MS),
-        leads::recycle(&two, today, now, now + DAY_MS)
-    );
-    let (a, b) = (a.unwrap(), b.unwrap());
-    let ran = if a.already_ran { &b } else { &a };
-    assert!(a.already_ran != b.already_ran, "{a:?} {b:?}");
-    assert_eq!((ran.recycled, ran.warned), (1, 1), "{ran:?}");
-    let zhang = by_name(&app, "张伟").await;
-    assert_eq!(
-        (zhang.owner_userid, zhang.pool_reason.as_deref()),
-        (None, Some("31 天未跟进"))
-    );
-    assert_eq!(
-        by_name(&app, "刘洋").await.owner_userid.as_deref(),
-        Some("rep1"),
-        "due tomorrow: warned"
-    );
-    assert_eq!(
-        by_name(&app, "陈静").await.owner_userid.as_deref(),
-        Some("rep3"),
-        "rated A: exempt"
-    );
+    // Both instances run each morning's pass at once; one of them does it.
+    let run_on_both = |date: chrono::NaiveDate, now: i64| {
+        let (one, two) = (one.clone(), two.clone());
+        async move {
+            let (a, b) = tokio::join!(
+                leads::recycle(&one, date, now, now + DAY_MS),
+                leads::recycle(&two, date, now, now + DAY_MS)
+            );
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert!(a.already_ran != b.already_ran, "{a:?} {b:?}");
+            if a.already_ran { b } else { a }
+        }
+    };
+    let now = now_ms();
+    let today = local_date(now, one.tz());
 
+    // Day 1: nothing goes without a warning the run before, so 张伟 (overdue) and 刘洋 (due by
+    // tomorrow's run) are warned; 陈静 is rated A and stays.
+    let first = run_on_both(today, now).await;
+    assert_eq!((first.recycled, first.warned), (0, 1), "{first:?}");
+    assert_eq!(by_name(&app, "张伟").await.owner_userid.as_deref(), Some("rep1"));
     app.drive_deliveries().await;
     app.wait_for_notifications().await;
-    second.drive_deliveries().await;
-    second.wait_for_notifications().await;
     let told = texts_to(&app, "rep1");
-    let recycled: Vec<&String> = told.iter().filter(|t| t.contains("已退回公海")).collect();
-    assert_eq!(recycled.len(), 1, "{told:?}");
-    assert!(recycled[0].contains("张伟(华为)（31 天未跟进）"), "{}", recycled[0]);
     let warned: Vec<&String> = told.iter().filter(|t| t.contains("将退回公海")).collect();
     assert_eq!(warned.len(), 1, "{told:?}");
     assert!(
-        warned[0].contains("刘洋") && !warned[0].contains("张伟"),
+        warned[0].starts_with("⏳ 以下 2 位客户如不跟进") && warned[0].contains("刘洋"),
         "{}",
         warned[0]
     );
-
-    // Again the same day: nothing more. A note keeps 刘洋 for the next run.
+    assert!(!warned[0].contains("陈静"), "{}", warned[0]);
     assert!(
         leads::recycle(&one, today, now, now + DAY_MS)
             .await
             .unwrap()
             .already_ran
     );
+    // A note after the warning keeps 刘洋.
     app.say("rep1", "记 @刘洋 回电了，下周报价").await;
+
+    // Day 2: 张伟 goes back; the owner is told once, with why.
     let tomorrow = today.succ_opt().unwrap();
-    let next = leads::recycle(&one, tomorrow, now + DAY_MS, now + 2 * DAY_MS)
-        .await
-        .unwrap();
-    assert_eq!((next.recycled, next.warned), (0, 0), "{next:?}");
+    let second_day = run_on_both(tomorrow, now + DAY_MS).await;
+    assert_eq!((second_day.recycled, second_day.warned), (1, 0), "{second_day:?}");
+    let zhang = by_name(&app, "张伟").await;
+    assert_eq!(
+        (zhang.owner_userid, zhang.pool_reason.as_deref()),
+        (None, Some("32 天未跟进"))
+    );
+    assert_eq!(by_name(&app, "刘洋").await.owner_userid.as_deref(), Some("rep1"));
+    assert_eq!(
+        by_name(&app, "陈静").await.owner_userid.as_deref(),
+        Some("rep3"),
+        "rated A: exempt"
+    );
+    app.drive_deliveries().await;
+    second.drive_deliveries().await;
+    app.wait_for_notifications().await;
+    let told = texts_to(&app, "rep1");
+    let recycled: Vec<&String> = told.iter().filter(|t| t.contains("已退回公海")).collect();
+    assert_eq!(recycled.len(), 1, "{told:?}");
+    assert!(recycled[0].contains("张伟(华为)（32 天未跟进）"), "{}", recycled[0]);
+    assert!(!recycled[0].contains("刘洋"), "{}", recycled[0]);
+
     // A lead listed as due but followed up before it moves stays: the update repeats the rule.
     let liu = by_name(&app, "刘洋").await;
     let stages = wecom_scrm::crm::stages::current(&app.db, &one.config).await.unwrap();
@@ -561,7 +571,9 @@ async fn scores_follow_changes_explain_themselves_and_segment_the_customers() {
 async fn rules_skip_inactive_members_and_those_at_the_cap() {
     use wecom_scrm::crm::assign::{self, Among};
     let app = spawn_imported(|_| {}).await;
-    let stages = wecom_scrm::crm::stages::current(&app.db, &app.services().config).await.unwrap();
+    let stages = wecom_scrm::crm::stages::current(&app.db, &app.services().config)
+        .await
+        .unwrap();
     let choose = |rule: AssignRule, cap: u32| {
         let (db, stages) = (app.db.clone(), stages.clone());
         async move {
@@ -575,7 +587,11 @@ async fn rules_skip_inactive_members_and_those_at_the_cap() {
         choose(AssignRule::LeastLoaded, 0).await,
         Some(("lead1".to_owned(), "least_loaded"))
     );
-    assert_eq!(choose(AssignRule::List(vec!["rep1".into()]), 2).await, None, "rep1 is at the cap");
+    assert_eq!(
+        choose(AssignRule::List(vec!["rep1".into()]), 2).await,
+        None,
+        "rep1 is at the cap"
+    );
     assert_eq!(
         choose(AssignRule::List(vec!["rep1".into(), "rep2".into()]), 2).await,
         Some(("rep2".to_owned(), "list"))

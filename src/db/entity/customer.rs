@@ -55,6 +55,9 @@ pub struct Model {
     pub owner_since: Option<i64>,
     /// When its stage last moved.
     pub stage_moved_at: Option<i64>,
+    /// When its owner was last warned that the recycle rules will send it back to the pool; a
+    /// follow-up, stage move or new owner after it calls for a new warning.
+    pub recycle_warned_at: Option<i64>,
     /// 重要 / 主要 / 一般 / 风险 as their keys (important, main, normal, at_risk).
     pub segment: Option<String>,
     pub created_at: i64,
