@@ -372,3 +372,50 @@ async fn pushed_reminders_and_new_customer_notices_link_to_the_customer_s_page()
         assert_eq!(rep.get(&url).await.status(), StatusCode::OK, "{url}");
     }
 }
+
+#[tokio::test]
+async fn the_page_shows_the_score_its_segment_and_whether_the_lead_is_in_the_pool() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use wecom_scrm::db::entity::customer;
+    let app = spawn_web(|_| {}).await;
+    let id = customer_id(&app, "wmC1").await;
+    customer::Entity::update_many()
+        .col_expr(customer::Column::Score, Expr::val(58))
+        .col_expr(customer::Column::Segment, Expr::val("main"))
+        .filter(customer::Column::Id.eq(id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let rep = signed_in(&app, "rep1").await;
+    let card: Value = rep.get(&app.url("/web/api/customers/wmC1")).await.json().await.unwrap();
+    assert_eq!(
+        (
+            &card["score"],
+            &card["segment"],
+            &card["segment_label"],
+            &card["in_pool"]
+        ),
+        (&json!(58), &json!("main"), &json!("主要"), &json!(false))
+    );
+    let page = rep.get(&app.url("/web/customers/wmC1")).await.text().await.unwrap();
+    assert!(page.contains("id=\"score-value\">58（主要）"), "{page}");
+    assert!(!page.contains("id=\"in-pool\""));
+
+    // In the pool, the rep who still has them as a contact sees so.
+    let lead = customer::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap();
+    let pooled = wecom_scrm::crm::pool::to_pool(
+        &app.db,
+        &wecom_scrm::crm::audit::Actor::System,
+        &lead,
+        Some("rep1"),
+        wecom_scrm::db::entity::lead_assignment::LeadAction::Pooled,
+        "test",
+        wecom_scrm::db::now_ms(),
+    )
+    .await
+    .unwrap();
+    assert!(pooled);
+    let page = rep.get(&app.url("/web/customers/wmC1")).await.text().await.unwrap();
+    assert!(page.contains("id=\"in-pool\""), "{page}");
+}
