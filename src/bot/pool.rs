@@ -51,7 +51,11 @@ impl Ctx<'_> {
                 format!(" · 入池 {days} 天")
             });
             if !reason.is_empty() {
-                line.push_str(&format!("（{reason}）"));
+                line.push_str(&if self.lang.en() {
+                    format!(" ({reason})")
+                } else {
+                    format!("（{reason}）")
+                });
             }
             lines.push(line);
         }
@@ -87,7 +91,9 @@ impl Ctx<'_> {
                 self.session.current = Some(lead.id);
                 let name = replies::customer_name(&lead);
                 Ok(self.t(
-                    &format!("✅ 已领取 {name}，现在由你负责。\n已设为当前客户：「记 …」「提醒 …」都记在他名下。"),
+                    &format!(
+                        "✅ 已领取 {name}，现在由你负责。\n已设为当前客户：「记 …」「提醒 …」都记在这位客户名下。"
+                    ),
                     &format!(
                         "✅ {name} is yours now.\nThey are your current customer: `note …` and `remind …` go to them."
                     ),
