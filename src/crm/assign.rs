@@ -123,10 +123,16 @@ pub async fn choose(
         .map(|row| row.value);
     let start = match (&last, rule) {
         (None, _) => 0,
-        (Some(last), AssignRule::List(_)) => eligible
-            .iter()
-            .position(|(u, _)| u == last)
-            .map_or(0, |i| (i + 1) % eligible.len()),
+        // The first eligible entry after the last one in the list's own order, even when the last
+        // one is no longer eligible.
+        (Some(last), AssignRule::List(list)) => match list.iter().position(|u| u == last) {
+            None => 0,
+            Some(i) => list[i + 1..]
+                .iter()
+                .chain(list[..=i].iter())
+                .find_map(|u| eligible.iter().position(|(e, _)| e == u))
+                .unwrap_or(0),
+        },
         (Some(last), _) => eligible.iter().position(|(u, _)| u > last).unwrap_or(0),
     };
     let userid = eligible[start].0.clone();

@@ -596,6 +596,14 @@ async fn rules_skip_inactive_members_and_those_at_the_cap() {
         choose(AssignRule::List(vec!["rep1".into(), "rep2".into()]), 2).await,
         Some(("rep2".to_owned(), "list"))
     );
+    // A list takes turns in its own order, past whoever is not eligible now.
+    let list = || AssignRule::List(vec!["rep2".into(), "rep1".into(), "lead1".into()]);
+    assert_eq!(choose(list(), 0).await, Some(("rep2".to_owned(), "list")));
+    assert_eq!(choose(list(), 0).await, Some(("rep1".to_owned(), "list")));
+    assert_eq!(choose(list(), 0).await, Some(("lead1".to_owned(), "list")));
+    assert_eq!(choose(list(), 0).await, Some(("rep2".to_owned(), "list")));
+    // rep1 (two open leads) is at a cap of 2: the turn after rep2 passes to lead1.
+    assert_eq!(choose(list(), 2).await, Some(("lead1".to_owned(), "list")));
     // A member who left is never picked.
     wecom_scrm::crm::members::depart(&app.db, "lead1", now_ms(), None, &Actor::Wecom)
         .await
