@@ -363,28 +363,43 @@ pub async fn refresh_one(
 
 /// Writes the scores and segments that changed, in one statement.
 async fn store(db: &impl ConnectionTrait, scored: &[(&customer::Model, &Score)]) -> Result<u64, DbErr> {
-    let changed: Vec<String> = scored
+    let changed: Vec<&(&customer::Model, &Score)> = scored
         .iter()
         .filter(|(c, s)| c.score != s.total as i32 || c.segment.as_deref() != Some(s.segment.key()))
-        .map(|(c, s)| format!("({}, {}, '{}')", c.id, s.total, s.segment.key()))
         .collect();
     if changed.is_empty() {
         return Ok(0);
     }
+    let values: Vec<String> = changed
+        .iter()
+        .map(|(c, s)| {
+            let was = c.segment.as_deref().map_or("NULL".to_owned(), |w| format!("'{w}'"));
+            format!("({}, {}, '{}', {was})", c.id, s.total, s.segment.key())
+        })
+        .collect();
     // UPDATE … FROM a VALUES list: one statement for the batch on both backends (the values are
-    // numbers and fixed segment keys, never user text).
+    // numbers and fixed segment keys, never user text). A row is written only while its segment is
+    // still the one read, and only when something changed: of two instances scoring a customer at
+    // once, one writes the move and the other finds nothing to do, so a move is counted once.
     let sql = format!(
-        "WITH v(id, score, segment) AS (VALUES {}) \
-         UPDATE customers SET score = v.score, segment = v.segment FROM v WHERE customers.id = v.id",
-        changed.join(", ")
+        "WITH v(id, score, segment, was) AS (VALUES {}) \
+         UPDATE customers SET score = v.score, segment = v.segment FROM v \
+         WHERE customers.id = v.id AND customers.segment IS NOT DISTINCT FROM v.was \
+         AND (customers.score <> v.score OR customers.segment IS DISTINCT FROM v.segment) \
+         RETURNING customers.id",
+        values.join(", ")
     );
-    let done = db
-        .execute_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await?;
+    let written: std::collections::HashSet<i64> = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?
+        .iter()
+        .filter_map(|row| row.try_get_by_index::<i64>(0).ok())
+        .collect();
     // A move between segments is kept (the managers' summary reports the day's); a first score
     // is not a move.
-    let moves: Vec<audit::ActiveModel> = scored
+    let moves: Vec<audit::ActiveModel> = changed
         .iter()
+        .filter(|(c, _)| written.contains(&c.id))
         .filter_map(|(c, s)| {
             let from = c.segment.as_deref()?;
             (from != s.segment.key()).then(|| audit::ActiveModel {
@@ -403,7 +418,7 @@ async fn store(db: &impl ConnectionTrait, scored: &[(&customer::Model, &Score)])
     for chunk in moves.chunks(500) {
         audit::Entity::insert_many(chunk.to_vec()).exec(db).await?;
     }
-    Ok(done.rows_affected())
+    Ok(written.len() as u64)
 }
 
 /// What a nightly pass did.

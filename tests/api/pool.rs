@@ -553,12 +553,26 @@ async fn scores_follow_changes_explain_themselves_and_segment_the_customers() {
     let (status, _) = call(&app, Method::GET, &admin, "/api/v1/customers?segment=vip", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    // The nightly pass scores everyone, once per date; a customer going cold moves to 风险.
+    // A customer going cold moves to 风险; two passes at once record the move once.
     quiet_for(&app, "张伟", 25.0).await;
     let s = app.services();
+    let stages = wecom_scrm::crm::stages::current(&app.db, &s.config).await.unwrap();
+    let (mut quiet_a, mut quiet_b) = (|_| {}, |_| {});
+    let (a, b) = tokio::join!(
+        wecom_scrm::crm::score::refresh_all(&app.db, &s.config.scoring, &stages, now_ms(), &mut quiet_a),
+        wecom_scrm::crm::score::refresh_all(&app.app_db, &s.config.scoring, &stages, now_ms(), &mut quiet_b)
+    );
+    assert_eq!(a.unwrap().changed + b.unwrap().changed, 1, "张伟 is written once");
+    let moves = wecom_scrm::db::entity::audit::Entity::find()
+        .filter(wecom_scrm::db::entity::audit::Column::Action.eq(wecom_scrm::crm::score::SEGMENT_MOVE))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    // The nightly pass scores everyone, once per date.
     let today = local_date(now_ms(), s.tz());
     let detail = leads::score_pass(&s, today).await.unwrap();
-    assert!(detail.starts_with("3 customers scored"), "{detail}");
+    assert!(detail.starts_with("3 customers scored, 0 changed"), "{detail}");
     assert_eq!(leads::score_pass(&s, today).await.unwrap(), "already ran");
     let cold = by_name(&app, "张伟").await;
     assert_eq!(cold.segment.as_deref(), Some("at_risk"), "{cold:?}");
