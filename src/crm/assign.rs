@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::audit::{self, Actor};
 use super::members;
@@ -136,18 +136,7 @@ pub async fn choose(
         (Some(last), _) => eligible.iter().position(|(u, _)| u > last).unwrap_or(0),
     };
     let userid = eligible[start].0.clone();
-    kv_state::Entity::insert(kv_state::ActiveModel {
-        key: Set(turn_key),
-        value: Set(userid.clone()),
-        updated_at: Set(crate::db::now_ms()),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(kv_state::Column::Key)
-            .update_columns([kv_state::Column::Value, kv_state::Column::UpdatedAt])
-            .to_owned(),
-    )
-    .exec(db)
-    .await?;
+    crate::db::put_state(db, &turn_key, &userid, crate::db::now_ms()).await?;
     let method = if matches!(rule, AssignRule::List(_)) {
         "list"
     } else {

@@ -60,18 +60,7 @@ pub async fn replace_rules(
 ) -> Result<(), DbErr> {
     let before = rules(db, config).await?;
     let value = serde_json::to_string(new).expect("rules serialize");
-    kv_state::Entity::insert(kv_state::ActiveModel {
-        key: Set(RULES_KEY.to_owned()),
-        value: Set(value),
-        updated_at: Set(now),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(kv_state::Column::Key)
-            .update_columns([kv_state::Column::Value, kv_state::Column::UpdatedAt])
-            .to_owned(),
-    )
-    .exec(db)
-    .await?;
+    crate::db::put_state(db, RULES_KEY, &value, now).await?;
     let detail = serde_json::json!({ "before": before, "after": new });
     audit::record(db, actor, "rules.update", None, None, detail).await?;
     Ok(())

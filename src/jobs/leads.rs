@@ -326,18 +326,7 @@ pub async fn refresh_scores(s: &Services) -> Result<usize, DbErr> {
     else {
         return Ok(0);
     };
-    kv_state::Entity::insert(kv_state::ActiveModel {
-        key: sea_orm::Set(SCORE_MARK.to_owned()),
-        value: sea_orm::Set(format!("{at}:{id}")),
-        updated_at: sea_orm::Set(now),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(kv_state::Column::Key)
-            .update_columns([kv_state::Column::Value, kv_state::Column::UpdatedAt])
-            .to_owned(),
-    )
-    .exec(&s.db)
-    .await?;
+    crate::db::put_state(&s.db, SCORE_MARK, &format!("{at}:{id}"), now).await?;
     Ok(1)
 }
 
