@@ -33,21 +33,21 @@ pub struct LeadRules {
 
 /// The rules in force: an admin's (stored, for every instance), else the configuration's.
 pub async fn rules(db: &impl ConnectionTrait, config: &Config) -> Result<LeadRules, DbErr> {
-    let stored = kv_state::Entity::find_by_id(RULES_KEY.to_owned()).one(db).await?;
-    Ok(stored
-        .and_then(|row| serde_json::from_str::<LeadRules>(&row.value).ok())
-        .unwrap_or_else(|| LeadRules {
-            assignment: config.assignment.clone(),
-            pool: config.pool.clone(),
-        }))
+    Ok(stored_rules(db).await?.unwrap_or_else(|| configured_rules(config)))
 }
 
-/// Whether the rules in force are an admin's rather than the configuration's.
-pub async fn rules_are_stored(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
-    Ok(kv_state::Entity::find_by_id(RULES_KEY.to_owned())
-        .one(db)
-        .await?
-        .is_some())
+/// The configuration's rules (`[assignment]`, `[pool]`).
+pub fn configured_rules(config: &Config) -> LeadRules {
+    LeadRules {
+        assignment: config.assignment.clone(),
+        pool: config.pool.clone(),
+    }
+}
+
+/// An admin's rules, when they have replaced the configuration's.
+pub async fn stored_rules(db: &impl ConnectionTrait) -> Result<Option<LeadRules>, DbErr> {
+    let stored = kv_state::Entity::find_by_id(RULES_KEY.to_owned()).one(db).await?;
+    Ok(stored.and_then(|row| serde_json::from_str::<LeadRules>(&row.value).ok()))
 }
 
 /// Replaces the rules for every instance, in the audit log (before and after).

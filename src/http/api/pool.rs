@@ -221,11 +221,13 @@ pub struct RulesDocument {
     security(("bearer" = []))
 )]
 pub async fn get_rules(State(state): State<AppState>, _auth: Auth) -> Result<Json<RulesDocument>, Problem> {
-    let rules = pool::rules(&state.db, &state.config).await?;
-    let stored = pool::rules_are_stored(&state.db).await?;
+    let (rules, source) = match pool::stored_rules(&state.db).await? {
+        Some(rules) => (rules, "admin"),
+        None => (pool::configured_rules(&state.config), "config"),
+    };
     Ok(Json(RulesDocument {
         rules,
-        source: if stored { "admin" } else { "config" }.into(),
+        source: source.into(),
     }))
 }
 
