@@ -488,6 +488,16 @@ pub async fn mark_warned(db: &impl ConnectionTrait, ids: &[i64], still: Conditio
         .rows_affected)
 }
 
+/// When `lead`'s quiet spell for `clock` (its last follow-up or stage move) began: the latest of
+/// that, when its owner got it, and when it was created — the instant the recycle rules count from
+/// (in SQL: [`due_condition`]).
+pub fn quiet_since_ms(lead: &customer::Model, clock: Option<i64>) -> i64 {
+    [clock.unwrap_or(0), lead.owner_since.unwrap_or(0), lead.created_at]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+}
+
 /// When the recycle rules send `lead` back to the pool (`None`: they never do).
 pub fn recycle_at(rules: &PoolRules, stages: &[String], lead: &customer::Model) -> Option<i64> {
     let exempt_won = rules.exempt_won && stages.len() >= 2 && lead.stage.as_deref() == Some(won_stage(stages));
@@ -495,13 +505,8 @@ pub fn recycle_at(rules: &PoolRules, stages: &[String], lead: &customer::Model) 
     if exempt_won || exempt_rating || lead.owner_userid.is_none() {
         return None;
     }
-    let latest = |clock: Option<i64>| {
-        [clock.unwrap_or(0), lead.owner_since.unwrap_or(0), lead.created_at]
-            .into_iter()
-            .max()
-            .unwrap_or(0)
-    };
-    let after = |days: u32, clock: Option<i64>| (days > 0).then(|| latest(clock) + i64::from(days) * DAY_MS);
+    let after =
+        |days: u32, clock: Option<i64>| (days > 0).then(|| quiet_since_ms(lead, clock) + i64::from(days) * DAY_MS);
     [
         after(rules.recycle_after_days_without_follow_up, lead.last_follow_up_at),
         after(rules.recycle_after_days_without_stage_move, lead.stage_moved_at),

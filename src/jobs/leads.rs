@@ -223,13 +223,7 @@ pub async fn recycle(s: &Services, date: chrono::NaiveDate, now: i64, next_run: 
 
 /// Why the rules recycle `lead` (in Chinese: what the pool and its audit show).
 fn recycle_reason(rules: &crate::config::PoolRules, lead: &customer::Model, now: i64) -> String {
-    let quiet = |clock: Option<i64>| {
-        let since = [clock.unwrap_or(0), lead.owner_since.unwrap_or(0), lead.created_at]
-            .into_iter()
-            .max()
-            .unwrap_or(0);
-        (now - since) / DAY_MS
-    };
+    let quiet = |clock: Option<i64>| (now - pool::quiet_since_ms(lead, clock)) / DAY_MS;
     let days = rules.recycle_after_days_without_follow_up;
     if days > 0 && quiet(lead.last_follow_up_at) >= i64::from(days) {
         format!("{} 天未跟进", quiet(lead.last_follow_up_at))
