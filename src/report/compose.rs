@@ -37,17 +37,29 @@ impl Writer {
     }
 
     fn heading(&mut self, text: String) {
-        self.lines.push(match self.format {
-            Format::Markdown => format!("**{text}**"),
-            Format::Text => text,
-        });
+        self.lines.push(heading_line(&text, self.format == Format::Markdown));
     }
 
     fn item(&mut self, text: String) {
-        self.lines.push(match self.format {
-            Format::Markdown => format!("> {text}"),
-            Format::Text => format!("· {text}"),
-        });
+        self.lines.push(item_line(&text, self.format == Format::Markdown));
+    }
+}
+
+/// A section heading of the summary: bold in markdown, plain in a chat reply.
+pub(super) fn heading_line(text: &str, markdown: bool) -> String {
+    if markdown {
+        format!("**{text}**")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A line of a section: quoted in markdown, a bullet in a chat reply.
+pub(super) fn item_line(text: &str, markdown: bool) -> String {
+    if markdown {
+        format!("> {text}")
+    } else {
+        format!("· {text}")
     }
 }
 

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
+use super::compose::{heading_line, item_line};
 use super::recipients::Recipient;
 use crate::crm::forecast::{self, Scope};
 use crate::crm::money::Amount;
@@ -87,18 +88,8 @@ pub async fn lines(
         team_target(&s.db, &recipient.userid, &recipient.team, &month).await?
     };
     let en = lang.en();
-    let item = |text: String| {
-        if markdown {
-            format!("> {text}")
-        } else {
-            format!("· {text}")
-        }
-    };
-    let mut out = vec![if markdown {
-        format!("**{}**", if en { "Deals" } else { "商机与预测" })
-    } else {
-        (if en { "Deals" } else { "商机与预测" }).to_owned()
-    }];
+    let item = |text: String| item_line(&text, markdown);
+    let mut out = vec![heading_line(if en { "Deals" } else { "商机与预测" }, markdown)];
     out.push(item(if en {
         format!("Open {} · {}", f.open_deals, Amount(f.open_amount_fen).short())
     } else {

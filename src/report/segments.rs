@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Recipient;
+use super::compose::{heading_line, item_line};
 use crate::crm::customers;
 use crate::crm::score::{self, SEGMENT_MOVE, Segment};
 use crate::db::entity::{audit, customer};
@@ -53,18 +54,8 @@ pub async fn lines(
         }
     }
     let heading = if en { "Customer segments" } else { "客户分层" };
-    let item = |text: String| {
-        if markdown {
-            format!("> {text}")
-        } else {
-            format!("· {text}")
-        }
-    };
-    let mut out = vec![if markdown {
-        format!("**{heading}**")
-    } else {
-        heading.to_owned()
-    }];
+    let item = |text: String| item_line(&text, markdown);
+    let mut out = vec![heading_line(heading, markdown)];
     let counted: Vec<String> = Segment::ALL
         .iter()
         .map(|seg| format!("{} {}", seg.label(en), counts.get(seg).copied().unwrap_or(0)))
