@@ -33,13 +33,13 @@ async fn spawn() -> (TestApp, String, String) {
     spawn_with(|_| {}).await
 }
 
-async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+pub async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
     let response = app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn send(app: &TestApp, method: reqwest::Method, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+pub async fn send(app: &TestApp, method: reqwest::Method, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
     let response = app
         .client
         .request(method, app.url(path))

@@ -21,6 +21,6 @@ mod lanes;
 mod pool;
 mod pushes;
 mod sync;
-mod transfer;
+pub mod transfer;
 mod web;
 mod wecom_api;

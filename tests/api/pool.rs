@@ -16,31 +16,14 @@ use wecom_scrm::db::now_ms;
 use wecom_scrm::jobs::leads;
 use wecom_scrm::texts::local_date;
 
-use crate::admin_api::spawn_with;
+use crate::admin_api::{get, send, spawn_with};
 use crate::helpers::*;
 
+/// Imports `csv` through the admin API, which must accept it; the report.
 async fn import(app: &TestApp, token: &str, csv: &str) -> Value {
-    let response = app
-        .client
-        .post(app.url("/api/v1/import/customers"))
-        .bearer_auth(token)
-        .header("content-type", "text/csv; charset=utf-8")
-        .body(csv.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
-async fn call(app: &TestApp, method: Method, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let (status, report) = crate::transfer::import(app, token, csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
 }
 
 async fn by_name(app: &TestApp, name: &str) -> customer::Model {
@@ -120,19 +103,19 @@ async fn leads_imported_without_an_owner_go_round_robin_or_to_the_pool_and_reps_
     );
 
     // The admin switches to the pool: the next owner-less lead waits there.
-    let (status, rules) = call(&app, Method::GET, &admin, "/api/v1/rules", None).await;
+    let (status, rules) = get(&app, &admin, "/api/v1/rules").await;
     assert_eq!((status, rules["source"].as_str()), (StatusCode::OK, Some("config")));
     assert_eq!(rules["assignment"]["leads"], "round_robin");
     let mut changed = rules.clone();
     changed.as_object_mut().unwrap().remove("source");
     changed["assignment"]["leads"] = json!("pool");
-    let (status, _) = call(&app, Method::PUT, &manager, "/api/v1/rules", Some(changed.clone())).await;
+    let (status, _) = send(&app, Method::PUT, &manager, "/api/v1/rules", changed.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let mut wrong = changed.clone();
     wrong["pool"]["exempt_ratings"] = json!(["Z"]);
-    let (status, problem) = call(&app, Method::PUT, &admin, "/api/v1/rules", Some(wrong)).await;
+    let (status, problem) = send(&app, Method::PUT, &admin, "/api/v1/rules", wrong).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    let (status, saved) = call(&app, Method::PUT, &admin, "/api/v1/rules", Some(changed)).await;
+    let (status, saved) = send(&app, Method::PUT, &admin, "/api/v1/rules", changed).await;
     assert_eq!(
         (status, saved["source"].as_str()),
         (StatusCode::OK, Some("admin")),
@@ -140,7 +123,7 @@ async fn leads_imported_without_an_owner_go_round_robin_or_to_the_pool_and_reps_
     );
     let report = import(&app, &admin, "姓名,电话\n戊五,13900000005\n").await;
     assert_eq!(report["pooled"], 1, "{report}");
-    let (status, page) = call(&app, Method::GET, &manager, "/api/v1/pool?q=戊五", None).await;
+    let (status, page) = get(&app, &manager, "/api/v1/pool?q=戊五").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         (page["items"][0]["name"].as_str(), page["total"].as_u64()),
@@ -151,12 +134,12 @@ async fn leads_imported_without_an_owner_go_round_robin_or_to_the_pool_and_reps_
 
     // An admin gives it to a rep, or sends an owned lead to the pool.
     let id = by_name(&app, "戊五").await.id;
-    let (status, assigned) = call(
+    let (status, assigned) = send(
         &app,
         Method::POST,
         &admin,
         &format!("/api/v1/pool/{id}/assign"),
-        Some(json!({ "userid": "rep3" })),
+        json!({ "userid": "rep3" }),
     )
     .await;
     assert_eq!(
@@ -164,21 +147,21 @@ async fn leads_imported_without_an_owner_go_round_robin_or_to_the_pool_and_reps_
         (StatusCode::OK, Some("rep3")),
         "{assigned}"
     );
-    let (status, _) = call(
+    let (status, _) = send(
         &app,
         Method::POST,
         &admin,
         &format!("/api/v1/pool/{id}/assign"),
-        Some(json!({ "userid": "rep2" })),
+        json!({ "userid": "rep2" }),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "no longer in the pool");
-    let (status, pooled) = call(
+    let (status, pooled) = send(
         &app,
         Method::POST,
         &admin,
         "/api/v1/pool",
-        Some(json!({ "customer_id": id, "reason": "重新分配" })),
+        json!({ "customer_id": id, "reason": "重新分配" }),
     )
     .await;
     assert_eq!(
@@ -521,36 +504,22 @@ async fn scores_follow_changes_explain_themselves_and_segment_the_customers() {
             .contains(&format!("评分：{}", zhang.score))
     );
 
-    let (status, page) = call(&app, Method::GET, &admin, "/api/v1/customers?sort=score&limit=1", None).await;
+    let (status, page) = get(&app, &admin, "/api/v1/customers?sort=score&limit=1").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["items"][0]["name"], "张伟", "{page}");
     let cursor = page["next_cursor"].as_str().unwrap().to_owned();
-    let (_, rest) = call(
-        &app,
-        Method::GET,
-        &admin,
-        &format!("/api/v1/customers?sort=score&cursor={cursor}"),
-        None,
-    )
-    .await;
+    let (_, rest) = get(&app, &admin, &format!("/api/v1/customers?sort=score&cursor={cursor}")).await;
     assert!(
         rest["items"].as_array().unwrap().iter().all(|c| c["name"] != "张伟"),
         "{rest}"
     );
     let segment = zhang.segment.clone().unwrap();
-    let (_, same) = call(
-        &app,
-        Method::GET,
-        &admin,
-        &format!("/api/v1/customers?segment={segment}"),
-        None,
-    )
-    .await;
+    let (_, same) = get(&app, &admin, &format!("/api/v1/customers?segment={segment}")).await;
     assert!(
         same["items"].as_array().unwrap().iter().any(|c| c["name"] == "张伟"),
         "{same}"
     );
-    let (status, _) = call(&app, Method::GET, &admin, "/api/v1/customers?segment=vip", None).await;
+    let (status, _) = get(&app, &admin, "/api/v1/customers?segment=vip").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // A customer going cold moves to 风险; two passes at once record the move once.

@@ -35,7 +35,7 @@ async fn spawn() -> (TestApp, String, String) {
     .await
 }
 
-async fn import(app: &TestApp, token: &str, csv: &str) -> (StatusCode, Value) {
+pub async fn import(app: &TestApp, token: &str, csv: &str) -> (StatusCode, Value) {
     let response = app
         .client
         .post(app.url("/api/v1/import/customers"))
