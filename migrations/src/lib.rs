@@ -19,6 +19,7 @@ mod m20261206_000012_inbox_lanes;
 mod m20261207_000013_outbox_digest;
 mod m20261207_000014_inbox_open_rows;
 mod m20261208_000015_lead_pool;
+mod m20261209_000016_inbox_lane_runs;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_outbox_digest::Migration),
             Box::new(m20261207_000014_inbox_open_rows::Migration),
             Box::new(m20261208_000015_lead_pool::Migration),
+            Box::new(m20261209_000016_inbox_lane_runs::Migration),
         ]
     }
 }

@@ -75,7 +75,6 @@ impl Bot {
         }
     }
 
-    /// Answers one message from `userid`, acting within `txn`.
     /// A click on a card's button: the change it stands for, and the short text the card shows
     /// instead of its buttons (in the member's chat language).
     pub async fn click(
@@ -90,40 +89,65 @@ impl Bot {
         cards::click(txn, userid, click, lang, s.tz(), s.config.bot.default_hour, now).await
     }
 
+    /// Answers one message from `userid`, acting within `txn`.
     pub async fn answer(&self, txn: &DatabaseTransaction, userid: &str, text: &str, now: i64) -> Result<String, DbErr> {
+        let mut replies = self.answer_all(txn, userid, &[text], now).await?;
+        Ok(replies.pop().unwrap_or_default())
+    }
+
+    /// Answers `texts`, a run of messages from `userid` in the order they were sent, acting within
+    /// `txn`: one answer each, the conversation's context (the current customer, the last list)
+    /// carried from one to the next and loaded and saved once.
+    pub async fn answer_all(
+        &self,
+        txn: &DatabaseTransaction,
+        userid: &str,
+        texts: &[&str],
+        now: i64,
+    ) -> Result<Vec<String>, DbErr> {
         let loaded = self.sessions.load(userid).await;
         let mut session = loaded.session;
-        let parsed = command::parse(text);
-        let lang = match &parsed.message {
-            Message::Number(_) => session.lang,
-            _ => parsed.lang,
-        };
-        session.lang = lang;
-        let mut ctx = Ctx {
-            s: &self.services,
-            db: txn,
-            me: userid,
-            now,
-            lang,
-            session: &mut session,
-        };
-        let mut reply = match parsed.message {
-            Message::Number(n) => ctx.number(n).await?,
-            Message::Command { verb, target, args } => {
-                ctx.session.pending = None;
-                ctx.command(verb, target.map(Target::Query), args).await?
-            }
-            Message::Text(text) => ctx.text(text).await?,
-        };
-        let saved = self.sessions.save(userid, &session).await;
-        if !(loaded.available && saved) {
-            reply.push_str(if lang.en() {
-                "\n(Context cannot be kept right now: name the customer with @name.)"
-            } else {
-                "\n（暂时记不住上下文，请用 @客户名 指明客户。）"
-            });
+        let mut replies = Vec::with_capacity(texts.len());
+        for text in texts {
+            let parsed = command::parse(text);
+            let lang = match &parsed.message {
+                Message::Number(_) => session.lang,
+                _ => parsed.lang,
+            };
+            session.lang = lang;
+            let mut ctx = Ctx {
+                s: &self.services,
+                db: txn,
+                me: userid,
+                now,
+                lang,
+                session: &mut session,
+            };
+            let reply = match parsed.message {
+                Message::Number(n) => ctx.number(n).await?,
+                Message::Command { verb, target, args } => {
+                    ctx.session.pending = None;
+                    ctx.command(verb, target.map(Target::Query), args).await?
+                }
+                Message::Text(text) => ctx.text(text).await?,
+            };
+            replies.push((reply, lang));
         }
-        Ok(fit(reply))
+        let saved = self.sessions.save(userid, &session).await;
+        let kept = loaded.available && saved;
+        Ok(replies
+            .into_iter()
+            .map(|(mut reply, lang)| {
+                if !kept {
+                    reply.push_str(if lang.en() {
+                        "\n(Context cannot be kept right now: name the customer with @name.)"
+                    } else {
+                        "\n（暂时记不住上下文，请用 @客户名 指明客户。）"
+                    });
+                }
+                fit(reply)
+            })
+            .collect())
     }
 }
 

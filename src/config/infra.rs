@@ -265,6 +265,9 @@ pub struct InboxConfig {
     /// Lanes handled side by side (a lane: one member's chat, one customer's contact events, each
     /// in arrival order). 0: half the database pool, at least 2 and at most 16.
     pub lanes: usize,
+    /// Each lane claimed brings up to this many more of its waiting rows, handled together (a
+    /// member's run of chat commands in one transaction). 0: one claim's rows only.
+    pub lane_run: u64,
     /// A claimed row not finished within this is considered abandoned and claimed again.
     pub lease_secs: u64,
     /// Attempts before a row is marked failed.
@@ -282,6 +285,7 @@ impl Default for InboxConfig {
             poll_interval_ms: 1000,
             claim_batch: 32,
             lanes: 0,
+            lane_run: 16,
             lease_secs: 60,
             max_attempts: 8,
             write_batch: 256,

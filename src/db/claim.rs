@@ -74,8 +74,8 @@ const TURN_TIMEOUT: &str = "10s";
 
 /// Like [`claim`], keeping the order within lanes: a row is taken only while no row of its lane
 /// (the value of `lane`; rows without one are in none) is claimed by anyone under a live lease, so
-/// a lane's rows are handled by one worker at a time, oldest first. Several rows of one free lane
-/// may be taken together. On PostgreSQL claims take turns (a transaction-scoped advisory lock on
+/// a lane's rows are handled by one worker at a time, oldest first. Each lane taken brings up to
+/// `run` more of its due rows along ([`claim_runs`]). On PostgreSQL claims take turns (a transaction-scoped advisory lock on
 /// `turn` within the current schema, so deployments or tests sharing a database in schemas of
 /// their own do not wait on each other): two claimers could otherwise both see a lane free and
 /// take different rows of it.
@@ -84,6 +84,7 @@ pub async fn claim_in_lanes<E, S>(
     cols: &ClaimColumns<E::Column, S>,
     lane: E::Column,
     lease: Lease<'_>,
+    run: u64,
     now: i64,
     turn: i32,
 ) -> Result<Vec<E::Model>, DbErr>
@@ -93,9 +94,13 @@ where
     S: Into<sea_orm::Value> + Copy,
 {
     if db.get_database_backend() != DbBackend::Postgres {
-        // SQLite's single writer: one statement, the busy lanes looked up within it.
+        // SQLite's single writer: one statement, the busy lanes looked up within it. The lanes
+        // it took are then busy to everyone else, so their runs are taken in a statement of their own.
         let free = Condition::all().add(lane_free::<E, S>(cols, lane, now));
-        return claim_where::<E, S>(db, cols, lease, now, free).await;
+        let mut claimed = claim_where::<E, S>(db, cols, lease, now, free).await?;
+        claimed.extend(claim_runs::<E, S>(db, cols, lane, lease, now, run, &claimed).await?);
+        claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
+        return Ok(claimed);
     }
     let txn = db.begin().await?;
     // One round trip. The timeouts keep one stuck claimer (a frozen instance holding the turn)
@@ -132,9 +137,125 @@ where
     } else {
         Condition::any().add(lane.is_null()).add(lane.is_not_in(busy))
     };
-    let claimed = claim_where::<E, S>(&txn, cols, lease, now, free).await?;
+    let mut claimed = claim_where::<E, S>(&txn, cols, lease, now, free).await?;
+    claimed.extend(claim_runs::<E, S>(&txn, cols, lane, lease, now, run, &claimed).await?);
     txn.commit().await?;
+    claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
     Ok(claimed)
+}
+
+/// Takes up to `run` more due rows of each lane among `claimed` (the lanes just claimed, which no
+/// one else may take now), oldest first, so that a lane's backlog is handled in runs rather than a
+/// row per claim. Each lane's rows are found through an index of the open rows by lane and id.
+async fn claim_runs<E, S>(
+    db: &impl ConnectionTrait,
+    cols: &ClaimColumns<E::Column, S>,
+    lane: E::Column,
+    lease: Lease<'_>,
+    now: i64,
+    run: u64,
+    claimed: &[E::Model],
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
+{
+    use sea_orm::ModelTrait;
+    let mut lanes: Vec<String> = claimed
+        .iter()
+        .filter_map(|model| match model.get(lane) {
+            sea_orm::Value::String(Some(name)) => Some(name),
+            _ => None,
+        })
+        .collect();
+    lanes.sort_unstable();
+    lanes.dedup();
+    if run == 0 || lanes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let statement = runs_statement::<E, S>(backend, cols, lane, lease, now, run, lanes);
+    let mut taken = E::find().from_raw_sql(statement).all(db).await?;
+    taken.sort_by_key(|model| id_of::<E>(model, cols.id));
+    Ok(taken)
+}
+
+/// The `UPDATE … RETURNING` of [`claim_runs`]. On PostgreSQL each lane's next rows are looked up by
+/// themselves (`LATERAL … LIMIT`, locked, skipping locked rows); SQLite numbers the due rows of the
+/// lanes and keeps the first `run` of each.
+fn runs_statement<E, S>(
+    backend: DbBackend,
+    cols: &ClaimColumns<E::Column, S>,
+    lane: E::Column,
+    lease: Lease<'_>,
+    now: i64,
+    run: u64,
+    lanes: Vec<String>,
+) -> sea_orm::Statement
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+    S: Into<sea_orm::Value> + Copy,
+{
+    use sea_orm::sea_query::Iden;
+    let table = E::default().table_name().to_owned();
+    let [id, status, next_attempt_at, locked_by, locked_until, attempts, lane] = [
+        cols.id,
+        cols.status,
+        cols.next_attempt_at,
+        cols.locked_by,
+        cols.locked_until,
+        cols.attempts,
+        lane,
+    ]
+    .map(|column| format!("\"{}\"", column.to_string()));
+    let lane_count = lanes.len();
+    let mut values: Vec<sea_orm::Value> = vec![
+        cols.claimed.into(),
+        lease.owner.into(),
+        now.saturating_add(lease.duration_ms).into(),
+        cols.ready.into(),
+        cols.claimed.into(),
+        now.into(),
+        i64::try_from(run).unwrap_or(i64::MAX).into(),
+    ];
+    // Numbered parameters, each usable more than once: `$n` on PostgreSQL, `?n` on SQLite.
+    let mark = if backend == DbBackend::Postgres { '$' } else { '?' };
+    let p = |n: usize| format!("{mark}{n}");
+    let set = format!(
+        "UPDATE \"{table}\" SET {status} = {}, {locked_by} = {}, {locked_until} = {}, {attempts} = {attempts} + 1",
+        p(1),
+        p(2),
+        p(3)
+    );
+    let due = format!(
+        "(({status} = {ready} AND {next_attempt_at} <= {now}) OR ({status} = {claimed} AND {locked_until} < {now}))",
+        ready = p(4),
+        claimed = p(5),
+        now = p(6)
+    );
+    let limit = p(7);
+    let sql = if backend == DbBackend::Postgres {
+        values.push(sea_orm::Value::Array(
+            sea_orm::sea_query::ArrayType::String,
+            Some(Box::new(lanes.into_iter().map(Into::into).collect())),
+        ));
+        format!(
+            "{set} WHERE {id} = ANY(ARRAY(SELECT run.{id} FROM unnest($8::text[]) AS lanes(name) \
+             CROSS JOIN LATERAL (SELECT {id} FROM \"{table}\" WHERE {lane} = lanes.name AND {due} \
+             ORDER BY {id} LIMIT {limit} FOR UPDATE SKIP LOCKED) AS run)) AND {due} RETURNING *"
+        )
+    } else {
+        let placeholders: Vec<String> = (0..lane_count).map(|i| p(i + 8)).collect();
+        values.extend(lanes.into_iter().map(Into::into));
+        format!(
+            "{set} WHERE {id} IN (SELECT {id} FROM (SELECT {id}, row_number() OVER (PARTITION BY {lane} ORDER BY {id}) AS n \
+             FROM \"{table}\" WHERE {lane} IN ({}) AND {due}) AS run WHERE n <= {limit}) RETURNING *",
+            placeholders.join(", ")
+        )
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// A row's lane has no row claimed under a live lease (a row without a lane: always).
@@ -338,6 +459,50 @@ mod tests {
                 "{sql}"
             );
         }
+    }
+
+    #[test]
+    fn a_run_takes_each_lanes_next_rows_by_themselves() {
+        let lease = Lease {
+            owner: "w",
+            duration_ms: 1000,
+            batch: 32,
+        };
+        let lanes = || vec!["u:a".to_owned(), "u:b".to_owned()];
+        let runs = |backend| {
+            runs_statement::<inbox::Entity, crate::inbox::Status>(
+                backend,
+                &CLAIM,
+                inbox::Column::Lane,
+                lease,
+                7,
+                4,
+                lanes(),
+            )
+        };
+        let postgres = runs(DbBackend::Postgres);
+        assert!(
+            postgres.sql.contains(r#"FROM unnest($8::text[]) AS lanes(name) CROSS JOIN LATERAL (SELECT "id" FROM "inbox" WHERE "lane" = lanes.name"#),
+            "{}",
+            postgres.sql
+        );
+        assert!(
+            postgres.sql.contains("ORDER BY \"id\" LIMIT $7 FOR UPDATE SKIP LOCKED"),
+            "{}",
+            postgres.sql
+        );
+        assert_eq!(postgres.values.map(|v| v.0.len()), Some(8));
+        let sqlite = runs(DbBackend::Sqlite);
+        assert!(
+            sqlite
+                .sql
+                .contains(r#"row_number() OVER (PARTITION BY "lane" ORDER BY "id")"#)
+                && sqlite.sql.contains(r#""lane" IN (?8, ?9)"#)
+                && sqlite.sql.contains("WHERE n <= ?7"),
+            "{}",
+            sqlite.sql
+        );
+        assert_eq!(sqlite.values.map(|v| v.0.len()), Some(9));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTr
 
 use crate::db::begin_write;
 use crate::db::entity::inbox;
-use crate::inbox::{HandlerError, Outcome, finish_within};
+use crate::inbox::{HandlerError, Outcome, finish_all_within, finish_within, keep_within};
 use crate::notify;
 use crate::services::Services;
 use crate::wecom::api::CardUpdate;
@@ -47,7 +47,7 @@ pub(super) async fn answer_once(
     }
     let txn = begin_write(&s.db).await?;
     let reply = change(&txn).await?;
-    let set_reply = inbox::Entity::update_many().col_expr(inbox::Column::Reply, Expr::val(reply.clone()));
+    let set_reply = reply_update(&reply);
     let Some(waiter) = s.answers.take_waiter(&row.dedupe_key) else {
         let Fallback::Message = fallback else {
             // The change and its answer first; the card is updated after the commit (a failed
@@ -63,9 +63,7 @@ pub(super) async fn answer_once(
         let set_mode = set_reply.col_expr(inbox::Column::ReplyMode, Expr::val("message"));
         if !finish_within(&txn, row, set_mode, note).await? {
             txn.rollback().await?;
-            return Err(HandlerError::Transient(
-                "the row's lease ran out; the worker holding it now answers".into(),
-            ));
+            return Err(lease_lost());
         }
         txn.commit().await?;
         s.notifier.wake_after(gather(s));
@@ -82,6 +80,129 @@ pub(super) async fn answer_once(
         deliver_without_waiter(s, row, userid, &reply, fallback).await?
     };
     finish(s, row, mode).await
+}
+
+/// [`answer_once`] for a run of chat messages from one member, none answered yet, in the order they
+/// came: `change` answers them all, and the changes, their answers and the outcomes of the rows
+/// answered through the message API commit together. Answers to requests still waiting are handed
+/// over after the commit and recorded then, as one. Returns how many rows were handled; on an error
+/// nothing was committed and the rows are handled one by one.
+pub(super) async fn answer_run(
+    s: &Services,
+    rows: &[&inbox::Model],
+    userid: &str,
+    change: impl AsyncFnOnce(&DatabaseTransaction) -> Result<Vec<String>, DbErr>,
+) -> Result<usize, HandlerError> {
+    let txn = begin_write(&s.db).await?;
+    let replies = change(&txn).await?;
+    if replies.len() != rows.len() {
+        return Err(HandlerError::Permanent(format!(
+            "{} answers to {} messages",
+            replies.len(),
+            rows.len()
+        )));
+    }
+    let (mut waiting, mut queued) = (Vec::new(), Vec::new());
+    for (row, reply) in rows.iter().copied().zip(replies) {
+        match s.answers.take_waiter(&row.dedupe_key) {
+            Some(waiter) => waiting.push((row, reply, waiter)),
+            None => queued.push((row, reply)),
+        }
+    }
+    let stored = match record_run(s, &txn, userid, &waiting, &queued).await {
+        Ok(()) => txn.commit().await.map_err(HandlerError::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
+        // Nothing was committed: the requests keep waiting for the rows handled one by one.
+        for (row, _, waiter) in waiting {
+            s.answers.wait_again(&row.dedupe_key, waiter);
+        }
+        return Err(e);
+    }
+    for _ in &queued {
+        s.metrics.answered("message");
+    }
+    if !queued.is_empty() {
+        s.notifier.wake_after(gather(s));
+    }
+    let mut passive = Vec::new();
+    for (row, reply, waiter) in waiting {
+        if waiter.send(Some(reply.clone())).is_ok() {
+            passive.push(row);
+            continue;
+        }
+        // The request gave up meanwhile. The answer is committed: a failure from here on leaves the
+        // row to be taken over when its lease runs out, and the taker delivers the recorded answer.
+        let delivered = match deliver_without_waiter(s, row, userid, &reply, Fallback::Message).await {
+            Ok(mode) => finish(s, row, mode).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = delivered {
+            tracing::warn!(row = row.id, error = %crate::telemetry::Chain(&e), "answer recorded, not yet delivered");
+        }
+    }
+    if !passive.is_empty() {
+        for _ in &passive {
+            s.metrics.answered("passive");
+        }
+        let note = "answered (passive)";
+        let recorded = match finish_all_within(&s.db, &passive, mode_update("passive"), note).await {
+            Ok(n) if n as usize == passive.len() => Ok(()),
+            // Another worker holds some of them now: it must find the answers delivered.
+            Ok(_) => mode_update("passive")
+                .filter(inbox::Column::Id.is_in(passive.iter().map(|row| row.id)))
+                .exec(&s.db)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "answers handed over, their delivery not recorded yet");
+        }
+    }
+    Ok(rows.len())
+}
+
+/// A run's answers within its transaction: queued for the message API with the rows' outcomes, or
+/// kept on the rows whose requests wait for them. Every row must still be leased to this worker.
+async fn record_run(
+    s: &Services,
+    txn: &DatabaseTransaction,
+    userid: &str,
+    waiting: &[(&inbox::Model, String, tokio::sync::oneshot::Sender<Option<String>>)],
+    queued: &[(&inbox::Model, String)],
+) -> Result<(), HandlerError> {
+    if !queued.is_empty() {
+        let answers = queued
+            .iter()
+            .map(|(row, reply)| notify::QueuedAnswer {
+                key: answer_key(row),
+                text: reply.clone(),
+            })
+            .collect();
+        notify::enqueue_answers(txn, userid, answers, gather(s)).await?;
+    }
+    for (row, reply) in queued {
+        let update = reply_update(reply).col_expr(inbox::Column::ReplyMode, Expr::val("message"));
+        if !finish_within(txn, row, update, "answered (message)").await? {
+            return Err(lease_lost());
+        }
+    }
+    for (row, reply, _) in waiting {
+        if !keep_within(txn, row, reply_update(reply)).await? {
+            return Err(lease_lost());
+        }
+    }
+    Ok(())
+}
+
+fn reply_update(reply: &str) -> sea_orm::UpdateMany<inbox::Entity> {
+    inbox::Entity::update_many().col_expr(inbox::Column::Reply, Expr::val(reply.to_owned()))
+}
+
+fn lease_lost() -> HandlerError {
+    HandlerError::Transient("the row's lease ran out; the worker holding it now answers".into())
 }
 
 /// Records how the answer went out and the row's outcome.
@@ -158,6 +279,11 @@ fn gather(s: &Services) -> std::time::Duration {
     std::time::Duration::from_millis(s.config.outbox.answer_gather_ms)
 }
 
+/// The outbox key of a message's answer.
+fn answer_key(row: &inbox::Model) -> String {
+    format!("reply:{}", row.dedupe_key)
+}
+
 /// Queues the answer for the message API (merged with the member's answers still waiting), once
 /// per message whatever the replays.
 async fn queue_answer(
@@ -167,6 +293,5 @@ async fn queue_answer(
     userid: &str,
     reply: &str,
 ) -> Result<(), DbErr> {
-    let key = format!("reply:{}", row.dedupe_key);
-    notify::enqueue_answer(db, &key, userid, reply, gather(s)).await
+    notify::enqueue_answer(db, &answer_key(row), userid, reply, gather(s)).await
 }

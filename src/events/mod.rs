@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::bot::Bot;
 use crate::db::entity::inbox;
-use crate::inbox::{HandlerError, HandlerFuture, InboxHandler, Outcome};
+use crate::inbox::{HandlerError, HandlerFuture, InboxHandler, Outcome, ParsedRow, RunFuture};
 use crate::services::Services;
 use crate::wecom::api::WecomError;
 use crate::wecom::callback::{Callback, CallbackKind};
@@ -49,6 +49,15 @@ impl InboxHandler for EventHandler {
                 CallbackKind::Unknown { .. } => Ok(Outcome::Ignored(format!("unknown callback kind {}", row.kind))),
             }
         })
+    }
+
+    /// A member's run of chat messages is answered in one transaction.
+    fn run_length(&self, rows: &[ParsedRow]) -> usize {
+        text::run_length(rows)
+    }
+
+    fn handle_run<'a>(&'a self, rows: &'a [ParsedRow]) -> RunFuture<'a> {
+        Box::pin(text::handle_run(&self.services, &self.bot, rows))
     }
 }
 

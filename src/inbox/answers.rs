@@ -89,6 +89,16 @@ impl AwaitedAnswers {
         self.lock().remove(key).filter(|tx| !tx.is_closed())
     }
 
+    /// Puts back a waiter taken with [`Self::take_waiter`] whose answer could not be committed: the
+    /// request goes on waiting for the next attempt's answer (unless it gave up, or another
+    /// request waits for the message meanwhile).
+    pub fn wait_again(&self, key: &str, waiter: oneshot::Sender<Answer>) {
+        if waiter.is_closed() {
+            return;
+        }
+        self.lock().entry(key.to_owned()).or_insert(waiter);
+    }
+
     /// Stops waiting (the request answered without it).
     pub fn forget(&self, key: &str) {
         self.lock().remove(key);

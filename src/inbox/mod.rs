@@ -9,7 +9,10 @@ mod worker;
 mod writer;
 
 pub use admin::{RetryTarget, list, retry};
-pub use worker::{HandlerError, HandlerFuture, InboxHandler, InboxWorker, Outcome, UnhandledKinds, finish_within};
+pub use worker::{
+    HandlerError, HandlerFuture, InboxHandler, InboxWorker, Outcome, ParsedRow, RunFuture, UnhandledKinds,
+    finish_all_within, finish_within, keep_within,
+};
 pub use writer::{InboxWriter, StoreError, StoreOutcome};
 
 use crate::db::claim::ClaimColumns;

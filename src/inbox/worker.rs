@@ -89,10 +89,30 @@ impl HandlerError {
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, HandlerError>> + Send + 'a>>;
 
+/// What [`InboxHandler::handle_run`] returns: how many of the rows, from the first, it handled.
+pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, HandlerError>> + Send + 'a>>;
+
+/// A stored row with its callback read back.
+pub type ParsedRow = (inbox::Model, Callback);
+
 /// Does the work a callback calls for. Implementations must be idempotent: a row can be handled
 /// again after a crash between the work and the outcome being recorded.
 pub trait InboxHandler: Send + Sync + 'static {
     fn handle<'a>(&'a self, row: &'a inbox::Model, callback: &'a Callback) -> HandlerFuture<'a>;
+
+    /// How many of a lane's next rows (in order) [`Self::handle_run`] takes together; below 2 the
+    /// rows are handled one by one.
+    fn run_length(&self, _rows: &[ParsedRow]) -> usize {
+        0
+    }
+
+    /// Handles the first `run_length` rows together and records each one's outcome with its work
+    /// ([`finish_within`]), in one transaction; returns how many it handled from the first (0: none,
+    /// the worker handles them one by one). An error means nothing was committed: the worker then
+    /// handles the rows one by one, each with its own outcome.
+    fn handle_run<'a>(&'a self, _rows: &'a [ParsedRow]) -> RunFuture<'a> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// Records every callback's kind and marks it ignored: the handler used until a capability that
@@ -309,9 +329,39 @@ impl Inner {
     /// are idempotent), so the lane's order holds.
     async fn run_lane(&self, lane: Lane, shutdown: &CancellationToken) -> Result<usize, DbErr> {
         let (mut handled, mut left, mut failure) = (0, Vec::new(), None);
-        let mut rows = lane.into_iter();
-        while !shutdown.is_cancelled() {
-            let Some(row) = rows.next() else { break };
+        let mut rows = std::collections::VecDeque::from(lane);
+        // Rows of a run that failed are handled one by one, each with its own outcome.
+        let mut one_by_one = 0;
+        while !shutdown.is_cancelled() && !rows.is_empty() {
+            if one_by_one == 0 {
+                match self.try_run(rows.make_contiguous()).await {
+                    Ran::Handled(n) => {
+                        rows.drain(..n);
+                        handled += n;
+                        continue;
+                    }
+                    Ran::Failed(n) => {
+                        // Read again, as a run that timed out may still have committed: rows it
+                        // finished are dropped, rows it answered are delivered, not run again.
+                        let fresh = match self.reread(&rows.make_contiguous()[..n]).await {
+                            Ok(fresh) => fresh,
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
+                        };
+                        rows.drain(..n);
+                        one_by_one = fresh.len();
+                        for row in fresh.into_iter().rev() {
+                            rows.push_front(row);
+                        }
+                        continue;
+                    }
+                    Ran::NotTaken => {}
+                }
+            }
+            one_by_one = one_by_one.saturating_sub(1);
+            let Some(row) = rows.pop_front() else { break };
             let id = row.id;
             if let Err(e) = self.handle_row(row).await {
                 left.push(id);
@@ -320,7 +370,7 @@ impl Inner {
             }
             handled += 1;
         }
-        left.extend(rows.map(|row| row.id));
+        left.extend(rows.into_iter().map(|row| row.id));
         let released = if left.is_empty() {
             Ok(())
         } else {
@@ -331,6 +381,80 @@ impl Inner {
             Some(e) => Err(e),
             None => released.map(|()| handled),
         }
+    }
+
+    /// Offers the lane's next rows to the handler as one run, when it takes two or more of them.
+    async fn try_run(&self, rows: &[inbox::Model]) -> Ran {
+        let mut parsed = Vec::new();
+        for row in rows {
+            if row.attempts > self.config.max_attempts {
+                break;
+            }
+            let Ok(callback) = parse_callback(&row.payload) else {
+                break;
+            };
+            parsed.push((row.clone(), callback));
+        }
+        let length = self.handler.run_length(&parsed).min(parsed.len());
+        if length < 2 {
+            return Ran::NotTaken;
+        }
+        parsed.truncate(length);
+        let span = tracing::info_span!("inbox_run", first = parsed[0].0.id, rows = length);
+        let started = std::time::Instant::now();
+        for (row, _) in &parsed {
+            if row.attempts <= 1 {
+                let waited = now_ms().saturating_sub(row.received_at);
+                self.answers.observe_taken(u64::try_from(waited).unwrap_or(0));
+            }
+        }
+        let keys: Vec<String> = parsed.iter().map(|(row, _)| row.dedupe_key.clone()).collect();
+        let handler = self.handler.clone();
+        let limit = Duration::from_secs(Ord::max(self.config.lease_secs / 2, 1));
+        let task = tokio::spawn(async move { handler.handle_run(&parsed).await }.instrument(span.clone()));
+        let abort = task.abort_handle();
+        let result = match tokio::time::timeout(limit, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(HandlerError::Transient(format!("run task ended: {join}"))),
+            Err(_) => {
+                // Stopped, so that its transaction is rolled back rather than committed later.
+                abort.abort();
+                Err(HandlerError::Transient(format!(
+                    "run timed out after {}s",
+                    limit.as_secs()
+                )))
+            }
+        };
+        let _entered = span.enter();
+        match result {
+            Ok(0) => Ran::NotTaken,
+            Ok(n) => {
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(handled = n, elapsed_ms, "inbox run processed");
+                // A request still waiting for an answer the handler did not give stops waiting now.
+                for key in &keys[..n.min(keys.len())] {
+                    self.answers.offer(key, None);
+                }
+                Ran::Handled(n.min(length))
+            }
+            Err(e) => {
+                tracing::info!(error = %Chain(&e), "inbox run not committed; its rows are handled one by one");
+                Ran::Failed(length)
+            }
+        }
+    }
+
+    /// The rows as stored now, those still leased to this worker, in order.
+    async fn reread(&self, rows: &[inbox::Model]) -> Result<Vec<inbox::Model>, DbErr> {
+        use inbox::Column as C;
+        let mut fresh = inbox::Entity::find()
+            .filter(C::Id.is_in(rows.iter().map(|row| row.id)))
+            .filter(C::LockedBy.eq(self.instance.as_str()))
+            .filter(C::Status.eq(Status::Processing.as_str()))
+            .all(&self.db)
+            .await?;
+        fresh.sort_by_key(|row| row.id);
+        Ok(fresh)
     }
 
     async fn release_stranded(&self) -> Result<(), DbErr> {
@@ -360,6 +484,7 @@ impl Inner {
             &CLAIM,
             inbox::Column::Lane,
             lease,
+            self.config.lane_run,
             now_ms(),
             CLAIM_TURN,
         )
@@ -486,7 +611,9 @@ impl Inner {
                 }
             }
         };
-        while_leased(update, row.id, &self.instance).exec(&self.db).await?;
+        while_leased(update, C::Id.eq(row.id), &self.instance)
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 }
@@ -505,7 +632,42 @@ pub async fn finish_within(
         return Ok(false);
     };
     let update = finished(update, Status::Processed, note.to_owned(), now_ms());
-    Ok(while_leased(update, row.id, owner).exec(db).await?.rows_affected == 1)
+    let update = while_leased(update, inbox::Column::Id.eq(row.id), owner);
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// Applies `update` to a claimed row within the handler's transaction `db` while its lease is still
+/// this worker's, keeping the lease (the row is finished later); false when another worker took it.
+pub async fn keep_within(
+    db: &impl ConnectionTrait,
+    row: &inbox::Model,
+    update: UpdateMany<inbox::Entity>,
+) -> Result<bool, DbErr> {
+    use inbox::Column as C;
+    let Some(owner) = row.locked_by.as_deref() else {
+        return Ok(false);
+    };
+    let update = update
+        .filter(C::Id.eq(row.id))
+        .filter(C::LockedBy.eq(owner))
+        .filter(C::Status.eq(Status::Processing.as_str()));
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// [`finish_within`] for several claimed rows at once (one statement): returns how many were still
+/// leased to this worker and are now marked processed.
+pub async fn finish_all_within(
+    db: &impl ConnectionTrait,
+    rows: &[&inbox::Model],
+    update: UpdateMany<inbox::Entity>,
+    note: &str,
+) -> Result<u64, DbErr> {
+    let Some(owner) = rows.first().and_then(|row| row.locked_by.as_deref()) else {
+        return Ok(0);
+    };
+    let update = finished(update, Status::Processed, note.to_owned(), now_ms());
+    let update = while_leased(update, inbox::Column::Id.is_in(rows.iter().map(|row| row.id)), owner);
+    Ok(update.exec(db).await?.rows_affected)
 }
 
 fn finished(update: UpdateMany<inbox::Entity>, status: Status, text: String, now: i64) -> UpdateMany<inbox::Entity> {
@@ -522,16 +684,30 @@ fn finished(update: UpdateMany<inbox::Entity>, status: Status, text: String, now
         .col_expr(C::ProcessedAt, Expr::val(now))
 }
 
-/// Applies `update` (and gives up the lease) only while the lease on row `id` is still `owner`'s: if
-/// it ran out and another worker took the row, that worker's outcome is the one that counts.
-fn while_leased(update: UpdateMany<inbox::Entity>, id: i64, owner: &str) -> UpdateMany<inbox::Entity> {
+/// Applies `update` (and gives up the lease) to the rows `rows` picks only while their lease is still
+/// `owner`'s: if it ran out and another worker took a row, that worker's outcome is the one that counts.
+fn while_leased(
+    update: UpdateMany<inbox::Entity>,
+    rows: sea_orm::sea_query::SimpleExpr,
+    owner: &str,
+) -> UpdateMany<inbox::Entity> {
     use inbox::Column as C;
     update
         .col_expr(C::LockedBy, Expr::val(Option::<String>::None))
         .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None))
-        .filter(C::Id.eq(id))
+        .filter(rows)
         .filter(C::LockedBy.eq(owner))
         .filter(C::Status.eq(Status::Processing.as_str()))
+}
+
+/// What became of rows offered as a run.
+enum Ran {
+    /// This many, from the first, were handled and their outcomes recorded.
+    Handled(usize),
+    /// Nothing was committed: this many are handled one by one.
+    Failed(usize),
+    /// Not a run: the next row is handled by itself.
+    NotTaken,
 }
 
 enum Finish {

@@ -265,12 +265,23 @@ pub async fn enqueue_answer(
     text: &str,
     gather: Duration,
 ) -> Result<(), DbErr> {
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
-    debug_assert!(key.starts_with(ANSWER_KEY));
     let answer = QueuedAnswer {
         key: key.to_owned(),
         text: text.to_owned(),
     };
+    enqueue_answers(db, recipient, vec![answer], gather).await
+}
+
+/// [`enqueue_answer`] for several answers to one member, in the order the messages came: the
+/// waiting message is looked up once and as many join it as fit, the rest start new messages.
+pub async fn enqueue_answers(
+    db: &impl ConnectionTrait,
+    recipient: &str,
+    answers: Vec<QueuedAnswer>,
+    gather: Duration,
+) -> Result<(), DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    debug_assert!(answers.iter().all(|a| a.key.starts_with(ANSWER_KEY)));
     let mut waiting = outbox::Entity::find()
         .filter(outbox::Column::Recipient.eq(recipient))
         .filter(outbox::Column::Status.eq(MessageState::Pending))
@@ -281,44 +292,118 @@ pub async fn enqueue_answer(
         // The sender skips it meanwhile (its claim skips locked rows).
         waiting = waiting.lock_exclusive();
     }
-    if let Some(row) = waiting.one(db).await?
-        && let Ok(mut payload) = Payload::parse(&row.body)
-        && !payload.answers.is_empty()
-    {
-        if payload.answers.iter().any(|a| a.key == key) {
-            return Ok(());
+    let mut open = match waiting.one(db).await? {
+        Some(row) => match Payload::parse(&row.body) {
+            Ok(payload) if !payload.answers.is_empty() => Some(OpenAnswers::Waiting {
+                id: row.id,
+                payload,
+                joined: Vec::new(),
+            }),
+            _ => None,
+        },
+        None => None,
+    };
+    let gather_ms = i64::try_from(gather.as_millis()).unwrap_or(i64::MAX);
+    for answer in answers {
+        if open.as_ref().is_some_and(|o| o.holds(&answer.key)) {
+            continue;
         }
-        payload.answers.push(answer.clone());
-        let merged = numbered_answers(&payload.answers);
-        if merged.len() <= MAX_CONTENT_BYTES {
-            payload.body = MessageBody::text(merged);
-            let updated = outbox::Entity::update_many()
-                .col_expr(
-                    outbox::Column::Body,
-                    sea_orm::sea_query::Expr::val(serde_json::to_string(&payload).expect("a payload serializes")),
-                )
-                .filter(outbox::Column::Id.eq(row.id))
-                .filter(outbox::Column::Status.eq(MessageState::Pending))
-                .filter(outbox::Column::FirstAttemptAt.is_null())
-                .exec(db)
-                .await?;
-            if updated.rows_affected == 1 {
-                return Ok(());
-            }
+        if let Some(o) = open.as_mut()
+            && o.join(&answer)
+        {
+            continue;
+        }
+        if let Some(full) = open.take() {
+            full.store(db, recipient, gather_ms).await?;
+        }
+        if answer.text.len() > MAX_CONTENT_BYTES {
+            // Too long to merge with anything: sent in parts like any long message.
+            enqueue(db, &answer.key, recipient, &MessageBody::text(&answer.text)).await?;
+        } else {
+            let mut payload = Payload::of(MessageBody::text(&answer.text));
+            payload.answers = vec![answer];
+            open = Some(OpenAnswers::New(payload));
         }
     }
-    let payload = Payload {
-        answers: vec![answer],
-        ..Payload::of(MessageBody::text(text))
-    };
-    if payload.body.content().is_some_and(|c| c.len() > MAX_CONTENT_BYTES) {
-        // Too long to merge with anything: sent in parts like any long message.
-        enqueue(db, key, recipient, &MessageBody::text(text)).await?;
-    } else {
-        let gather_ms = i64::try_from(gather.as_millis()).unwrap_or(i64::MAX);
-        insert(db, key, recipient, &payload, now_ms().saturating_add(gather_ms)).await?;
+    if let Some(last) = open {
+        last.store(db, recipient, gather_ms).await?;
     }
     Ok(())
+}
+
+/// The member's message that answers are joining.
+enum OpenAnswers {
+    /// Queued before and not attempted yet; `joined`: the answers added now.
+    Waiting {
+        id: i64,
+        payload: Payload,
+        joined: Vec<QueuedAnswer>,
+    },
+    /// Started now, stored under its first answer's key.
+    New(Payload),
+}
+
+impl OpenAnswers {
+    fn payload(&mut self) -> &mut Payload {
+        match self {
+            Self::Waiting { payload, .. } | Self::New(payload) => payload,
+        }
+    }
+
+    fn holds(&self, key: &str) -> bool {
+        match self {
+            Self::Waiting { payload, .. } | Self::New(payload) => payload.answers.iter().any(|a| a.key == key),
+        }
+    }
+
+    /// Adds `answer` when the numbered message still fits.
+    fn join(&mut self, answer: &QueuedAnswer) -> bool {
+        let payload = self.payload();
+        payload.answers.push(answer.clone());
+        let merged = numbered_answers(&payload.answers);
+        if merged.len() > MAX_CONTENT_BYTES {
+            payload.answers.pop();
+            return false;
+        }
+        payload.body = MessageBody::text(merged);
+        if let Self::Waiting { joined, .. } = self {
+            joined.push(answer.clone());
+        }
+        true
+    }
+
+    async fn store(self, db: &impl ConnectionTrait, recipient: &str, gather_ms: i64) -> Result<(), DbErr> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let (payload, key) = match self {
+            Self::Waiting { joined, .. } if joined.is_empty() => return Ok(()),
+            Self::Waiting { id, payload, joined } => {
+                let updated = outbox::Entity::update_many()
+                    .col_expr(
+                        outbox::Column::Body,
+                        sea_orm::sea_query::Expr::val(serde_json::to_string(&payload).expect("a payload serializes")),
+                    )
+                    .filter(outbox::Column::Id.eq(id))
+                    .filter(outbox::Column::Status.eq(MessageState::Pending))
+                    .filter(outbox::Column::FirstAttemptAt.is_null())
+                    .exec(db)
+                    .await?;
+                if updated.rows_affected == 1 {
+                    return Ok(());
+                }
+                // Taken by the sender meanwhile: the answers that joined go out as a new message.
+                let mut fresh = Payload::of(MessageBody::text(numbered_answers(&joined)));
+                fresh.answers = joined;
+                let key = fresh.answers[0].key.clone();
+                (fresh, key)
+            }
+            Self::New(payload) => {
+                let key = payload.answers[0].key.clone();
+                (payload, key)
+            }
+        };
+        insert(db, &key, recipient, &payload, now_ms().saturating_add(gather_ms)).await?;
+        Ok(())
+    }
 }
 
 /// Several answers as one message: numbered, in the order the messages came.

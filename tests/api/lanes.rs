@@ -55,7 +55,7 @@ impl InboxHandler for Recorder {
     }
 }
 
-async fn store_notes(db: &DatabaseConnection, senders: &[&str], per_sender: usize) {
+pub(crate) async fn store_notes(db: &DatabaseConnection, senders: &[&str], per_sender: usize) {
     let (writer, _task) = store::InboxWriter::spawn(db.clone(), 64, Arc::new(Notify::new()));
     for i in 0..per_sender {
         for sender in senders {

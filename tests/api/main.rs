@@ -20,6 +20,7 @@ mod inbox;
 mod lanes;
 mod pool;
 mod pushes;
+mod runs;
 mod sync;
 pub mod transfer;
 mod web;
