@@ -381,10 +381,23 @@ async fn store(db: &impl ConnectionTrait, scored: &[(&customer::Model, &Score)])
     // numbers and fixed segment keys, never user text). A row is written only while its segment is
     // still the one read, and only when something changed: of two instances scoring a customer at
     // once, one writes the move and the other finds nothing to do, so a move is counted once.
+    //
+    // On PostgreSQL a customer locked by a change in progress (a member's run of chat commands
+    // holds several) is skipped rather than waited for: waiting could deadlock with a change that
+    // locks the customers in another order. The change moves `updated_at`, so the customer is
+    // scored again after it by a later beat, or at the latest by the nightly pass.
+    let (free, only_free) = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        (
+            ", free AS (SELECT id FROM customers WHERE id IN (SELECT id FROM v) FOR UPDATE SKIP LOCKED)",
+            " AND customers.id IN (SELECT id FROM free)",
+        )
+    } else {
+        ("", "")
+    };
     let sql = format!(
-        "WITH v(id, score, segment, was) AS (VALUES {}) \
+        "WITH v(id, score, segment, was) AS (VALUES {}){free} \
          UPDATE customers SET score = v.score, segment = v.segment FROM v \
-         WHERE customers.id = v.id AND customers.segment IS NOT DISTINCT FROM v.was \
+         WHERE customers.id = v.id AND customers.segment IS NOT DISTINCT FROM v.was{only_free} \
          AND (customers.score <> v.score OR customers.segment IS DISTINCT FROM v.segment) \
          RETURNING customers.id",
         values.join(", ")

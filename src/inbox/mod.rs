@@ -5,14 +5,15 @@
 
 mod admin;
 pub mod answers;
+mod handler;
+mod lease;
 mod worker;
 mod writer;
 
 pub use admin::{RetryTarget, list, retry};
-pub use worker::{
-    HandlerError, HandlerFuture, InboxHandler, InboxWorker, Outcome, ParsedRow, RunFuture, UnhandledKinds,
-    finish_all_within, finish_within, keep_within,
-};
+pub use handler::{HandlerError, HandlerFuture, InboxHandler, Outcome, ParsedRow, RunFuture, UnhandledKinds};
+pub use lease::{finish_all_within, finish_within, keep_within};
+pub use worker::InboxWorker;
 pub use writer::{InboxWriter, StoreError, StoreOutcome};
 
 use crate::db::claim::ClaimColumns;

@@ -2,26 +2,28 @@
 //! PostgreSQL, an atomic conditional update on SQLite) and split into lanes: a lane's rows (one
 //! member's chat, one customer's contact events) are handled one after another in arrival order,
 //! different lanes side by side, and a lane being handled anywhere is not claimed again until it is
-//! through. Each row is finished with an outcome. A failed attempt is retried with exponential backoff; a row whose
-//! worker died is claimed again when its lease runs out. The worker wakes as soon as the writer stores
-//! a row; polling is only the fallback for rows stored by other instances or left by a restart.
+//! through. A claimed lane brings its next rows along, and a handler may take a run of them together
+//! (one transaction for a member's run of chat messages). Each row is finished with an outcome. A
+//! failed attempt is retried with exponential backoff; a row whose worker died is claimed again when
+//! its lease runs out. The worker wakes as soon as the writer stores a row; polling is only the
+//! fallback for rows stored by other instances or left by a restart.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, UpdateMany};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::Status;
 use super::answers::AwaitedAnswers;
+use super::handler::{HandlerError, InboxHandler, Outcome, Retry};
+use super::lease::{finished, while_leased};
 use super::{CLAIM, CLAIM_TURN};
 use crate::config::InboxConfig;
 use tracing::Instrument;
@@ -31,100 +33,7 @@ use crate::db::claim::{self, Lease};
 use crate::db::entity::inbox;
 use crate::db::now_ms;
 use crate::telemetry::Chain;
-use crate::wecom::api::WecomError;
-use crate::wecom::callback::{Callback, parse_callback};
-
-/// What a handler did with a callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The work was done; the text says what, for `inbox list`.
-    Processed(String),
-    /// Nothing to do; the text says why.
-    Ignored(String),
-    /// The work was done and the row marked processed in the same transaction ([`finish_within`]),
-    /// so the worker has nothing left to record.
-    Committed(String),
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum HandlerError {
-    /// Worth another attempt later (a timeout, an unavailable dependency).
-    #[error("{0}")]
-    Transient(String),
-    /// Will fail the same way every time until something is fixed; the row is marked failed at
-    /// once and can be replayed with `inbox retry`.
-    #[error("{0}")]
-    Permanent(String),
-    /// A dependency is at capacity and said when to come back: the row waits that long and the
-    /// attempt is not counted, so a burst larger than a budget is worked off as the budget allows
-    /// instead of running out of attempts.
-    #[error("{0}")]
-    Deferred(String, Duration),
-    /// The database failed: tried again later.
-    #[error("database")]
-    Db(#[from] sea_orm::DbErr),
-    /// A WeCom call failed: tried again later; a spent call budget is waited out uncounted.
-    #[error("WeCom")]
-    Wecom(#[from] WecomError),
-}
-
-/// What the worker does with a failed row.
-enum Retry {
-    Later,
-    Deferred(Duration),
-    Never,
-}
-
-impl HandlerError {
-    fn retry(&self) -> Retry {
-        match self {
-            Self::Transient(_) | Self::Db(_) => Retry::Later,
-            Self::Wecom(WecomError::RateLimited { retry_after, .. }) => Retry::Deferred(*retry_after),
-            Self::Wecom(_) => Retry::Later,
-            Self::Deferred(_, after) => Retry::Deferred(*after),
-            Self::Permanent(_) => Retry::Never,
-        }
-    }
-}
-
-pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, HandlerError>> + Send + 'a>>;
-
-/// What [`InboxHandler::handle_run`] returns: how many of the rows, from the first, it handled.
-pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, HandlerError>> + Send + 'a>>;
-
-/// A stored row with its callback read back.
-pub type ParsedRow = (inbox::Model, Callback);
-
-/// Does the work a callback calls for. Implementations must be idempotent: a row can be handled
-/// again after a crash between the work and the outcome being recorded.
-pub trait InboxHandler: Send + Sync + 'static {
-    fn handle<'a>(&'a self, row: &'a inbox::Model, callback: &'a Callback) -> HandlerFuture<'a>;
-
-    /// How many of a lane's next rows (in order) [`Self::handle_run`] takes together; below 2 the
-    /// rows are handled one by one.
-    fn run_length(&self, _rows: &[ParsedRow]) -> usize {
-        0
-    }
-
-    /// Handles the first `run_length` rows together and records each one's outcome with its work
-    /// ([`finish_within`]), in one transaction; returns how many it handled from the first (0: none,
-    /// the worker handles them one by one). An error means nothing was committed: the worker then
-    /// handles the rows one by one, each with its own outcome.
-    fn handle_run<'a>(&'a self, _rows: &'a [ParsedRow]) -> RunFuture<'a> {
-        Box::pin(async { Ok(0) })
-    }
-}
-
-/// Records every callback's kind and marks it ignored: the handler used until a capability that
-/// handles the kind is wired in.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct UnhandledKinds;
-
-impl InboxHandler for UnhandledKinds {
-    fn handle<'a>(&'a self, row: &'a inbox::Model, _callback: &'a Callback) -> HandlerFuture<'a> {
-        Box::pin(async move { Ok(Outcome::Ignored(format!("no handler for {}", row.kind))) })
-    }
-}
+use crate::wecom::callback::parse_callback;
 
 /// Handles stored callbacks in lanes ([`super::lane_of`]): each claimed lane's rows one after
 /// another in arrival order, up to `lanes` lanes side by side. Cheap to clone (shared state).
@@ -616,88 +525,6 @@ impl Inner {
             .await?;
         Ok(())
     }
-}
-
-/// Marks a claimed row processed with the statement `update` (which may set more columns), within
-/// the handler's transaction `db`: the work and its outcome then commit together, one commit instead
-/// of two. False when the row's lease ran out and another worker took it; the caller must then roll
-/// back and let that worker do the work. The handler returns [`Outcome::Committed`] after committing.
-pub async fn finish_within(
-    db: &impl ConnectionTrait,
-    row: &inbox::Model,
-    update: UpdateMany<inbox::Entity>,
-    note: &str,
-) -> Result<bool, DbErr> {
-    let Some(owner) = row.locked_by.as_deref() else {
-        return Ok(false);
-    };
-    let update = finished(update, Status::Processed, note.to_owned(), now_ms());
-    let update = while_leased(update, inbox::Column::Id.eq(row.id), owner);
-    Ok(update.exec(db).await?.rows_affected == 1)
-}
-
-/// Applies `update` to a claimed row within the handler's transaction `db` while its lease is still
-/// this worker's, keeping the lease (the row is finished later); false when another worker took it.
-pub async fn keep_within(
-    db: &impl ConnectionTrait,
-    row: &inbox::Model,
-    update: UpdateMany<inbox::Entity>,
-) -> Result<bool, DbErr> {
-    use inbox::Column as C;
-    let Some(owner) = row.locked_by.as_deref() else {
-        return Ok(false);
-    };
-    let update = update
-        .filter(C::Id.eq(row.id))
-        .filter(C::LockedBy.eq(owner))
-        .filter(C::Status.eq(Status::Processing.as_str()));
-    Ok(update.exec(db).await?.rows_affected == 1)
-}
-
-/// [`finish_within`] for several claimed rows at once (one statement): returns how many were still
-/// leased to this worker and are now marked processed.
-pub async fn finish_all_within(
-    db: &impl ConnectionTrait,
-    rows: &[&inbox::Model],
-    update: UpdateMany<inbox::Entity>,
-    note: &str,
-) -> Result<u64, DbErr> {
-    let Some(owner) = rows.first().and_then(|row| row.locked_by.as_deref()) else {
-        return Ok(0);
-    };
-    let update = finished(update, Status::Processed, note.to_owned(), now_ms());
-    let update = while_leased(update, inbox::Column::Id.is_in(rows.iter().map(|row| row.id)), owner);
-    Ok(update.exec(db).await?.rows_affected)
-}
-
-fn finished(update: UpdateMany<inbox::Entity>, status: Status, text: String, now: i64) -> UpdateMany<inbox::Entity> {
-    use inbox::Column as C;
-    let (outcome, error) = if status == Status::Failed {
-        (None, Some(text))
-    } else {
-        (Some(text), None)
-    };
-    update
-        .col_expr(C::Status, Expr::val(status.as_str()))
-        .col_expr(C::Outcome, Expr::val(outcome))
-        .col_expr(C::LastError, Expr::val(error))
-        .col_expr(C::ProcessedAt, Expr::val(now))
-}
-
-/// Applies `update` (and gives up the lease) to the rows `rows` picks only while their lease is still
-/// `owner`'s: if it ran out and another worker took a row, that worker's outcome is the one that counts.
-fn while_leased(
-    update: UpdateMany<inbox::Entity>,
-    rows: sea_orm::sea_query::SimpleExpr,
-    owner: &str,
-) -> UpdateMany<inbox::Entity> {
-    use inbox::Column as C;
-    update
-        .col_expr(C::LockedBy, Expr::val(Option::<String>::None))
-        .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None))
-        .filter(rows)
-        .filter(C::LockedBy.eq(owner))
-        .filter(C::Status.eq(Status::Processing.as_str()))
 }
 
 /// What became of rows offered as a run.
