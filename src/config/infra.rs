@@ -263,7 +263,8 @@ pub struct InboxConfig {
     /// Rows claimed per round.
     pub claim_batch: u64,
     /// Lanes handled side by side (a lane: one member's chat, one customer's contact events, each
-    /// in arrival order). 0: half the database pool, at least 2 and at most 16.
+    /// in arrival order). 0: half the database pool, at most one per CPU core, at least 2 and at
+    /// most 16.
     pub lanes: usize,
     /// Each lane claimed brings up to this many more of its waiting rows, handled together (a
     /// member's run of chat commands in one transaction). 0: one claim's rows only.

@@ -167,11 +167,15 @@ impl Config {
     }
 
     /// The inbox settings a worker runs with: `inbox.lanes = 0` becomes half the database pool
-    /// (each lane holds at most one connection at a time), at least 2 and at most 16.
+    /// (each lane holds at most one connection at a time) and at most one lane per CPU core, at
+    /// least 2 and at most 16. A lane working off a backlog in runs keeps the database busy; more
+    /// lanes than cores took CPU from receiving callbacks (docs/performance.md, "A lane's backlog
+    /// in runs").
     pub fn inbox_worker(&self) -> InboxConfig {
         let mut inbox = self.inbox.clone();
         if inbox.lanes == 0 {
-            inbox.lanes = (self.database.max_connections as usize / 2).clamp(2, 16);
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            inbox.lanes = (self.database.max_connections as usize / 2).min(cores).clamp(2, 16);
         }
         inbox
     }
