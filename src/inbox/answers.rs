@@ -149,6 +149,25 @@ mod tests {
     }
 
     #[test]
+    fn a_waiter_given_back_gets_the_next_answer() {
+        let answers = AwaitedAnswers::new(8, 2000);
+        let mut rx = answers.wait_for("msg:1").unwrap();
+        let taken = answers.take_waiter("msg:1").unwrap();
+        assert!(!answers.offer("msg:1", Some("lost".into())), "taken: nobody waits here");
+        answers.wait_again("msg:1", taken);
+        assert!(answers.offer("msg:1", Some("✅".into())));
+        assert_eq!(rx.try_recv().unwrap(), Some("✅".into()));
+        let rx = answers.wait_for("msg:2").unwrap();
+        let taken = answers.take_waiter("msg:2").unwrap();
+        drop(rx);
+        answers.wait_again("msg:2", taken);
+        assert!(
+            answers.wait_for("msg:2").is_some(),
+            "a request that gave up is not put back"
+        );
+    }
+
+    #[test]
     fn a_request_that_gave_up_refuses_the_answer() {
         let answers = AwaitedAnswers::new(8, 2000);
         let mut rx = answers.wait_for("msg:2").unwrap();
