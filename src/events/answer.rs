@@ -142,24 +142,10 @@ pub(super) async fn answer_run(
             tracing::warn!(row = row.id, error = %crate::telemetry::Chain(&e), "answer recorded, not yet delivered");
         }
     }
-    if !passive.is_empty() {
-        for _ in &passive {
-            s.metrics.answered("passive");
-        }
-        let note = "answered (passive)";
-        let recorded = match finish_all_within(&s.db, &passive, mode_update("passive"), note).await {
-            Ok(n) if n as usize == passive.len() => Ok(()),
-            // Another worker holds some of them now: it must find the answers delivered.
-            Ok(_) => mode_update("passive")
-                .filter(inbox::Column::Id.is_in(passive.iter().map(|row| row.id)))
-                .exec(&s.db)
-                .await
-                .map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = recorded {
-            tracing::warn!(error = %e, "answers handed over, their delivery not recorded yet");
-        }
+    if !passive.is_empty()
+        && let Err(e) = finish_all(s, &passive, "passive").await
+    {
+        tracing::warn!(error = %crate::telemetry::Chain(&e), "answers handed over, their delivery not recorded yet");
     }
     Ok(rows.len())
 }
@@ -207,12 +193,19 @@ fn lease_lost() -> HandlerError {
 
 /// Records how the answer went out and the row's outcome.
 async fn finish(s: &Services, row: &inbox::Model, mode: &'static str) -> Result<Outcome, HandlerError> {
-    s.metrics.answered(mode);
+    finish_all(s, &[row], mode).await
+}
+
+/// [`finish`] for rows whose answers went out the same way, in one statement.
+async fn finish_all(s: &Services, rows: &[&inbox::Model], mode: &'static str) -> Result<Outcome, HandlerError> {
+    for _ in rows {
+        s.metrics.answered(mode);
+    }
     let note = format!("answered ({mode})");
-    if !finish_within(&s.db, row, mode_update(mode), &note).await? {
-        // Another worker holds the row now: it must find the answer delivered.
+    if (finish_all_within(&s.db, rows, mode_update(mode), &note).await? as usize) < rows.len() {
+        // Another worker holds a row now: it must find the answer delivered.
         mode_update(mode)
-            .filter(inbox::Column::Id.eq(row.id))
+            .filter(inbox::Column::Id.is_in(rows.iter().map(|row| row.id)))
             .exec(&s.db)
             .await?;
     }

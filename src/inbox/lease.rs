@@ -18,12 +18,7 @@ pub async fn finish_within(
     update: UpdateMany<inbox::Entity>,
     note: &str,
 ) -> Result<bool, DbErr> {
-    let Some(owner) = row.locked_by.as_deref() else {
-        return Ok(false);
-    };
-    let update = finished(update, Status::Processed, note.to_owned(), now_ms());
-    let update = while_leased(update, inbox::Column::Id.eq(row.id), owner);
-    Ok(update.exec(db).await?.rows_affected == 1)
+    Ok(finish_all_within(db, &[row], update, note).await? == 1)
 }
 
 /// Applies `update` to a claimed row within the handler's transaction `db` while its lease is still
@@ -33,14 +28,10 @@ pub async fn keep_within(
     row: &inbox::Model,
     update: UpdateMany<inbox::Entity>,
 ) -> Result<bool, DbErr> {
-    use inbox::Column as C;
     let Some(owner) = row.locked_by.as_deref() else {
         return Ok(false);
     };
-    let update = update
-        .filter(C::Id.eq(row.id))
-        .filter(C::LockedBy.eq(owner))
-        .filter(C::Status.eq(Status::Processing.as_str()));
+    let update = leased_to(update, inbox::Column::Id.eq(row.id), owner);
     Ok(update.exec(db).await?.rows_affected == 1)
 }
 
@@ -87,9 +78,20 @@ pub(super) fn while_leased(
     owner: &str,
 ) -> UpdateMany<inbox::Entity> {
     use inbox::Column as C;
-    update
+    let update = update
         .col_expr(C::LockedBy, Expr::val(Option::<String>::None))
-        .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None))
+        .col_expr(C::LockedUntil, Expr::val(Option::<i64>::None));
+    leased_to(update, rows, owner)
+}
+
+/// Limits `update` to the rows `rows` picks that are still claimed under `owner`'s lease.
+fn leased_to(
+    update: UpdateMany<inbox::Entity>,
+    rows: sea_orm::sea_query::SimpleExpr,
+    owner: &str,
+) -> UpdateMany<inbox::Entity> {
+    use inbox::Column as C;
+    update
         .filter(rows)
         .filter(C::LockedBy.eq(owner))
         .filter(C::Status.eq(Status::Processing.as_str()))
