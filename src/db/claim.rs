@@ -75,7 +75,7 @@ const TURN_TIMEOUT: &str = "10s";
 /// Like [`claim`], keeping the order within lanes: a row is taken only while no row of its lane
 /// (the value of `lane`; rows without one are in none) is claimed by anyone under a live lease, so
 /// a lane's rows are handled by one worker at a time, oldest first. Each lane taken brings up to
-/// `run` more of its due rows along ([`claim_runs`]). On PostgreSQL claims take turns (a transaction-scoped advisory lock on
+/// `run` more of its due rows along ([`with_runs`]). On PostgreSQL claims take turns (a transaction-scoped advisory lock on
 /// `turn` within the current schema, so deployments or tests sharing a database in schemas of
 /// their own do not wait on each other): two claimers could otherwise both see a lane free and
 /// take different rows of it.
@@ -97,10 +97,8 @@ where
         // SQLite's single writer: one statement, the busy lanes looked up within it. The lanes
         // it took are then busy to everyone else, so their runs are taken in a statement of their own.
         let free = Condition::all().add(lane_free::<E, S>(cols, lane, now));
-        let mut claimed = claim_where::<E, S>(db, cols, lease, now, free).await?;
-        claimed.extend(claim_runs::<E, S>(db, cols, lane, lease, now, run, &claimed).await?);
-        claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
-        return Ok(claimed);
+        let claimed = claim_where::<E, S>(db, cols, lease, now, free).await?;
+        return with_runs::<E, S>(db, cols, lane, lease, now, run, claimed).await;
     }
     let txn = db.begin().await?;
     // One round trip. The timeouts keep one stuck claimer (a frozen instance holding the turn)
@@ -137,24 +135,23 @@ where
     } else {
         Condition::any().add(lane.is_null()).add(lane.is_not_in(busy))
     };
-    let mut claimed = claim_where::<E, S>(&txn, cols, lease, now, free).await?;
-    claimed.extend(claim_runs::<E, S>(&txn, cols, lane, lease, now, run, &claimed).await?);
+    let claimed = claim_where::<E, S>(&txn, cols, lease, now, free).await?;
+    let claimed = with_runs::<E, S>(&txn, cols, lane, lease, now, run, claimed).await?;
     txn.commit().await?;
-    claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
     Ok(claimed)
 }
 
-/// Takes up to `run` more due rows of each lane among `claimed` (the lanes just claimed, which no
-/// one else may take now), oldest first, so that a lane's backlog is handled in runs rather than a
-/// row per claim. Each lane's rows are found through an index of the open rows by lane and id.
-async fn claim_runs<E, S>(
+/// `claimed` with up to `run` more due rows of each of its lanes (the lanes just claimed, which no
+/// one else may take now), all in id order, so that a lane's backlog is handled in runs rather than
+/// a row per claim. Each lane's rows are found through an index of the open rows by lane and id.
+async fn with_runs<E, S>(
     db: &impl ConnectionTrait,
     cols: &ClaimColumns<E::Column, S>,
     lane: E::Column,
     lease: Lease<'_>,
     now: i64,
     run: u64,
-    claimed: &[E::Model],
+    mut claimed: Vec<E::Model>,
 ) -> Result<Vec<E::Model>, DbErr>
 where
     E: EntityTrait,
@@ -172,16 +169,16 @@ where
     lanes.sort_unstable();
     lanes.dedup();
     if run == 0 || lanes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(claimed);
     }
     let backend = db.get_database_backend();
     let statement = runs_statement::<E, S>(backend, cols, lane, lease, now, run, lanes);
-    let mut taken = E::find().from_raw_sql(statement).all(db).await?;
-    taken.sort_by_key(|model| id_of::<E>(model, cols.id));
-    Ok(taken)
+    claimed.extend(E::find().from_raw_sql(statement).all(db).await?);
+    claimed.sort_by_key(|model| id_of::<E>(model, cols.id));
+    Ok(claimed)
 }
 
-/// The `UPDATE … RETURNING` of [`claim_runs`]. On PostgreSQL each lane's next rows are looked up by
+/// The `UPDATE … RETURNING` of [`with_runs`]. On PostgreSQL each lane's next rows are looked up by
 /// themselves (`LATERAL … LIMIT`, locked, skipping locked rows); SQLite numbers the due rows of the
 /// lanes and keeps the first `run` of each.
 fn runs_statement<E, S>(
