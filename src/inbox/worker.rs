@@ -292,6 +292,14 @@ impl Inner {
         }
     }
 
+    /// Tells whoever waits for answers how long a row taken up on its first attempt waited.
+    fn observe_taken(&self, row: &inbox::Model) {
+        if row.attempts <= 1 {
+            let waited = now_ms().saturating_sub(row.received_at);
+            self.answers.observe_taken(u64::try_from(waited).unwrap_or(0));
+        }
+    }
+
     /// Offers the lane's next rows to the handler as one run, when it takes two or more of them.
     async fn try_run(&self, rows: &[inbox::Model]) -> Ran {
         let mut parsed = Vec::new();
@@ -312,10 +320,7 @@ impl Inner {
         let span = tracing::info_span!("inbox_run", first = parsed[0].0.id, rows = length);
         let started = std::time::Instant::now();
         for (row, _) in &parsed {
-            if row.attempts <= 1 {
-                let waited = now_ms().saturating_sub(row.received_at);
-                self.answers.observe_taken(u64::try_from(waited).unwrap_or(0));
-            }
+            self.observe_taken(row);
         }
         let keys: Vec<String> = parsed.iter().map(|(row, _)| row.dedupe_key.clone()).collect();
         let handler = self.handler.clone();
@@ -416,10 +421,7 @@ impl Inner {
 
     async fn handle_row_in_span(&self, row: inbox::Model) -> Result<(), DbErr> {
         let started = std::time::Instant::now();
-        if row.attempts <= 1 {
-            let waited = now_ms().saturating_sub(row.received_at);
-            self.answers.observe_taken(u64::try_from(waited).unwrap_or(0));
-        }
+        self.observe_taken(&row);
         let result = if row.attempts > self.config.max_attempts {
             Err(HandlerError::Permanent(format!(
                 "abandoned after {} attempts (the worker handling it stopped or timed out)",
