@@ -101,20 +101,27 @@ async fn all_rows(db: &DatabaseConnection) -> Vec<inbox::Model> {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_claimed_lane_brings_its_next_rows_along_as_a_run() {
+/// Stores `per_sender` notes each from rep1 and rep2, interleaved (rep1, rep2, rep1, …), and drains
+/// them with [`worker`] and a [`Runs`] handler; returns the database (kept for the test), the
+/// handler, how many rows the worker handled and the rows as stored afterwards.
+async fn drain_notes(per_sender: usize, fail: bool) -> (TestDb, Arc<Runs>, usize, Vec<inbox::Model>) {
     let test_db = TestDb::new();
     let config = test_config(&test_db);
     let (db, _) = wecom_scrm::db::connect_migrated(&config.database, true).await.unwrap();
-    // Interleaved: rep1, rep2, rep1, rep2, …
-    store_notes(&db, &["rep1", "rep2"], 12).await;
-    let runs = Runs::new(&db, false);
+    store_notes(&db, &["rep1", "rep2"], per_sender).await;
+    let runs = Runs::new(&db, fail);
     let handled = worker(&db, &config, runs.clone())
         .drain(&Default::default())
         .await
         .unwrap();
-    assert_eq!(handled, 24);
     let rows = all_rows(&db).await;
+    (test_db, runs, handled, rows)
+}
+
+#[tokio::test]
+async fn a_claimed_lane_brings_its_next_rows_along_as_a_run() {
+    let (_db, runs, handled, rows) = drain_notes(12, false).await;
+    assert_eq!(handled, 24);
     assert!(rows.iter().all(|row| row.status == InboxStatus::Processed));
     assert!(runs.singles.lock().unwrap().is_empty(), "every row went in a run");
     let recorded = runs.runs.lock().unwrap().clone();
@@ -130,17 +137,8 @@ async fn a_claimed_lane_brings_its_next_rows_along_as_a_run() {
 
 #[tokio::test]
 async fn a_run_that_fails_is_handled_row_by_row_in_order() {
-    let test_db = TestDb::new();
-    let config = test_config(&test_db);
-    let (db, _) = wecom_scrm::db::connect_migrated(&config.database, true).await.unwrap();
-    store_notes(&db, &["rep1", "rep2"], 6).await;
-    let runs = Runs::new(&db, true);
-    let handled = worker(&db, &config, runs.clone())
-        .drain(&Default::default())
-        .await
-        .unwrap();
+    let (_db, runs, handled, rows) = drain_notes(6, true).await;
     assert_eq!(handled, 12);
-    let rows = all_rows(&db).await;
     assert!(rows.iter().all(|row| row.status == InboxStatus::Processed));
     assert!(
         rows.iter().all(|row| row.attempts == 1),
