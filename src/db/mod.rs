@@ -28,6 +28,9 @@ pub enum DbSetupError {
     Migrate(DbErr),
 }
 
+/// How long a pooled connection may sit idle before it is checked with a round trip on checkout.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
 /// Connects to the configured database. SQLite: creates the file's directory, WAL journal and
 /// `synchronous = FULL` on every connection, so an acknowledged commit survives power loss.
 /// PostgreSQL: when `database.schema` is set, creates it and uses it as the search path.
@@ -39,6 +42,11 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSe
         .max_connections(config.max_connections)
         .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
         .acquire_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
+        // A connection in steady use is not pinged before each checkout: that is a round trip
+        // before every statement outside a transaction and every transaction, which under a
+        // callback burst took CPU from storing callbacks. One idle long enough for a server
+        // restart or a dropped link to go unnoticed still is.
+        .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         if let Some(parent) = sqlite_path(&url).and_then(|p| p.parent().map(|p| p.to_path_buf()))
