@@ -20,6 +20,7 @@ mod m20261207_000013_outbox_digest;
 mod m20261207_000014_inbox_open_rows;
 mod m20261208_000015_lead_pool;
 mod m20261209_000016_inbox_lane_runs;
+mod m20261210_000017_inbox_status_indexes;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_inbox_open_rows::Migration),
             Box::new(m20261208_000015_lead_pool::Migration),
             Box::new(m20261209_000016_inbox_lane_runs::Migration),
+            Box::new(m20261210_000017_inbox_status_indexes::Migration),
         ]
     }
 }

@@ -309,3 +309,26 @@ async fn the_first_callback_on_a_freshly_migrated_database_is_stored() {
         );
     }
 }
+
+/// A release can be rolled back: every migration undoes itself, newest first, and applies again.
+#[tokio::test]
+async fn every_migration_rolls_back_and_applies_again() {
+    let test_db = TestDb::new();
+    let config = test_config(&test_db);
+    let (db, applied) = wecom_scrm::db::connect_migrated(&config.database, true).await.unwrap();
+    assert_eq!(applied, migration::Migrator::migrations().len());
+    migration::Migrator::down(&db, None)
+        .await
+        .expect("every migration rolls back");
+    assert_eq!(
+        migration::Migrator::get_pending_migrations(&db).await.unwrap().len(),
+        migration::Migrator::migrations().len()
+    );
+    migration::Migrator::up(&db, None).await.expect("and applies again");
+    assert!(
+        migration::Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
