@@ -29,7 +29,10 @@ pub enum DbSetupError {
 }
 
 /// How long a pooled connection may sit idle before it is checked with a round trip on checkout.
-const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+/// Short: a connection that lay in the pool through a database restart (which takes longer) is
+/// checked and replaced rather than failing the statement it was taken for. One in steady use, as
+/// under load, is not.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// Connects to the configured database. SQLite: creates the file's directory, WAL journal and
 /// `synchronous = FULL` on every connection, so an acknowledged commit survives power loss.
@@ -42,10 +45,9 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSe
         .max_connections(config.max_connections)
         .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
         .acquire_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
-        // A connection in steady use is not pinged before each checkout: that is a round trip
-        // before every statement outside a transaction and every transaction, which under a
-        // callback burst took CPU from storing callbacks. One idle long enough for a server
-        // restart or a dropped link to go unnoticed still is.
+        // Not a round trip before every statement outside a transaction and every transaction:
+        // under a callback burst those took CPU from storing callbacks. (The pool still tests each
+        // connection as it is returned, and closes a broken one.)
         .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
