@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTr
 
 use crate::db::begin_write;
 use crate::db::entity::inbox;
-use crate::inbox::{HandlerError, Outcome, finish_all_within, finish_within, keep_within};
+use crate::inbox::{HandlerError, Outcome, finish_all_within, finish_within, keep_all_within};
 use crate::notify;
 use crate::services::Services;
 use crate::wecom::api::CardUpdate;
@@ -169,18 +169,36 @@ async fn record_run(
             .collect();
         notify::enqueue_answers(txn, userid, answers, gather(s)).await?;
     }
-    for (row, reply) in queued {
-        let update = reply_update(reply).col_expr(inbox::Column::ReplyMode, Expr::val("message"));
-        if !finish_within(txn, row, update, "answered (message)").await? {
+    // One statement for the rows answered through the message API and one for those whose
+    // requests wait, each row given its own answer.
+    if !queued.is_empty() {
+        let rows: Vec<&inbox::Model> = queued.iter().map(|(row, _)| *row).collect();
+        let update = replies_update(queued.iter().map(|(row, reply)| (*row, reply)))
+            .col_expr(inbox::Column::ReplyMode, Expr::val("message"));
+        if finish_all_within(txn, &rows, update, "answered (message)").await? < rows.len() as u64 {
             return Err(lease_lost());
         }
     }
-    for (row, reply, _) in waiting {
-        if !keep_within(txn, row, reply_update(reply)).await? {
+    if !waiting.is_empty() {
+        let rows: Vec<&inbox::Model> = waiting.iter().map(|(row, _, _)| *row).collect();
+        let update = replies_update(waiting.iter().map(|(row, reply, _)| (*row, reply)));
+        if keep_all_within(txn, &rows, update).await? < rows.len() as u64 {
             return Err(lease_lost());
         }
     }
     Ok(())
+}
+
+/// Sets each row's own answer (`CASE id WHEN … THEN …`); the caller picks the rows.
+fn replies_update<'a>(
+    replies: impl Iterator<Item = (&'a inbox::Model, &'a String)>,
+) -> sea_orm::UpdateMany<inbox::Entity> {
+    let mut case = sea_orm::sea_query::CaseStatement::new();
+    for (row, reply) in replies {
+        case = case.case(inbox::Column::Id.eq(row.id), Expr::val(reply.clone()));
+    }
+    let case = case.finally(Expr::col(inbox::Column::Reply));
+    inbox::Entity::update_many().col_expr(inbox::Column::Reply, case.into())
 }
 
 fn reply_update(reply: &str) -> sea_orm::UpdateMany<inbox::Entity> {

@@ -21,18 +21,19 @@ pub async fn finish_within(
     Ok(finish_all_within(db, &[row], update, note).await? == 1)
 }
 
-/// Applies `update` to a claimed row within the handler's transaction `db` while its lease is still
-/// this worker's, keeping the lease (the row is finished later); false when another worker took it.
-pub async fn keep_within(
+/// Applies `update` to claimed rows within the handler's transaction `db` while their lease is still
+/// this worker's, keeping the lease (the rows are finished later), in one statement: returns how
+/// many were still leased to this worker.
+pub async fn keep_all_within(
     db: &impl ConnectionTrait,
-    row: &inbox::Model,
+    rows: &[&inbox::Model],
     update: UpdateMany<inbox::Entity>,
-) -> Result<bool, DbErr> {
-    let Some(owner) = row.locked_by.as_deref() else {
-        return Ok(false);
+) -> Result<u64, DbErr> {
+    let Some(owner) = rows.first().and_then(|row| row.locked_by.as_deref()) else {
+        return Ok(0);
     };
-    let update = leased_to(update, inbox::Column::Id.eq(row.id), owner);
-    Ok(update.exec(db).await?.rows_affected == 1)
+    let update = leased_to(update, inbox::Column::Id.is_in(rows.iter().map(|row| row.id)), owner);
+    Ok(update.exec(db).await?.rows_affected)
 }
 
 /// [`finish_within`] for several claimed rows at once (one statement): returns how many were still

@@ -12,7 +12,7 @@ mod writer;
 
 pub use admin::{RetryTarget, list, retry};
 pub use handler::{HandlerError, HandlerFuture, InboxHandler, Outcome, ParsedRow, RunFuture, UnhandledKinds};
-pub use lease::{finish_all_within, finish_within, keep_within};
+pub use lease::{finish_all_within, finish_within, keep_all_within};
 pub use worker::InboxWorker;
 pub use writer::{InboxWriter, StoreError, StoreOutcome};
 

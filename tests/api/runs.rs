@@ -206,9 +206,15 @@ async fn a_members_waiting_messages_are_answered_together_each_once() {
         text[second..].contains("已记录跟进 · 张伟"),
         "the note without a name went to the customer picked from the list just before: {text}"
     );
-    let modes: Vec<Option<String>> = app.inbox_rows().await.into_iter().map(|r| r.reply_mode).collect();
-    let expected = ["passive", "message", "message", "passive"].map(|m| Some(m.to_owned()));
-    assert_eq!(modes, expected);
+    let rows = app.inbox_rows().await;
+    let modes: Vec<Option<&str>> = rows.iter().map(|r| r.reply_mode.as_deref()).collect();
+    assert_eq!(modes, ["passive", "message", "message", "passive"].map(Some));
+    // Each row keeps its own answer (the run writes them all in one statement).
+    let replies: Vec<&str> = rows.iter().map(|r| r.reply.as_deref().unwrap_or_default()).collect();
+    assert_eq!((replies[0], replies[3]), (first.as_str(), last.as_str()));
+    assert!(text[..second].ends_with(replies[1]), "{:?} in {text}", replies[1]);
+    assert!(text[second..].ends_with(replies[2]), "{:?} in {text}", replies[2]);
+    assert!(replies[2].contains("已记录跟进 · 张伟"), "{}", replies[2]);
     let notes = follow_up::Entity::find().all(&app.db).await.unwrap();
     assert_eq!(notes.len(), 2, "two notes, each once");
     // WeCom retries every message: stored already, answered already.
