@@ -6,6 +6,7 @@
 mod admin;
 pub mod answers;
 mod handler;
+mod held_back;
 mod lease;
 mod worker;
 mod writer;

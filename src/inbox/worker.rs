@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::Status;
 use super::answers::AwaitedAnswers;
 use super::handler::{HandlerError, InboxHandler, Outcome, Retry};
+use super::held_back::HeldBack;
 use super::lease::{finished, while_leased};
 use super::{CLAIM, CLAIM_TURN};
 use crate::config::InboxConfig;
@@ -61,6 +62,8 @@ struct Inner {
     in_flight: Gauge,
     /// A lane finished: there may be room for more.
     lane_done: Notify,
+    /// Kinds whose waiting rows were deferred together with a row refused for capacity.
+    held_back: HeldBack,
 }
 
 /// A claimed lane: its rows in arrival order.
@@ -105,6 +108,7 @@ impl InboxWorker {
                 permits: Arc::new(Semaphore::new(lanes)),
                 in_flight: Gauge::default(),
                 lane_done: Notify::new(),
+                held_back: HeldBack::default(),
             }),
         }
     }
@@ -450,6 +454,7 @@ impl Inner {
                 match e.retry() {
                     Retry::Deferred(after) => {
                         tracing::info!(reason = %error, retry_in_ms = after.as_millis() as u64, "inbox row deferred");
+                        self.hold_back_kind(&row, after).await;
                         Finish::Retry {
                             error,
                             delay: jittered(after),
@@ -477,6 +482,18 @@ impl Inner {
         // A request still waiting for an answer the handler did not give stops waiting now.
         self.answers.offer(&row.dedupe_key, None);
         recorded
+    }
+
+    /// Defers the waiting rows of `row`'s kind with it (see [`HeldBack`]); a failure only costs them
+    /// an attempt each.
+    async fn hold_back_kind(&self, row: &inbox::Model, after: Duration) {
+        let now = now_ms();
+        let until = now.saturating_add(after.as_millis() as i64);
+        match self.held_back.hold_back(&self.db, &row.kind, until, now).await {
+            Ok(0) => {}
+            Ok(deferred) => tracing::info!(kind = %row.kind, deferred, "waiting rows of the kind held back with it"),
+            Err(e) => tracing::warn!(kind = %row.kind, error = %Chain(&e), "waiting rows of the kind not held back"),
+        }
     }
 
     /// Runs the handler on its own task so that a panic becomes an error for this row only, and

@@ -15,6 +15,7 @@ mod delivery;
 mod delivery_sim;
 mod demo;
 mod health;
+mod held_back;
 mod helpers;
 mod inbox;
 mod lanes;
