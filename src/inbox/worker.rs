@@ -484,8 +484,8 @@ impl Inner {
         recorded
     }
 
-    /// Defers the waiting rows of `row`'s kind with it (see [`HeldBack`]); a failure only costs them
-    /// an attempt each.
+    /// Defers the waiting rows of `row`'s kind with it (see [`HeldBack`]). If that fails, they are
+    /// claimed and refused one by one as before, which costs time but no attempts.
     async fn hold_back_kind(&self, row: &inbox::Model, after: Duration) {
         let now = now_ms();
         let until = now.saturating_add(after.as_millis() as i64);
