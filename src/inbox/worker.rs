@@ -457,7 +457,7 @@ impl Inner {
                         self.hold_back_kind(&row, after).await;
                         Finish::Retry {
                             error,
-                            delay: jittered(after),
+                            delay: not_before(after),
                             counted: false,
                         }
                     }
@@ -576,6 +576,12 @@ fn backoff(base: Duration, attempt: i32) -> Duration {
 /// `d` spread ±20 % (polls and waits of several workers do not line up).
 fn jittered(d: Duration) -> Duration {
     Backoff::new(d, d).spread(1)
+}
+
+/// `d` spread over up to 20 % more, never less: a dependency that said when to come back would
+/// refuse a row coming back before then.
+fn not_before(d: Duration) -> Duration {
+    d.mul_f64(1.0 + rand::random::<f64>() * 0.2)
 }
 
 #[cfg(test)]
