@@ -29,11 +29,10 @@ pub async fn keep_all_within(
     rows: &[&inbox::Model],
     update: UpdateMany<inbox::Entity>,
 ) -> Result<u64, DbErr> {
-    let Some(owner) = rows.first().and_then(|row| row.locked_by.as_deref()) else {
+    let Some((owner, picked)) = claimed_together(rows) else {
         return Ok(0);
     };
-    let update = leased_to(update, inbox::Column::Id.is_in(rows.iter().map(|row| row.id)), owner);
-    Ok(update.exec(db).await?.rows_affected)
+    Ok(leased_to(update, picked, owner).exec(db).await?.rows_affected)
 }
 
 /// [`finish_within`] for several claimed rows at once (one statement): returns how many were still
@@ -44,12 +43,18 @@ pub async fn finish_all_within(
     update: UpdateMany<inbox::Entity>,
     note: &str,
 ) -> Result<u64, DbErr> {
-    let Some(owner) = rows.first().and_then(|row| row.locked_by.as_deref()) else {
+    let Some((owner, picked)) = claimed_together(rows) else {
         return Ok(0);
     };
     let update = finished(update, Status::Processed, note.to_owned(), now_ms());
-    let update = while_leased(update, inbox::Column::Id.is_in(rows.iter().map(|row| row.id)), owner);
-    Ok(update.exec(db).await?.rows_affected)
+    Ok(while_leased(update, picked, owner).exec(db).await?.rows_affected)
+}
+
+/// The owner of rows claimed together (the first row's lease holder; none when it has no lease)
+/// and the condition picking them.
+fn claimed_together<'a>(rows: &[&'a inbox::Model]) -> Option<(&'a str, sea_orm::sea_query::SimpleExpr)> {
+    let owner = rows.first()?.locked_by.as_deref()?;
+    Some((owner, inbox::Column::Id.is_in(rows.iter().map(|row| row.id))))
 }
 
 pub(super) fn finished(
