@@ -22,34 +22,36 @@ const FAILED: &str = "ix_inbox_failed";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
+        on_postgres(
+            manager,
+            &format!(
                 "CREATE INDEX {CLAIMED} ON inbox (locked_by, lane) WHERE status = 'processing'; \
                  CREATE INDEX {FAILED} ON inbox (id) WHERE status = 'failed'; \
                  DROP INDEX {BY_STATUS}; \
                  DROP INDEX {BY_LANE}"
-            ))
-            .await
-            .map(|_| ())
+            ),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
+        on_postgres(
+            manager,
+            &format!(
                 "CREATE INDEX {BY_STATUS} ON inbox (status, next_attempt_at); \
                  CREATE INDEX {BY_LANE} ON inbox (lane, status); \
                  DROP INDEX {CLAIMED}; \
                  DROP INDEX {FAILED}"
-            ))
-            .await
-            .map(|_| ())
+            ),
+        )
+        .await
     }
+}
+
+/// Runs `sql` on PostgreSQL; SQLite keeps its indexes.
+async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    manager.get_connection().execute_unprepared(sql).await.map(|_| ())
 }
