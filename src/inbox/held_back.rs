@@ -22,6 +22,12 @@ pub(super) struct HeldBack {
 }
 
 impl HeldBack {
+    fn kinds(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.until_by_kind
+            .lock()
+            .expect("the held-back kinds lock is never poisoned")
+    }
+
     /// Defers every waiting row of `kind` due before `until` to `until`, unless this worker did so
     /// already for a time still ahead of `now`. Returns how many rows it deferred.
     pub(super) async fn hold_back(
@@ -32,10 +38,7 @@ impl HeldBack {
         now: i64,
     ) -> Result<u64, DbErr> {
         {
-            let mut held = self
-                .until_by_kind
-                .lock()
-                .expect("the held-back kinds lock is never poisoned");
+            let mut held = self.kinds();
             if held.get(kind).is_some_and(|&until| until > now) {
                 return Ok(0);
             }
@@ -53,10 +56,7 @@ impl HeldBack {
             Ok(result) => Ok(result.rows_affected),
             Err(e) => {
                 // Not held back after all: the next refusal tries again.
-                self.until_by_kind
-                    .lock()
-                    .expect("the held-back kinds lock is never poisoned")
-                    .remove(kind);
+                self.kinds().remove(kind);
                 Err(e)
             }
         }
